@@ -1,0 +1,137 @@
+//! Command-line interface: argument definitions, dispatch, and the error → exit code rule.
+
+mod costs;
+mod demo;
+mod ingest;
+mod output;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use finopsd::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, LogFormat};
+use finopsd::ingest::IngestError;
+use finopsd::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "finopsd",
+    version,
+    about = "Cloud cost allocation and anomaly detection: billing exports in, showback and alerts out.",
+    long_about = "finopsd reads the billing exports your clouds write (FOCUS from any provider), keeps \
+                  exact daily cost facts in a database (SQLite by default, PostgreSQL for teams), and \
+                  answers what was spent, by whom, and whether anything looks wrong.\n\n\
+                  Start with `finopsd demo` to see it on sample data."
+)]
+pub struct Cli {
+    /// Configuration file. Without it, config/finopsd.toml is read if it exists, else defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only warnings and errors (no progress bar).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load billing exports into the store (or show past loads with `ingest status`).
+    Ingest(ingest::IngestArgs),
+    /// What did we spend? Totals by day, month, provider, account, service, region or tag.
+    Costs(costs::CostsArgs),
+    /// Check and show the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Generate realistic sample exports of a fictional company.
+    Sample {
+        #[command(subcommand)]
+        action: SampleAction,
+    },
+    /// Run everything on the bundled sample data into a fresh SQLite file and show the results.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration and print it as finopsd sees it, secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SampleAction {
+    /// Write FOCUS exports for AWS (CSV.gz), Azure in EUR (Parquet) and Google Cloud (CSV.gz),
+    /// one file per provider and month, plus labels/anomalies.json with the injected anomalies.
+    Generate(demo::GenerateArgs),
+}
+
+/// A mistake in how the command was called (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn init_logging(cli: &Cli) {
+    // The config may name a format and level; the flag and RUST_LOG win. Reading the config
+    // twice is cheap and keeps logging available while the config itself is reported on.
+    let config = load_config(cli).ok();
+    let format = cli.log_format.or(config.as_ref().map(|c| c.logging.format)).unwrap_or(LogFormat::Text);
+    let level =
+        if cli.quiet { "warn".to_string() } else { config.map(|c| c.logging.level).unwrap_or_else(|| "info".into()) };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    match &cli.config {
+        Some(path) => Config::load(path, true),
+        None => Config::load(std::path::Path::new(DEFAULT_CONFIG_PATH), false),
+    }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&config.store.url, config.store.max_connections).await?)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Ingest(args) => ingest::run(&config, args, cli.quiet).await,
+        Command::Costs(args) => costs::run(&config, args).await,
+        Command::Config { action: ConfigAction::Check } => {
+            print!("{}", config.to_redacted_toml());
+            let store = open_store(&config).await.context("the store in the config cannot be opened")?;
+            store.close().await;
+            eprintln!("config OK; store reachable at {}", config.store.url.redacted());
+            Ok(())
+        }
+        Command::Sample { action: SampleAction::Generate(args) } => demo::generate(args),
+        Command::Demo(args) => demo::run(&config, args).await,
+    }
+}
+
+/// 2 for what the person running the command can fix in its input or arguments, else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() || cause.downcast_ref::<UsageError>().is_some() {
+            return 2;
+        }
+        if let Some(ingest) = cause.downcast_ref::<IngestError>() {
+            return if ingest.is_bad_input() { 2 } else { 1 };
+        }
+    }
+    1
+}

@@ -1,0 +1,184 @@
+//! Exact money.
+//!
+//! Line items arrive as decimal text (CSV) or doubles (Parquet). Each one is converted once,
+//! on read, to an integer count of pico-units (10⁻¹² of the currency unit) and every sum after
+//! that is integer arithmetic, so 10⁸ rows and billion-dollar totals add up without drift.
+//! Stored facts keep nano-units (10⁻⁹): a daily fact is rounded once, which bounds the
+//! difference to the export's own total at 5·10⁻¹⁰ per fact, far inside the 0.01 tolerance.
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Neg, Sub};
+
+use serde::{Serialize, Serializer};
+
+/// Pico-units per nano-unit: the scale between what ingest sums and what the store keeps.
+pub const PICOS_PER_NANO: i128 = 1_000;
+/// Nano-units per currency unit.
+pub const NANOS_PER_UNIT: i128 = 1_000_000_000;
+/// One cent in nano-units: the reconciliation tolerance.
+pub const ONE_CENT: Money = Money(NANOS_PER_UNIT / 100);
+
+/// An exact amount in nano-units of one currency. The currency travels beside it: adding two
+/// `Money` values is only done for rows already grouped by currency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(i128);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    pub fn from_nanos(nanos: i128) -> Self {
+        Money(nanos)
+    }
+
+    /// Rounds a pico-unit sum half away from zero to nano-units.
+    pub fn from_picos(picos: i128) -> Self {
+        let half = PICOS_PER_NANO / 2;
+        let rounded = if picos >= 0 { (picos + half) / PICOS_PER_NANO } else { (picos - half) / PICOS_PER_NANO };
+        Money(rounded)
+    }
+
+    pub fn nanos(self) -> i128 {
+        self.0
+    }
+
+    /// The value as `i64` nano-units for the store. ±9.2 billion per fact row is far beyond
+    /// one day of one service in one account; an overflow is reported, never wrapped.
+    pub fn to_stored(self) -> Option<i64> {
+        i64::try_from(self.0).ok()
+    }
+
+    pub fn abs(self) -> Self {
+        Money(self.0.abs())
+    }
+
+    /// Parses the exact decimal text written by [`Money::fmt`] or the store (`-12.5`, `3`).
+    pub fn parse_decimal(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        if whole.is_empty() && fraction.is_empty()
+            || fraction.len() > 9
+            || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let mut frac_nanos: i128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+        frac_nanos *= 10_i128.pow(9 - fraction.len() as u32);
+        let nanos = whole.checked_mul(NANOS_PER_UNIT)?.checked_add(frac_nanos)?;
+        Some(Money(if negative { -nanos } else { nanos }))
+    }
+
+    /// Rounded to cents, with thousands separators: what a finance reader expects in a table.
+    pub fn display_cents(self) -> String {
+        let cent_nanos = NANOS_PER_UNIT / 100;
+        let half = cent_nanos / 2;
+        let cents = if self.0 >= 0 { (self.0 + half) / cent_nanos } else { (self.0 - half) / cent_nanos };
+        let sign = if cents < 0 { "-" } else { "" };
+        let cents = cents.abs();
+        let whole = (cents / 100).to_string();
+        let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+        for (i, ch) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        format!("{sign}{grouped}.{:02}", cents % 100)
+    }
+}
+
+/// Exact decimal text, trailing zeros trimmed: `1234.5`, `-0.000000001`, `0`.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.abs();
+        let whole = abs / NANOS_PER_UNIT;
+        let fraction = abs % NANOS_PER_UNIT;
+        if fraction == 0 {
+            write!(f, "{sign}{whole}")
+        } else {
+            let digits = format!("{fraction:09}");
+            write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+/// A JSON number carrying every stored digit (no float rounding on the way out).
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let number = serde_json::Number::from_string_unchecked(self.to_string());
+        number.serialize(serializer)
+    }
+}
+
+impl Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money(self.0 + rhs.0)
+    }
+}
+
+impl AddAssign for Money {
+    fn add_assign(&mut self, rhs: Money) {
+        self.0 += rhs.0;
+    }
+}
+
+impl Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money(self.0 - rhs.0)
+    }
+}
+
+impl Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money(-self.0)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picos_round_half_away_from_zero() {
+        assert_eq!(Money::from_picos(1_500).nanos(), 2);
+        assert_eq!(Money::from_picos(1_499).nanos(), 1);
+        assert_eq!(Money::from_picos(-1_500).nanos(), -2);
+    }
+
+    #[test]
+    fn decimal_text_round_trips() {
+        for text in ["0", "1234.5", "-0.000000001", "999999999999.123456789"] {
+            assert_eq!(Money::parse_decimal(text).unwrap().to_string(), text);
+        }
+        assert_eq!(Money::parse_decimal("abc"), None);
+        assert_eq!(Money::parse_decimal("1.0000000001"), None);
+    }
+
+    #[test]
+    fn cents_are_grouped_for_people() {
+        let money = Money::parse_decimal("1234567.005").unwrap();
+        assert_eq!(money.display_cents(), "1,234,567.01");
+        assert_eq!(Money::parse_decimal("-0.004").unwrap().display_cents(), "0.00");
+        assert_eq!(Money::parse_decimal("-12.5").unwrap().display_cents(), "-12.50");
+    }
+
+    #[test]
+    fn json_keeps_every_digit() {
+        let money = Money::parse_decimal("1000000000.123456789").unwrap();
+        assert_eq!(serde_json::to_string(&money).unwrap(), "1000000000.123456789");
+    }
+}

@@ -1,0 +1,246 @@
+//! Export mappings: which column of an export format feeds each FOCUS column. They are data
+//! (`models/*.toml`), built into the binary and extendable from `ingest.models_dir`, so a new
+//! format or a provider's variant is a file, not code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::focus::FocusColumn;
+
+/// The mappings shipped in `models/`.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("models/focus-1.0.toml", include_str!("../../models/focus-1.0.toml")),
+    ("models/focus-1.1.toml", include_str!("../../models/focus-1.1.toml")),
+    ("models/focus-1.2.toml", include_str!("../../models/focus-1.2.toml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("mapping file {path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+    #[error("cannot read the models folder {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportMapping {
+    /// Short name, e.g. `focus-1.2`; `--format` takes it and the ledger records it.
+    pub name: String,
+    pub description: String,
+    /// Header columns that identify the format; all must be present.
+    pub detect: Vec<String>,
+    pub columns: BTreeMap<FocusColumn, ColumnSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSource {
+    /// The export's column, or alternatives in order of preference.
+    pub from: OneOrMany,
+    /// The column must exist and no row may leave it empty.
+    #[serde(default)]
+    pub required: bool,
+    /// Money only: an empty value counts as zero.
+    #[serde(default)]
+    pub zero_if_null: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn names(&self) -> &[String] {
+        match self {
+            OneOrMany::One(name) => std::slice::from_ref(name),
+            OneOrMany::Many(names) => names,
+        }
+    }
+}
+
+/// The FOCUS columns every mapping must feed: a cost fact cannot exist without them.
+const FACT_GRAIN_REQUIRED: [FocusColumn; 9] = [
+    FocusColumn::ChargePeriodStart,
+    FocusColumn::BillingPeriodStart,
+    FocusColumn::ProviderName,
+    FocusColumn::BillingAccountId,
+    FocusColumn::ServiceName,
+    FocusColumn::ChargeCategory,
+    FocusColumn::BillingCurrency,
+    FocusColumn::BilledCost,
+    FocusColumn::EffectiveCost,
+];
+
+impl ExportMapping {
+    fn parse(origin: &str, text: &str) -> Result<ExportMapping, MappingError> {
+        let invalid = |message: String| MappingError::Invalid { path: origin.to_string(), message };
+        let mapping: ExportMapping = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for column in FACT_GRAIN_REQUIRED {
+            match mapping.columns.get(&column) {
+                Some(source) if source.required => {}
+                _ => return Err(invalid(format!("column {column} must be mapped with required = true"))),
+            }
+        }
+        if let Some((column, _)) =
+            mapping.columns.iter().find(|(column, source)| source.zero_if_null && !column.is_money())
+        {
+            return Err(invalid(format!("zero_if_null is for money columns only, not {column}")));
+        }
+        if mapping.detect.is_empty() {
+            return Err(invalid("detect must name at least one column".into()));
+        }
+        Ok(mapping)
+    }
+
+    /// The export column feeding `column` in a file with this `header`, if any.
+    pub fn resolve<'h>(&self, column: FocusColumn, header: &'h [String]) -> Option<&'h str> {
+        let source = self.columns.get(&column)?;
+        source.from.names().iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
+    }
+
+    /// Required FOCUS columns with no source in `header`, with the names that were looked for.
+    pub fn missing_required(&self, header: &[String]) -> Vec<(FocusColumn, String)> {
+        self.columns
+            .iter()
+            .filter(|(column, source)| source.required && self.resolve(**column, header).is_none())
+            .map(|(column, source)| (*column, source.from.names().join(" or ")))
+            .collect()
+    }
+
+    fn detect_score(&self, header: &[String]) -> usize {
+        self.detect.iter().filter(|c| header.contains(c)).count()
+    }
+}
+
+impl FocusColumn {
+    pub fn is_money(self) -> bool {
+        matches!(self, FocusColumn::BilledCost | FocusColumn::EffectiveCost | FocusColumn::ListCost)
+    }
+}
+
+/// All mappings an ingest can use.
+#[derive(Debug, Clone)]
+pub struct MappingSet {
+    mappings: Vec<ExportMapping>,
+}
+
+/// How a file's header matched the known formats.
+pub enum Detection<'a> {
+    Found(&'a ExportMapping),
+    /// The closest format, which the header does not fully satisfy.
+    Closest(&'a ExportMapping),
+    Unknown,
+}
+
+impl MappingSet {
+    /// The built-in mappings, plus or replaced by those in `models_dir`.
+    pub fn load(models_dir: Option<&Path>) -> Result<MappingSet, MappingError> {
+        let mut mappings =
+            BUILT_IN.iter().map(|(origin, text)| ExportMapping::parse(origin, text)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(dir) = models_dir {
+            let read_error = |source| MappingError::Read { path: dir.to_path_buf(), source };
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(read_error)?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(read_error)?;
+            paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+            paths.sort();
+            for path in paths {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| MappingError::Read { path: path.clone(), source })?;
+                let mapping = ExportMapping::parse(&path.display().to_string(), &text)?;
+                mappings.retain(|m| m.name != mapping.name);
+                mappings.push(mapping);
+            }
+        }
+        Ok(MappingSet { mappings })
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&ExportMapping> {
+        self.mappings.iter().find(|m| m.name == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.mappings.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The most specific mapping whose detect columns are all in `header`.
+    pub fn detect(&self, header: &[String]) -> Detection<'_> {
+        let full =
+            self.mappings.iter().filter(|m| m.detect_score(header) == m.detect.len()).max_by_key(|m| m.detect.len());
+        if let Some(mapping) = full {
+            return Detection::Found(mapping);
+        }
+        // Most detect columns present, then the fewest missing: a FOCUS file that lost one
+        // column is reported as such, not as an unknown format.
+        match self.mappings.iter().max_by_key(|m| (m.detect_score(header), usize::MAX - m.detect.len())) {
+            Some(m) if m.detect_score(header) * 2 >= m.detect.len() => Detection::Closest(m),
+            _ => Detection::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(columns: &[&str]) -> Vec<String> {
+        columns.iter().map(|c| c.to_string()).collect()
+    }
+
+    const FOCUS_1_0: [&str; 11] = [
+        "BilledCost",
+        "EffectiveCost",
+        "ListCost",
+        "BillingCurrency",
+        "ChargePeriodStart",
+        "BillingPeriodStart",
+        "ChargeCategory",
+        "ProviderName",
+        "BillingAccountId",
+        "ServiceName",
+        "RegionId",
+    ];
+
+    #[test]
+    fn the_most_specific_focus_version_wins() {
+        let set = MappingSet::load(None).unwrap();
+        let mut columns = header(&FOCUS_1_0);
+        assert!(matches!(set.detect(&columns), Detection::Found(m) if m.name == "focus-1.0"));
+        columns.push("ServiceSubcategory".into());
+        assert!(matches!(set.detect(&columns), Detection::Found(m) if m.name == "focus-1.1"));
+        columns.push("InvoiceId".into());
+        assert!(matches!(set.detect(&columns), Detection::Found(m) if m.name == "focus-1.2"));
+    }
+
+    #[test]
+    fn a_file_missing_one_column_is_named_as_close() {
+        let set = MappingSet::load(None).unwrap();
+        let columns: Vec<String> = header(&FOCUS_1_0).into_iter().filter(|c| c != "BillingCurrency").collect();
+        let Detection::Closest(mapping) = set.detect(&columns) else { panic!("expected a close match") };
+        let missing = mapping.missing_required(&columns);
+        assert_eq!(missing, vec![(FocusColumn::BillingCurrency, "BillingCurrency".to_string())]);
+        assert!(matches!(set.detect(&header(&["a", "b"])), Detection::Unknown));
+    }
+
+    #[test]
+    fn alternatives_resolve_in_order() {
+        let set = MappingSet::load(None).unwrap();
+        let mapping = set.by_name("focus-1.0").unwrap();
+        assert_eq!(mapping.resolve(FocusColumn::RegionId, &header(&["Region"])), Some("Region"));
+        assert_eq!(mapping.resolve(FocusColumn::RegionId, &header(&["Region", "RegionId"])), Some("RegionId"));
+    }
+
+    #[test]
+    fn mappings_must_feed_the_fact_grain() {
+        let err = ExportMapping::parse("x.toml", "name='x'\ndescription='x'\ndetect=['a']\n[columns]\n").unwrap_err();
+        assert!(err.to_string().contains("ChargePeriodStart"), "{err}");
+    }
+}

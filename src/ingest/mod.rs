@@ -1,0 +1,429 @@
+//! Ingest: billing exports in, daily cost facts out, one atomic replacement per
+//! (source, billing period), reconciled to the export's own totals before it commits.
+
+mod diagnose;
+pub mod error;
+mod export_file;
+pub mod mapping;
+mod progress;
+mod reader;
+mod tags;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::IngestConfig;
+use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn, Money};
+use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, Store};
+
+use diagnose::{RowRules, first_bad_row};
+pub use error::{BadInput, IngestError, Position};
+use export_file::{Encoding, ExportFile};
+use mapping::{Detection, ExportMapping, MappingSet};
+use progress::IngestProgress;
+use reader::{ExportGroup, ExportTotal};
+pub use tags::{TagFilter, normalise_tag_key};
+
+/// What ingest needs from the config, prepared once.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub tag_keys: Vec<String>,
+    tags: TagFilter,
+    currencies: CurrencyPolicy,
+    mappings: MappingSet,
+}
+
+impl IngestSettings {
+    pub fn from_config(config: &IngestConfig) -> Result<Self, IngestError> {
+        let mut tag_keys: Vec<String> = config.tag_keys.iter().map(|k| normalise_tag_key(k)).collect();
+        tag_keys.sort();
+        tag_keys.dedup();
+        Ok(IngestSettings {
+            tags: TagFilter::new(&tag_keys),
+            tag_keys,
+            currencies: CurrencyPolicy::new(&config.extra_currencies),
+            mappings: MappingSet::load(config.models_dir.as_deref())?,
+        })
+    }
+
+    pub fn format_names(&self) -> Vec<&str> {
+        self.mappings.names()
+    }
+}
+
+/// One `finopsd ingest` invocation.
+#[derive(Debug, Clone, Default)]
+pub struct IngestRequest {
+    /// Files or folders.
+    pub paths: Vec<PathBuf>,
+    /// A mapping name that overrides detection, e.g. `focus-1.2`.
+    pub format: Option<String>,
+    /// Overrides the source the facts belong to (default `<provider>:<billing account>`).
+    pub source: Option<String>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+#[derive(Debug)]
+pub struct IngestReport {
+    pub run: IngestRunRecord,
+    pub warnings: Vec<String>,
+}
+
+/// Everything read from the files, merged, before it is written.
+struct ReadOutcome {
+    facts: BTreeMap<FactKey, FactAmounts>,
+    export_totals: BTreeMap<(String, BillingPeriod, String), CostTotals>,
+    line_items: i64,
+    warnings: Vec<String>,
+}
+
+/// Reads every export under `request.paths` and replaces the billing periods they cover.
+/// Nothing changes in the store unless every file reads cleanly and the result reconciles.
+pub async fn ingest(
+    store: &Store,
+    settings: &IngestSettings,
+    request: &IngestRequest,
+) -> Result<IngestReport, IngestError> {
+    let started_at = Utc::now();
+    let mut files_seen = Vec::new();
+    let result = ingest_inner(store, settings, request, started_at, &mut files_seen).await;
+    if let Err(err) = &result {
+        // A refused ingest is recorded too, so `ingest status` explains what happened.
+        if let Err(ledger_err) =
+            store.record_failed_run(started_at, &settings.tag_keys, &files_seen, &err.to_string()).await
+        {
+            tracing::warn!(error = %ledger_err, "could not record the failed ingest in the ledger");
+        }
+    }
+    result
+}
+
+async fn ingest_inner(
+    store: &Store,
+    settings: &IngestSettings,
+    request: &IngestRequest,
+    started_at: DateTime<Utc>,
+    files_seen: &mut Vec<IngestFileRecord>,
+) -> Result<IngestReport, IngestError> {
+    let files = export_file::discover(&request.paths)?;
+    let read = {
+        let settings = settings.clone();
+        let request = request.clone();
+        let (outcome, records) = tokio::task::spawn_blocking(move || read_files(&files, &settings, &request))
+            .await
+            .expect("reader panicked");
+        *files_seen = records;
+        outcome?
+    };
+    let periods: Vec<(String, BillingPeriod)> = read
+        .export_totals
+        .keys()
+        .map(|(source, period, _)| (source.clone(), *period))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let facts: Vec<CostFact> = read.facts.into_iter().map(|(key, amounts)| CostFact { key, amounts }).collect();
+    let export_totals: Vec<_> = read.export_totals.into_iter().collect();
+    tracing::debug!(facts = facts.len(), periods = periods.len(), "writing cost facts");
+    let run = store
+        .replace_billing_periods(PeriodReplacement {
+            started_at,
+            tag_keys: &settings.tag_keys,
+            files: files_seen,
+            line_items: read.line_items,
+            periods: &periods,
+            facts: &facts,
+            export_totals: &export_totals,
+        })
+        .await?;
+    Ok(IngestReport { run, warnings: read.warnings })
+}
+
+/// Reads all files (blocking: polars owns the cores meanwhile). Returns the ledger records of
+/// the files looked at, whatever the outcome.
+fn read_files(
+    files: &[ExportFile],
+    settings: &IngestSettings,
+    request: &IngestRequest,
+) -> (Result<ReadOutcome, IngestError>, Vec<IngestFileRecord>) {
+    let progress = IngestProgress::new(files.iter().map(|f| f.bytes).sum(), request.quiet);
+    let mut records = Vec::new();
+    let mut outcome =
+        ReadOutcome { facts: BTreeMap::new(), export_totals: BTreeMap::new(), line_items: 0, warnings: Vec::new() };
+    for file in files {
+        let mut record = IngestFileRecord {
+            path: file.path.display().to_string(),
+            format: String::new(),
+            checksum: String::new(),
+            bytes: file.bytes as i64,
+            line_items: 0,
+        };
+        let result = read_file(file, settings, request, &progress, &mut record, &mut outcome);
+        records.push(record);
+        if let Err(err) = result {
+            progress.finish();
+            return (Err(err), records);
+        }
+    }
+    progress.finish();
+    (Ok(outcome), records)
+}
+
+fn read_file(
+    file: &ExportFile,
+    settings: &IngestSettings,
+    request: &IngestRequest,
+    progress: &IngestProgress,
+    record: &mut IngestFileRecord,
+    outcome: &mut ReadOutcome,
+) -> Result<(), IngestError> {
+    let schema = match file.encoding {
+        Encoding::Csv | Encoding::GzipCsv => {
+            let header = file.csv_header()?;
+            header
+                .into_iter()
+                .map(|name| polars::prelude::Field::new(name.into(), polars::prelude::DataType::String))
+                .collect()
+        }
+        Encoding::Parquet => reader::schema(file).map_err(|e| parquet_error(file, e))?,
+    };
+    let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let mapping = choose_mapping(file, &header, settings, request)?;
+    record.format = mapping.name.clone();
+    // Hashing reads the file once more; the page cache serves the reader's pass.
+    let (read, checksum) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| file.checksum());
+        let file_progress = progress.start_file(file);
+        let read = reader::read_export(file, mapping, &schema, file_progress.counter());
+        file_progress.done(&file.path);
+        (read, hashing.join().expect("hashing panicked"))
+    });
+    record.checksum = checksum?;
+    let rules = RowRules { mapping, header: &header, currencies: &settings.currencies, tags: &settings.tags };
+    let read = read.map_err(|err| explain_engine_error(file, &rules, err))?;
+
+    let line_items: i64 = read.totals.iter().map(|t| t.line_items).sum();
+    record.line_items = line_items;
+    outcome.line_items += line_items;
+    if line_items == 0 {
+        let warning = format!("{} has a header but no rows; nothing to ingest from it", file.path.display());
+        tracing::warn!(file = %file.path.display(), "export file has no rows");
+        outcome.warnings.push(warning);
+        return Ok(());
+    }
+    let refused = |problem: String, column: FocusColumn| {
+        explain_refusal(
+            file,
+            &rules,
+            BadInput {
+                file: file.path.clone(),
+                position: None,
+                column: mapping.resolve(column, &header).map(String::from),
+                problem,
+                expected: format!("a valid {column} on every row"),
+            },
+        )
+    };
+    for total in &read.totals {
+        if total.empty_money > 0 {
+            return Err(refused(format!("{} rows leave a cost empty", total.empty_money), FocusColumn::BilledCost));
+        }
+    }
+    let mut kept_tags: HashMap<String, String> = HashMap::new();
+    for group in read.groups {
+        let (key, amounts) = fact_from_group(group, request, &settings.currencies, &settings.tags, &mut kept_tags)
+            .map_err(|(column, problem)| refused(problem, column))?;
+        outcome.facts.entry(key).or_default().add(&amounts);
+    }
+    for total in read.totals {
+        let (key, totals) = export_total(&total, request).map_err(|(column, problem)| refused(problem, column))?;
+        outcome.export_totals.entry(key).or_default().add(&totals);
+    }
+    Ok(())
+}
+
+fn choose_mapping<'a>(
+    file: &ExportFile,
+    header: &[String],
+    settings: &'a IngestSettings,
+    request: &IngestRequest,
+) -> Result<&'a ExportMapping, IngestError> {
+    let bad = |column: Option<String>, problem: String, expected: String| {
+        IngestError::from(BadInput { file: file.path.clone(), position: None, column, problem, expected })
+    };
+    let mapping = match &request.format {
+        Some(name) => settings.mappings.by_name(name).ok_or_else(|| {
+            bad(
+                None,
+                format!("--format {name} is not a known format"),
+                format!("one of {}", settings.format_names().join(", ")),
+            )
+        })?,
+        None => match settings.mappings.detect(header) {
+            Detection::Found(mapping) | Detection::Closest(mapping) => mapping,
+            Detection::Unknown => {
+                return Err(bad(
+                    None,
+                    format!("the header ({}) matches no known export format", shorten_list(header)),
+                    format!("one of {} (or name one with --format)", settings.format_names().join(", ")),
+                ));
+            }
+        },
+    };
+    let missing = mapping.missing_required(header);
+    if let Some((column, looked_for)) = missing.first() {
+        let others = missing.iter().skip(1).map(|(c, _)| c.name()).collect::<Vec<_>>();
+        let also = if others.is_empty() { String::new() } else { format!(" (also missing: {})", others.join(", ")) };
+        return Err(bad(
+            Some(looked_for.clone()),
+            format!("the required column is missing from this {} file{also}", mapping.name),
+            format!("a column named {looked_for} holding {column}"),
+        ));
+    }
+    Ok(mapping)
+}
+
+fn shorten_list(items: &[String]) -> String {
+    let shown: Vec<&str> = items.iter().take(6).map(String::as_str).collect();
+    if items.len() > shown.len() { format!("{}, …", shown.join(", ")) } else { shown.join(", ") }
+}
+
+/// Turns one daily group into a fact key and amounts, enforcing the rules polars does not.
+fn fact_from_group(
+    group: ExportGroup,
+    request: &IngestRequest,
+    currencies: &CurrencyPolicy,
+    tags: &TagFilter,
+    kept_tags: &mut HashMap<String, String>,
+) -> Result<(FactKey, FactAmounts), (FocusColumn, String)> {
+    let required = |value: Option<String>, column: FocusColumn| {
+        value.filter(|v| !v.trim().is_empty()).ok_or((column, format!("a row leaves {column} empty")))
+    };
+    let charge_date = required_date(group.charge_date, FocusColumn::ChargePeriodStart)?;
+    let period_start = required_date(group.billing_period_start, FocusColumn::BillingPeriodStart)?;
+    let provider = required(group.provider, FocusColumn::ProviderName)?;
+    let billing_account_id = required(group.billing_account_id, FocusColumn::BillingAccountId)?;
+    let currency = required(group.currency, FocusColumn::BillingCurrency)?;
+    if !currencies.accepts(&currency) {
+        return Err((FocusColumn::BillingCurrency, format!("`{currency}` is not a known currency code")));
+    }
+    let raw_tags = group.raw_tags.unwrap_or_default();
+    let tags = match kept_tags.get(&raw_tags) {
+        Some(kept) => kept.clone(),
+        None => {
+            let kept = tags.kept(&raw_tags).map_err(|problem| (FocusColumn::Tags, problem))?;
+            kept_tags.insert(raw_tags, kept.clone());
+            kept
+        }
+    };
+    let key = FactKey {
+        source: source_name(request, &provider, &billing_account_id),
+        billing_period: BillingPeriod::containing(period_start),
+        charge_date,
+        provider,
+        billing_account_id,
+        billing_account_name: group.billing_account_name.unwrap_or_default(),
+        sub_account_id: group.sub_account_id.unwrap_or_default(),
+        sub_account_name: group.sub_account_name.unwrap_or_default(),
+        service_name: required(group.service_name, FocusColumn::ServiceName)?,
+        service_category: group.service_category.unwrap_or_default(),
+        region: group.region.unwrap_or_default(),
+        charge_category: required(group.charge_category, FocusColumn::ChargeCategory)?,
+        currency,
+        tags,
+    };
+    let amounts = FactAmounts {
+        billed_cost: Money::from_picos(group.billed_picos),
+        effective_cost: Money::from_picos(group.effective_picos),
+        list_cost: Money::from_picos(group.list_picos),
+        consumed_quantity: group.consumed_quantity,
+        line_items: group.line_items,
+    };
+    Ok((key, amounts))
+}
+
+fn required_date(
+    value: Result<Option<chrono::NaiveDate>, String>,
+    column: FocusColumn,
+) -> Result<chrono::NaiveDate, (FocusColumn, String)> {
+    match value {
+        Ok(Some(date)) => Ok(date),
+        Ok(None) => Err((column, format!("a row leaves {column} empty"))),
+        Err(text) => Err((column, format!("`{text}` is not a date"))),
+    }
+}
+
+/// Facts belong to the export stream of one billing account: a newer export of the same
+/// account and month replaces the older one, whatever format it came in.
+fn source_name(request: &IngestRequest, provider: &str, billing_account_id: &str) -> String {
+    match &request.source {
+        Some(source) => source.clone(),
+        None => {
+            let provider: Vec<String> = provider.split_whitespace().map(str::to_lowercase).collect();
+            format!("{}:{}", provider.join("-"), billing_account_id.trim())
+        }
+    }
+}
+
+fn export_total(
+    total: &ExportTotal,
+    request: &IngestRequest,
+) -> Result<((String, BillingPeriod, String), CostTotals), (FocusColumn, String)> {
+    let period =
+        BillingPeriod::containing(required_date(total.billing_period_start.clone(), FocusColumn::BillingPeriodStart)?);
+    let currency = total
+        .currency
+        .clone()
+        .ok_or((FocusColumn::BillingCurrency, "a row leaves BillingCurrency empty".to_string()))?;
+    let provider =
+        total.provider.as_deref().ok_or((FocusColumn::ProviderName, "a row leaves ProviderName empty".to_string()))?;
+    let account = total
+        .billing_account_id
+        .as_deref()
+        .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
+    let totals = CostTotals {
+        billed_cost: Money::from_picos(total.billed_picos),
+        effective_cost: Money::from_picos(total.effective_picos),
+        list_cost: Money::from_picos(total.list_picos),
+    };
+    Ok(((source_name(request, provider, account), period, currency), totals))
+}
+
+/// A polars failure on a CSV names a column at best; find the row behind it.
+fn explain_engine_error(file: &ExportFile, rules: &RowRules<'_>, err: polars::prelude::PolarsError) -> IngestError {
+    if file.encoding == Encoding::Parquet {
+        return parquet_error(file, err);
+    }
+    match first_bad_row(file, rules) {
+        Ok(Some(bad)) => bad.into(),
+        Ok(None) => IngestError::Engine { path: file.path.clone(), message: err.to_string() },
+        Err(io) => io,
+    }
+}
+
+/// A rule broken in the aggregated output: locate the first row that breaks it (CSV), or
+/// report it as found (Parquet, whose typed columns rule out most row-level damage).
+fn explain_refusal(file: &ExportFile, rules: &RowRules<'_>, summary: BadInput) -> IngestError {
+    if file.encoding.is_csv() {
+        match first_bad_row(file, rules) {
+            Ok(Some(bad)) => return bad.into(),
+            Ok(None) => {}
+            Err(io) => return io,
+        }
+    }
+    summary.into()
+}
+
+fn parquet_error(file: &ExportFile, err: polars::prelude::PolarsError) -> IngestError {
+    BadInput {
+        file: file.path.clone(),
+        position: None,
+        column: None,
+        problem: format!("the Parquet file cannot be read: {err}"),
+        expected: "a complete Parquet file with the export's columns and types".into(),
+    }
+    .into()
+}

@@ -1,0 +1,103 @@
+//! Tags kept on cost facts. Exports carry every tag of every resource; the store keeps only
+//! the keys the config names, because each kept key multiplies the number of daily facts.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+/// Folds a tag key so `Team`, ` team ` and `TEAM` are one key, as users mean them (Azure
+/// keys are case-insensitive; AWS's depend on the service). Provider prefixes
+/// (`aws:createdBy`, `user:Team`) stay part of the key.
+pub fn normalise_tag_key(key: &str) -> String {
+    key.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Which tag keys to keep, normalised.
+#[derive(Debug, Clone)]
+pub struct TagFilter {
+    keep: HashSet<String>,
+}
+
+impl TagFilter {
+    pub fn new(keys: &[String]) -> Self {
+        TagFilter { keep: keys.iter().map(|k| normalise_tag_key(k)).collect() }
+    }
+
+    /// The kept tags of one export value (a FOCUS Tags JSON object) as a JSON object with
+    /// normalised keys in sorted order. Values are trimmed text; FOCUS allows numbers and
+    /// booleans (a key without a value is `true`). When two keys fold to one, the first
+    /// non-empty value in the document wins.
+    pub fn kept(&self, raw: &str) -> Result<String, String> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw == "{}" {
+            return Ok("{}".into());
+        }
+        let object: serde_json::Map<String, Value> =
+            serde_json::from_str(raw).map_err(|e| format!("`{}` is not a JSON object of tags ({e})", shorten(raw)))?;
+        let mut kept = BTreeMap::new();
+        for (key, value) in object {
+            let key = normalise_tag_key(&key);
+            if !self.keep.contains(&key) || kept.contains_key(&key) {
+                continue;
+            }
+            let text = match value {
+                Value::String(s) => s.trim().to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::Null => continue,
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(format!(
+                        "tag `{key}` has a nested value; FOCUS tag values are text, numbers or booleans"
+                    ));
+                }
+            };
+            if !text.is_empty() {
+                kept.insert(key, text);
+            }
+        }
+        Ok(serde_json::to_string(&kept).expect("strings serialise"))
+    }
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> TagFilter {
+        TagFilter::new(&["team".into(), " Cost Center".into(), "aws:createdBy".into()])
+    }
+
+    #[test]
+    fn keys_fold_case_and_whitespace() {
+        let kept = filter().kept(r#"{"Team ":"payments","COST  center":"cc-1","env":"prod"}"#).unwrap();
+        assert_eq!(kept, r#"{"cost center":"cc-1","team":"payments"}"#);
+    }
+
+    #[test]
+    fn provider_prefixes_stay() {
+        let kept = filter().kept(r#"{"aws:createdBy":"ci","createdBy":"x"}"#).unwrap();
+        assert_eq!(kept, r#"{"aws:createdby":"ci"}"#);
+    }
+
+    #[test]
+    fn first_non_empty_value_wins_and_scalars_become_text() {
+        let kept = filter().kept(r#"{"team":"","Team":"search","TEAM":"other"}"#).unwrap();
+        assert_eq!(kept, r#"{"team":"search"}"#);
+        assert_eq!(filter().kept(r#"{"team":true}"#).unwrap(), r#"{"team":"true"}"#);
+        assert_eq!(filter().kept("").unwrap(), "{}");
+    }
+
+    #[test]
+    fn malformed_tags_are_reported() {
+        assert!(filter().kept("team=payments").unwrap_err().contains("not a JSON object"));
+        assert!(filter().kept(r#"{"team":{"a":1}}"#).unwrap_err().contains("nested"));
+    }
+}

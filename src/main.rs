@@ -1,0 +1,34 @@
+//! The `finopsd` command line. Errors become exit codes here: 0 ok, 1 runtime failure,
+//! 2 bad usage or bad input.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // Polars memory-maps local files, so a 5 GB export would show as 5 GB resident; its
+    // streaming byte source reads them in bounded chunks instead. The setting is read from
+    // the environment, and no other thread exists yet to race with this write.
+    if std::env::var_os("POLARS_FORCE_ASYNC").is_none() {
+        // SAFETY: single-threaded at this point (before the runtime and polars' pool start).
+        unsafe { std::env::set_var("POLARS_FORCE_ASYNC", "1") };
+    }
+    let args = cli::Cli::parse();
+    cli::init_logging(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(cli::exit_code(&err))
+        }
+    }
+}
