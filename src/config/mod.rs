@@ -211,6 +211,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_is_valid_and_states_the_defaults() {
+        let shipped =
+            Config::parse(Path::new("config/finopsd.toml"), include_str!("../../config/finopsd.toml")).unwrap();
+        assert_eq!(shipped.to_redacted_toml(), Config::default().to_redacted_toml());
+    }
+
+    #[test]
     fn typos_are_errors() {
         let err = Config::parse(Path::new("x.toml"), "[store]\nurll = \"sqlite://a.db\"\n").unwrap_err();
         assert!(err.to_string().contains("urll"), "{err}");

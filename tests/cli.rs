@@ -1,0 +1,222 @@
+//! The `finopsd` binary as people run it: exit codes, output shapes, secrets, and a process
+//! killed in the middle of an ingest — on SQLite and PostgreSQL.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Line, finopsd, focus_csv, stores, write};
+use finopsd::sample::{ExportEncoding, write_benchmark_export};
+
+#[tokio::test]
+async fn costs_json_has_one_object_per_group_and_currency() {
+    for ts in stores().await {
+        let mut euro = Line::usage("2025-03-02", "7.5");
+        euro.currency = "EUR";
+        euro.provider = "Microsoft";
+        let file = write(
+            &ts.path("m.csv"),
+            focus_csv(&[Line::usage("2025-03-01", "0.1"), Line::usage("2025-03-01", "0.2"), euro]),
+        );
+        let ingest = finopsd(&ts.url).args(["--quiet", "ingest"]).arg(&file).output().unwrap();
+        assert!(ingest.status.success(), "{}", String::from_utf8_lossy(&ingest.stderr));
+        let out = finopsd(&ts.url)
+            .args([
+                "costs",
+                "--from",
+                "2025-03",
+                "--to",
+                "2025-03",
+                "--by",
+                "month,provider,tag:team",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{}: {rows:?}", ts.engine);
+        let usd = rows.iter().find(|r| r["currency"] == "USD").unwrap();
+        assert_eq!(usd["month"], "2025-03");
+        assert_eq!(usd["provider"], "AWS");
+        assert_eq!(usd["tag:team"], "payments");
+        // 0.1 + 0.2 is exactly 0.3 here, as a JSON number.
+        assert_eq!(usd["billed_cost"].to_string(), "0.3");
+        assert_eq!(usd["effective_cost"].to_string(), "0.3");
+        assert!(usd["list_cost"].is_number());
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_and_names_the_place() {
+    for ts in stores().await {
+        let mut line = Line::usage("2025-03-02", "abc");
+        line.effective = "1".into();
+        let file = write(&ts.path("bad.csv"), focus_csv(&[Line::usage("2025-03-01", "1"), line]));
+        let out = finopsd(&ts.url).args(["--quiet", "ingest"]).arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", ts.engine);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("bad.csv, line 3 (data row 2), column BilledCost: `abc` is not a number"), "{stderr}");
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_usage_exits_2_and_runtime_failure_exits_1() {
+    let ts = common::sqlite_store().await;
+    let unknown = finopsd(&ts.url).args(["costs", "--by", "colour"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown dimension `colour`"));
+    let flag = finopsd(&ts.url).args(["ingest", "--no-such-flag"]).output().unwrap();
+    assert_eq!(flag.status.code(), Some(2));
+    let missing_config =
+        finopsd(&ts.url).args(["--config", "/nonexistent/finopsd.toml", "config", "check"]).output().unwrap();
+    assert_eq!(missing_config.status.code(), Some(2));
+    let unreachable = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .env("FINOPSD_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["ingest", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(1), "{}", String::from_utf8_lossy(&unreachable.stderr));
+    ts.cleanup().await;
+}
+
+#[tokio::test]
+async fn config_check_redacts_the_database_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir.path().join("finopsd.toml"), "[store]\nurl = \"sqlite://ignored.db\"\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .env("FINOPSD_DATABASE_URL", "postgres://finops:hunter2@127.0.0.1:1/none")
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("postgres://finops:***@127.0.0.1:1/none"), "{all}");
+    assert!(!all.contains("hunter2"), "the password leaked: {all}");
+    let typo = write(&dir.path().join("typo.toml"), "[ingest]\ntag_key = [\"team\"]\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .arg("--config")
+        .arg(&typo)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tag_key"));
+}
+
+#[tokio::test]
+async fn ingest_status_shows_the_ledger() {
+    for ts in stores().await {
+        let file = write(&ts.path("m.csv"), focus_csv(&[Line::usage("2025-03-01", "1")]));
+        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&file).status().unwrap().success());
+        let out = finopsd(&ts.url).args(["ingest", "status", "--format", "json"]).output().unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run = &runs[0];
+        assert_eq!(run["outcome"], "ok", "{}", ts.engine);
+        assert_eq!(run["line_items"], 1);
+        assert_eq!(run["files"][0]["format"], "focus-1.2");
+        assert_eq!(run["reconciliation"][0]["stored"]["billed_cost"].to_string(), "1");
+        assert!(run["duration_ms"].is_number());
+        ts.cleanup().await;
+    }
+}
+
+/// Kills `finopsd ingest` at several points — while reading, and just after it starts writing —
+/// and checks that the store is exactly as before each time, then that a clean run succeeds.
+#[tokio::test]
+async fn killing_an_ingest_leaves_the_store_as_it_was() {
+    for ts in stores().await {
+        let mut february = Line::usage("2025-02-01", "6");
+        february.period = "2025-02-01";
+        let earlier = write(&ts.path("earlier.csv"), focus_csv(&[Line::usage("2025-03-01", "5"), february]));
+        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&earlier).status().unwrap().success());
+        let before = ts.facts().await;
+        let runs_before = ts.ledger_outcomes().await;
+
+        let big = ts.path("big.csv");
+        write_benchmark_export(&big, ExportEncoding::Csv, 150_000, 3).unwrap();
+        for kill_point in ["reading", "writing"] {
+            let mut child = finopsd(&ts.url)
+                .env("RUST_LOG", "finopsd=debug")
+                .args(["ingest"])
+                .arg(&big)
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let stderr = BufReader::new(child.stderr.take().unwrap());
+            let marker = if kill_point == "reading" { "reading export file" } else { "writing cost facts" };
+            let started = Instant::now();
+            for line in stderr.lines() {
+                let line = line.unwrap();
+                if line.contains(marker) {
+                    break;
+                }
+                assert!(started.elapsed() < Duration::from_secs(120), "{kill_point}: no `{marker}` line");
+            }
+            if kill_point == "reading" {
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            assert!(!status.success(), "{}: the ingest finished before it was killed at {kill_point}", ts.engine);
+            assert_eq!(ts.facts().await, before, "{}: killed while {kill_point}, the store changed", ts.engine);
+            assert_eq!(ts.ledger_outcomes().await, runs_before, "{}", ts.engine);
+        }
+
+        let clean = finopsd(&ts.url).args(["-q", "ingest"]).arg(&big).output().unwrap();
+        assert!(clean.status.success(), "{}: {}", ts.engine, String::from_utf8_lossy(&clean.stderr));
+        // The big export replaced March; February, which it does not cover, is untouched.
+        let after = ts.billed_totals().await;
+        assert_eq!(after.len(), 2, "{after:?}");
+        assert_eq!(after[0], "aws:111122223333 2025-02 USD 6000000000");
+        assert_ne!(after[1], "aws:111122223333 2025-03 USD 5000000000");
+        ts.cleanup().await;
+    }
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    for args in [
+        vec!["--help"],
+        vec!["ingest", "--help"],
+        vec!["ingest", "status", "--help"],
+        vec!["costs", "--help"],
+        vec!["config", "check", "--help"],
+        vec!["sample", "generate", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd")).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.len() > 200, "{args:?} says too little: {text}");
+    }
+}
+
+#[test]
+fn the_demo_runs_on_the_bundled_sample_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("FINOPSD_DATABASE_URL")
+        .arg("demo")
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("reconcile to the cent"), "{stdout}");
+    for provider in ["AWS", "Microsoft", "Google Cloud"] {
+        assert!(stdout.contains(provider), "{provider} missing: {stdout}");
+    }
+    assert!(stdout.contains("EUR") && stdout.contains("USD"));
+}
