@@ -1,1 +1,111 @@
-fn main() {}
+//! Ingest benchmark: whole `finopsd ingest` processes against DuckDB doing the same daily
+//! group-by on the same file, for FOCUS CSV, CSV.gz and Parquet.
+//!
+//!     cargo bench --bench ingest                 # 2,000,000 rows
+//!     BENCH_ROWS=10000000 cargo bench --bench ingest
+//!
+//! Prints wall time, rows/s and peak RSS of each process, and finopsd's time as a ratio of
+//! DuckDB's. Needs `python3` with `duckdb` (`pip install duckdb`) for the baseline; without
+//! it the finopsd figures are still printed. Generated files are kept in
+//! `$CARGO_TARGET_DIR/finopsd-bench/` and reused while their row count matches.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use finopsd::sample::{ExportEncoding, write_benchmark_export};
+
+/// Wall seconds and peak resident memory (bytes) of one child process.
+struct Measured {
+    seconds: f64,
+    peak_rss: u64,
+    output: String,
+}
+
+fn measure(command: &mut Command) -> Measured {
+    let started = Instant::now();
+    let child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn();
+    let child = child.unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // wait4 reports the child's own peak RSS, which std's wait does not.
+    // SAFETY: pid is our child, not yet reaped; both pointers are valid for the call.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(reaped, pid, "wait4 failed");
+    let output = child
+        .wait_with_output()
+        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+    let output = output.unwrap_or_default();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{command:?} failed:\n{output}");
+    Measured { seconds, peak_rss: usage.ru_maxrss as u64 * 1024, output }
+}
+
+fn export_file(dir: &Path, rows: u64, encoding: ExportEncoding) -> PathBuf {
+    let path = dir.join(format!("focus-{rows}.{}", encoding.extension()));
+    if !path.exists() {
+        eprintln!("generating {}", path.display());
+        let partial = path.with_extension("partial");
+        write_benchmark_export(&partial, encoding, rows, 1).expect("write benchmark export");
+        std::fs::rename(&partial, &path).expect("rename benchmark export");
+    }
+    path
+}
+
+fn duckdb_available() -> bool {
+    Command::new("python3").args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success())
+}
+
+fn main() {
+    let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let dir = PathBuf::from(target).join("finopsd-bench");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_groupby.py");
+    let baseline = duckdb_available();
+    if !baseline {
+        eprintln!("python3 -c 'import duckdb' failed: `pip install duckdb` for the baseline; finopsd figures only");
+    }
+
+    println!(
+        "{:<9} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9} {:>12}",
+        "format", "rows", "finopsd s", "rows/s", "peak RSS", "duckdb s", "duck RSS", "ratio", "ratio f64"
+    );
+    for encoding in [ExportEncoding::Csv, ExportEncoding::CsvGz, ExportEncoding::Parquet] {
+        let file = export_file(&dir, rows, encoding);
+        let db = dir.join("bench.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        let finopsd = measure(
+            Command::new(env!("CARGO_BIN_EXE_finopsd"))
+                .env("FINOPSD_DATABASE_URL", format!("sqlite://{}", db.display()))
+                .args(["--quiet", "ingest", "--output", "csv"])
+                .arg(&file),
+        );
+        assert!(finopsd.output.contains("billing_period"), "no reconciliation printed:\n{}", finopsd.output);
+        let (duck, duck_f64) = if baseline {
+            let exact = measure(Command::new("python3").arg(&script).arg(&file));
+            let float = measure(Command::new("python3").arg(&script).arg(&file).arg("--double"));
+            (Some(exact), Some(float))
+        } else {
+            (None, None)
+        };
+        let mib = |bytes: u64| format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64);
+        println!(
+            "{:<9} {:>11} {:>9.2} {:>12.0} {:>10} {:>10} {:>10} {:>9} {:>12}",
+            encoding.extension(),
+            rows,
+            finopsd.seconds,
+            rows as f64 / finopsd.seconds,
+            mib(finopsd.peak_rss),
+            duck.as_ref().map(|d| format!("{:.2}", d.seconds)).unwrap_or_default(),
+            duck.as_ref().map(|d| mib(d.peak_rss)).unwrap_or_default(),
+            duck.as_ref().map(|d| format!("{:.2}x", finopsd.seconds / d.seconds)).unwrap_or_default(),
+            duck_f64.as_ref().map(|d| format!("{:.2}x", finopsd.seconds / d.seconds)).unwrap_or_default(),
+        );
+    }
+    println!("ratio = finopsd wall time / DuckDB wall time (DECIMAL sums); ratio f64 = against DuckDB summing doubles");
+}

@@ -182,6 +182,26 @@ async fn killing_an_ingest_leaves_the_store_as_it_was() {
     }
 }
 
+#[tokio::test]
+async fn run_stops_cleanly_on_sigterm_and_logs_json_when_asked() {
+    let ts = common::sqlite_store().await;
+    let mut child = finopsd(&ts.url)
+        .args(["--log-format", "json", "run"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = stderr.next().unwrap().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("not JSON ({e}): {first}"));
+    assert!(event["fields"]["message"].as_str().unwrap().contains("running"), "{first}");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "finopsd run did not exit 0 on SIGTERM");
+    ts.cleanup().await;
+}
+
 #[test]
 fn every_subcommand_explains_itself() {
     for args in [
@@ -192,6 +212,7 @@ fn every_subcommand_explains_itself() {
         vec!["config", "check", "--help"],
         vec!["sample", "generate", "--help"],
         vec!["demo", "--help"],
+        vec!["run", "--help"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd")).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

@@ -60,10 +60,10 @@ pub async fn run(config: &Config, args: CostsArgs) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let from = args.from.as_deref().map(|t| parse_bound(t, false)).transpose()?;
     let to = args.to.as_deref().map(|t| parse_bound(t, true)).transpose()?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(UsageError(format!("--from {from} is after --to {to}")).into());
-        }
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(UsageError(format!("--from {from} is after --to {to}")).into());
     }
     let store = open_store(config).await?;
     let range = store.charge_date_range().await?;

@@ -56,6 +56,9 @@ pub enum Command {
     },
     /// Run everything on the bundled sample data into a fresh SQLite file and show the results.
     Demo(demo::DemoArgs),
+    /// Run as a service (the container's entry point): opens and migrates the store, then waits
+    /// for SIGTERM or Ctrl-C and closes it cleanly. Schedules and the HTTP API land here next.
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +123,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sample { action: SampleAction::Generate(args) } => demo::generate(args),
         Command::Demo(args) => demo::run(&config, args).await,
+        Command::Run => {
+            let store = open_store(&config).await?;
+            // Listen before announcing, so a signal sent on seeing the line is never missed.
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tracing::info!(store = %config.store.url.redacted(), "finopsd running; stop with SIGTERM or Ctrl-C");
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => result?,
+                _ = terminate.recv() => {}
+            }
+            store.close().await;
+            tracing::info!("finopsd stopped");
+            Ok(())
+        }
     }
 }
 

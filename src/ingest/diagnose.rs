@@ -45,42 +45,31 @@ pub fn check_value(
         };
     }
     match focus {
-        FocusColumn::ChargePeriodStart | FocusColumn::BillingPeriodStart => {
-            if parse_date_prefix(value).is_none() {
-                return Err((
-                    format!("`{value}` is not a date"),
-                    "an ISO 8601 date or UTC date-time such as 2024-03-01T00:00:00Z".into(),
-                ));
-            }
+        FocusColumn::ChargePeriodStart | FocusColumn::BillingPeriodStart if parse_date_prefix(value).is_none() => {
+            Err((
+                format!("`{value}` is not a date"),
+                "an ISO 8601 date or UTC date-time such as 2024-03-01T00:00:00Z".into(),
+            ))
         }
         FocusColumn::BilledCost
         | FocusColumn::EffectiveCost
         | FocusColumn::ListCost
-        | FocusColumn::ConsumedQuantity => {
-            if !value.parse::<f64>().is_ok_and(f64::is_finite) {
-                return Err((
-                    format!("`{value}` is not a number"),
-                    "a decimal number such as 12.34, -0.5 or 5.6E-05".into(),
-                ));
-            }
+        | FocusColumn::ConsumedQuantity
+            if !value.parse::<f64>().is_ok_and(f64::is_finite) =>
+        {
+            Err((format!("`{value}` is not a number"), "a decimal number such as 12.34, -0.5 or 5.6E-05".into()))
         }
-        FocusColumn::BillingCurrency => {
-            if !rules.currencies.accepts(value) {
-                return Err((
-                    format!("`{value}` is not a known currency code"),
-                    "an ISO 4217 code such as USD or EUR (list virtual currencies in ingest.extra_currencies)".into(),
-                ));
-            }
-        }
-        FocusColumn::Tags => {
-            rules
-                .tags
-                .kept(value)
-                .map_err(|problem| (problem, "a JSON object such as {\"team\": \"payments\"}".into()))?;
-        }
-        _ => {}
+        FocusColumn::BillingCurrency if !rules.currencies.accepts(value) => Err((
+            format!("`{value}` is not a known currency code"),
+            "an ISO 4217 code such as USD or EUR (list virtual currencies in ingest.extra_currencies)".into(),
+        )),
+        FocusColumn::Tags => rules
+            .tags
+            .kept(value)
+            .map(drop)
+            .map_err(|problem| (problem, "a JSON object such as {\"team\": \"payments\"}".into())),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The calendar date a FOCUS date-time starts with (`2024-03-01T…` → 2024-03-01).

@@ -106,10 +106,13 @@ fn open(path: &Path) -> Result<ExportFile, IngestError> {
     Ok(ExportFile { path: path.to_path_buf(), encoding, bytes })
 }
 
+/// How many bytes of the file a reader has consumed so far.
+pub type ConsumedBytes = std::rc::Rc<std::cell::Cell<u64>>;
+
 /// Counts bytes as they are read, so damage deep in a compressed file can be located.
 pub struct CountingReader<R> {
     inner: R,
-    count: std::rc::Rc<std::cell::Cell<u64>>,
+    count: ConsumedBytes,
 }
 
 impl<R: Read> Read for CountingReader<R> {
@@ -122,7 +125,7 @@ impl<R: Read> Read for CountingReader<R> {
 
 impl ExportFile {
     /// The CSV text, decompressed if need be, and a counter of the file bytes consumed.
-    pub fn csv_text(&self) -> Result<(Box<dyn Read>, std::rc::Rc<std::cell::Cell<u64>>), IngestError> {
+    pub fn csv_text(&self) -> Result<(Box<dyn Read>, ConsumedBytes), IngestError> {
         let file = File::open(&self.path).map_err(|source| IngestError::Io { path: self.path.clone(), source })?;
         let count = std::rc::Rc::new(std::cell::Cell::new(0));
         let counted = CountingReader { inner: BufReader::with_capacity(1 << 16, file), count: count.clone() };

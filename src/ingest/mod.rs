@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::IngestConfig;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn, Money};
-use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, Store};
+use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
 
 use diagnose::{RowRules, first_bad_row};
 pub use error::{BadInput, IngestError, Position};
@@ -75,7 +75,7 @@ pub struct IngestReport {
 /// Everything read from the files, merged, before it is written.
 struct ReadOutcome {
     facts: BTreeMap<FactKey, FactAmounts>,
-    export_totals: BTreeMap<(String, BillingPeriod, String), CostTotals>,
+    export_totals: BTreeMap<ReconciliationKey, CostTotals>,
     line_items: i64,
     warnings: Vec<String>,
 }
@@ -291,6 +291,9 @@ fn shorten_list(items: &[String]) -> String {
     if items.len() > shown.len() { format!("{}, …", shown.join(", ")) } else { shown.join(", ") }
 }
 
+/// A rule an aggregated value breaks: the column and what is wrong.
+type Refusal = (FocusColumn, String);
+
 /// Turns one daily group into a fact key and amounts, enforcing the rules polars does not.
 fn fact_from_group(
     group: ExportGroup,
@@ -298,7 +301,7 @@ fn fact_from_group(
     currencies: &CurrencyPolicy,
     tags: &TagFilter,
     kept_tags: &mut HashMap<String, String>,
-) -> Result<(FactKey, FactAmounts), (FocusColumn, String)> {
+) -> Result<(FactKey, FactAmounts), Refusal> {
     let required = |value: Option<String>, column: FocusColumn| {
         value.filter(|v| !v.trim().is_empty()).ok_or((column, format!("a row leaves {column} empty")))
     };
@@ -348,7 +351,7 @@ fn fact_from_group(
 fn required_date(
     value: Result<Option<chrono::NaiveDate>, String>,
     column: FocusColumn,
-) -> Result<chrono::NaiveDate, (FocusColumn, String)> {
+) -> Result<chrono::NaiveDate, Refusal> {
     match value {
         Ok(Some(date)) => Ok(date),
         Ok(None) => Err((column, format!("a row leaves {column} empty"))),
@@ -368,10 +371,7 @@ fn source_name(request: &IngestRequest, provider: &str, billing_account_id: &str
     }
 }
 
-fn export_total(
-    total: &ExportTotal,
-    request: &IngestRequest,
-) -> Result<((String, BillingPeriod, String), CostTotals), (FocusColumn, String)> {
+fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(ReconciliationKey, CostTotals), Refusal> {
     let period =
         BillingPeriod::containing(required_date(total.billing_period_start.clone(), FocusColumn::BillingPeriodStart)?);
     let currency = total

@@ -102,8 +102,8 @@ pub enum WriteError {
 }
 
 enum Sink {
-    Csv(csv::Writer<Box<dyn Write>>),
-    Parquet { writer: polars::io::parquet::write::BatchedWriter<File>, batch: Vec<FocusLine> },
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Parquet { writer: Box<polars::io::parquet::write::BatchedWriter<File>>, batch: Vec<FocusLine> },
 }
 
 /// Writes FOCUS lines to one file.
@@ -139,7 +139,7 @@ impl FocusWriter {
                 };
                 let mut writer = csv::Writer::from_writer(out);
                 writer.write_record(COLUMNS).map_err(|e| io(e.into()))?;
-                Sink::Csv(writer)
+                Sink::Csv(Box::new(writer))
             }
             ExportEncoding::Parquet => {
                 let schema = parquet_schema();
@@ -147,7 +147,7 @@ impl FocusWriter {
                     .with_compression(ParquetCompression::Snappy)
                     .batched(&schema)
                     .map_err(|source| WriteError::Parquet { path: shown.clone(), source })?;
-                Sink::Parquet { writer, batch: Vec::with_capacity(PARQUET_BATCH) }
+                Sink::Parquet { writer: Box::new(writer), batch: Vec::with_capacity(PARQUET_BATCH) }
             }
         };
         Ok(FocusWriter { sink, path: shown })
@@ -276,7 +276,7 @@ fn parquet_frame(lines: &[FocusLine]) -> DataFrame {
                 "ChargePeriodEnd" => Series::new((*name).into(), millis(|l| &l.charge_period_end)),
                 other => Series::new((*name).into(), texts(text_getter(other))),
             };
-            let dtype = schema.get(*name).expect("column in schema");
+            let dtype = schema.get(name).expect("column in schema");
             series.cast(dtype).expect("generator types cast").into()
         })
         .collect();

@@ -92,6 +92,9 @@ impl ReconciliationLine {
     }
 }
 
+/// Source, billing period and currency: the unit money is reconciled in.
+pub type ReconciliationKey = (String, BillingPeriod, String);
+
 /// What one ingest asks the store to make true, all at once.
 pub struct PeriodReplacement<'a> {
     pub started_at: DateTime<Utc>,
@@ -102,7 +105,7 @@ pub struct PeriodReplacement<'a> {
     pub periods: &'a [(String, BillingPeriod)],
     pub facts: &'a [CostFact],
     /// The export's own column sums per (source, billing period, currency).
-    pub export_totals: &'a [((String, BillingPeriod, String), CostTotals)],
+    pub export_totals: &'a [(ReconciliationKey, CostTotals)],
 }
 
 /// Columns of `cost_facts`, in insert order.

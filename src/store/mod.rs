@@ -16,7 +16,9 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseUrl;
 
 pub use costs::{CostDimension, CostQuery, CostRow};
-pub use ledger::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationLine, RunOutcome};
+pub use ledger::{
+    IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");
@@ -114,11 +116,9 @@ impl Store {
 fn sqlite_create_url(url: &str) -> Result<String, StoreError> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if !path.is_empty() && path != ":memory:" {
-        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| StoreError::CreateDir { path: path.to_string(), source })?;
-        }
+    let parent = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|_| path != ":memory:") {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir { path: path.to_string(), source })?;
     }
     if query.split('&').any(|pair| pair.starts_with("mode=")) {
         Ok(url.to_string())

@@ -66,10 +66,9 @@ impl TestStore {
     /// Drops the PostgreSQL schema (SQLite files go with the temp dir).
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some((base, schema)) = self.schema {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
-                admin.execute(format!("DROP SCHEMA {schema} CASCADE").as_str()).await.ok();
-            }
+        let Some((base, schema)) = self.schema else { return };
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
+            admin.execute(format!("DROP SCHEMA {schema} CASCADE").as_str()).await.ok();
         }
     }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""The DuckDB baseline for benches/ingest.rs: the same daily group-by finopsd does on ingest.
+
+Reads one FOCUS export (CSV, CSV.gz or Parquet) and sums BilledCost, EffectiveCost and
+ListCost per charge day, billing period, provider, billing account, sub-account, service,
+region, charge category, currency and tags. Money is summed as DECIMAL(38,12), the same
+exactness finopsd keeps; `--double` sums doubles instead, for the fastest possible baseline.
+
+Usage: python3 benches/duckdb_groupby.py FILE [--double]   (needs `pip install duckdb`)
+"""
+import sys
+import time
+
+import duckdb
+
+
+def main() -> None:
+    path = sys.argv[1]
+    money = "DOUBLE" if "--double" in sys.argv[2:] else "DECIMAL(38,12)"
+    started = time.perf_counter()
+    if path.endswith(".parquet"):
+        source = f"read_parquet('{path}')"
+        day = "CAST(ChargePeriodStart AS DATE)"
+        period = "strftime(BillingPeriodStart, '%Y-%m')"
+    else:
+        source = f"read_csv('{path}', header = true, all_varchar = true)"
+        day = "CAST(ChargePeriodStart[1:10] AS DATE)"
+        period = "BillingPeriodStart[1:7]"
+    query = f"""
+        SELECT {day} AS charge_day, {period} AS billing_period, ProviderName, BillingAccountId,
+               SubAccountId, ServiceName, RegionId, ChargeCategory, BillingCurrency, Tags,
+               first(BillingAccountName), first(SubAccountName), first(ServiceCategory),
+               SUM(CAST(BilledCost AS {money})), SUM(CAST(EffectiveCost AS {money})),
+               SUM(CAST(ListCost AS {money})), SUM(CAST(ConsumedQuantity AS DOUBLE)), COUNT(*)
+        FROM {source}
+        GROUP BY ALL
+    """
+    groups = duckdb.connect().execute(query).fetchall()
+    print(f"duckdb: {len(groups)} groups in {time.perf_counter() - started:.3f}s")
+
+
+if __name__ == "__main__":
+    main()
