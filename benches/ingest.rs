@@ -9,6 +9,7 @@
 //! it the finopsd figures are still printed. Generated files are kept in
 //! `$CARGO_TARGET_DIR/finopsd-bench/` and reused while their row count matches.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -22,10 +23,20 @@ struct Measured {
     output: String,
 }
 
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4, which std cannot see")]
 fn measure(command: &mut Command) -> Measured {
     let started = Instant::now();
     let child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn();
-    let child = child.unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut child = child.unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
@@ -35,10 +46,7 @@ fn measure(command: &mut Command) -> Measured {
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(reaped, pid, "wait4 failed");
-    let output = child
-        .wait_with_output()
-        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
-    let output = output.unwrap_or_default();
+    let output = format!("{}{}", stdout.join().expect("stdout reader"), stderr.join().expect("stderr reader"));
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{command:?} failed:\n{output}");
     Measured { seconds, peak_rss: usage.ru_maxrss as u64 * 1024, output }
 }

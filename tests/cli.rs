@@ -53,6 +53,46 @@ async fn costs_json_has_one_object_per_group_and_currency() {
 }
 
 #[tokio::test]
+async fn costs_tell_the_usage_month_from_the_invoice_month() {
+    for ts in stores().await {
+        // Usage on the last day of February, invoiced in March (a late-arriving charge).
+        let mut late = Line::usage("2025-02-28", "4");
+        late.effective = "3".into();
+        let file = write(&ts.path("m.csv"), focus_csv(&[late, Line::usage("2025-03-01", "1")]));
+        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&file).status().unwrap().success());
+        let out = finopsd(&ts.url)
+            .args([
+                "costs",
+                "--by",
+                "month,billing_period,service,region,charge_category,sub_account,billing_account",
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap();
+        let csv = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "month,billing_period,service,region,charge_category,sub_account,billing_account,currency,billed_cost,effective_cost,list_cost"
+        );
+        assert_eq!(
+            lines[1], "2025-02,2025-03,Amazon EC2,us-east-1,Usage,210987654321,111122223333,USD,4,3,4",
+            "{}",
+            ts.engine
+        );
+        assert_eq!(lines[2], "2025-03,2025-03,Amazon EC2,us-east-1,Usage,210987654321,111122223333,USD,1,1,1");
+        let table = finopsd(&ts.url)
+            .args(["costs", "--by", "day", "--cost", "billed", "--from", "2025-02-28", "--to", "2025-02-28"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert!(table.contains("billed cost") && table.contains("4.00") && !table.contains("2025-03-01"), "{table}");
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn bad_input_exits_2_and_names_the_place() {
     for ts in stores().await {
         let mut line = Line::usage("2025-03-02", "abc");

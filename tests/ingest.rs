@@ -79,6 +79,28 @@ async fn restated_export_replaces_the_period() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingests_of_one_period_never_double_it() {
+    for ts in stores().await {
+        let a = write(&ts.path("a.csv"), march(&[("2025-03-01", "10"), ("2025-03-02", "10")]));
+        let b = write(&ts.path("b.csv"), march(&[("2025-03-01", "7")]));
+        let (only_a, only_b) = ([a.as_path()], [b.as_path()]);
+        for _ in 0..3 {
+            let (first, second) = tokio::join!(ts.ingest(&only_a), ts.ingest(&only_b));
+            first.unwrap();
+            second.unwrap();
+            let totals = ts.billed_totals().await;
+            assert!(
+                totals == ["aws:111122223333 2025-03 USD 20000000000"]
+                    || totals == ["aws:111122223333 2025-03 USD 7000000000"],
+                "{}: {totals:?}",
+                ts.engine
+            );
+        }
+        ts.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn periods_and_accounts_not_in_the_file_are_left_alone() {
     for ts in stores().await {
@@ -164,6 +186,25 @@ async fn a_folder_is_ingested_as_one_export() {
         let report = ts.ingest(&[&ts.path("export")]).await.unwrap();
         assert_eq!(report.run.files.len(), 2);
         assert_eq!(ts.billed_totals().await, vec!["aws:111122223333 2025-03 USD 3000000000"], "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_named_twice_counts_once_and_a_copy_is_refused() {
+    for ts in stores().await {
+        let part = write(&ts.path("export/part-1.csv"), march(&[("2025-03-01", "1")]));
+        ts.ingest(&[&ts.path("export"), &part]).await.unwrap();
+        assert_eq!(ts.billed_totals().await, vec!["aws:111122223333 2025-03 USD 1000000000"], "{}", ts.engine);
+        let copy = write(&ts.path("export/part-2.csv"), march(&[("2025-03-01", "1")]));
+        match ts.ingest(&[&ts.path("export")]).await {
+            Err(IngestError::BadInput(bad)) => {
+                assert_eq!(bad.file, copy);
+                assert!(bad.problem.contains("same content"), "{bad}");
+            }
+            other => panic!("{}: a copied part was accepted: {other:?}", ts.engine),
+        }
+        assert_eq!(ts.billed_totals().await, vec!["aws:111122223333 2025-03 USD 1000000000"]);
         ts.cleanup().await;
     }
 }

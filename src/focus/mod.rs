@@ -166,18 +166,14 @@ pub struct FactKey {
 /// between SKUs and nobody reconciles quantities to an invoice.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FactAmounts {
-    pub billed_cost: Money,
-    pub effective_cost: Money,
-    pub list_cost: Money,
+    pub costs: CostTotals,
     pub consumed_quantity: f64,
     pub line_items: i64,
 }
 
 impl FactAmounts {
     pub fn add(&mut self, other: &FactAmounts) {
-        self.billed_cost += other.billed_cost;
-        self.effective_cost += other.effective_cost;
-        self.list_cost += other.list_cost;
+        self.costs.add(&other.costs);
         self.consumed_quantity += other.consumed_quantity;
         self.line_items += other.line_items;
     }
@@ -190,8 +186,8 @@ pub struct CostFact {
     pub amounts: FactAmounts,
 }
 
-/// The three cost metrics, per FOCUS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The three cost metrics, per FOCUS, in one currency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct CostTotals {
     pub billed_cost: Money,
     pub effective_cost: Money,
@@ -199,6 +195,15 @@ pub struct CostTotals {
 }
 
 impl CostTotals {
+    /// From pico-unit sums, rounded once to the nano-units that are kept.
+    pub fn from_picos(billed: i128, effective: i128, list: i128) -> Self {
+        CostTotals {
+            billed_cost: Money::from_picos(billed),
+            effective_cost: Money::from_picos(effective),
+            list_cost: Money::from_picos(list),
+        }
+    }
+
     pub fn add(&mut self, other: &CostTotals) {
         self.billed_cost += other.billed_cost;
         self.effective_cost += other.effective_cost;
@@ -215,16 +220,6 @@ impl CostTotals {
         .into_iter()
         .max()
         .unwrap_or(Money::ZERO)
-    }
-}
-
-impl From<&FactAmounts> for CostTotals {
-    fn from(amounts: &FactAmounts) -> Self {
-        CostTotals {
-            billed_cost: amounts.billed_cost,
-            effective_cost: amounts.effective_cost,
-            list_cost: amounts.list_cost,
-        }
     }
 }
 

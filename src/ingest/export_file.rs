@@ -32,7 +32,8 @@ const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
 
 /// Every export file named by `paths`: files as given, folders searched recursively for
 /// `.csv`, `.csv.gz` and `.parquet` (manifests and hidden files are not data). Sorted, so an
-/// ingest reads files in the same order every time.
+/// ingest reads files in the same order every time; a file named twice (a folder and a file
+/// in it) is read once, or its rows would count twice.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<ExportFile>, IngestError> {
     let mut found = Vec::new();
     for path in paths {
@@ -58,6 +59,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<ExportFile>, IngestError> {
             found.push(open(path)?);
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|file| seen.insert(std::fs::canonicalize(&file.path).unwrap_or_else(|_| file.path.clone())));
     Ok(found)
 }
 

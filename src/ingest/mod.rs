@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use crate::config::IngestConfig;
-use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn, Money};
+use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn};
 use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
 
 use diagnose::{RowRules, first_bad_row};
@@ -161,7 +161,7 @@ fn read_files(
             bytes: file.bytes as i64,
             line_items: 0,
         };
-        let result = read_file(file, settings, request, &progress, &mut record, &mut outcome);
+        let result = read_file(file, settings, request, &progress, &records, &mut record, &mut outcome);
         records.push(record);
         if let Err(err) = result {
             progress.finish();
@@ -177,6 +177,7 @@ fn read_file(
     settings: &IngestSettings,
     request: &IngestRequest,
     progress: &IngestProgress,
+    earlier: &[IngestFileRecord],
     record: &mut IngestFileRecord,
     outcome: &mut ReadOutcome,
 ) -> Result<(), IngestError> {
@@ -202,6 +203,17 @@ fn read_file(
         (read, hashing.join().expect("hashing panicked"))
     });
     record.checksum = checksum?;
+    // The parts of one export never have equal content; a copy would count its rows twice.
+    if let Some(twin) = earlier.iter().find(|e| e.checksum == record.checksum) {
+        return Err(BadInput {
+            file: file.path.clone(),
+            position: None,
+            column: None,
+            problem: format!("the file has the same content as {}, so its rows would count twice", twin.path),
+            expected: "each file of an ingest to be a different part of the export (remove the copy)".into(),
+        }
+        .into());
+    }
     let rules = RowRules { mapping, header: &header, currencies: &settings.currencies, tags: &settings.tags };
     let read = read.map_err(|err| explain_engine_error(file, &rules, err))?;
 
@@ -339,9 +351,7 @@ fn fact_from_group(
         tags,
     };
     let amounts = FactAmounts {
-        billed_cost: Money::from_picos(group.billed_picos),
-        effective_cost: Money::from_picos(group.effective_picos),
-        list_cost: Money::from_picos(group.list_picos),
+        costs: CostTotals::from_picos(group.billed_picos, group.effective_picos, group.list_picos),
         consumed_quantity: group.consumed_quantity,
         line_items: group.line_items,
     };
@@ -384,11 +394,7 @@ fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(Reconci
         .billing_account_id
         .as_deref()
         .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
-    let totals = CostTotals {
-        billed_cost: Money::from_picos(total.billed_picos),
-        effective_cost: Money::from_picos(total.effective_picos),
-        list_cost: Money::from_picos(total.list_picos),
-    };
+    let totals = CostTotals::from_picos(total.billed_picos, total.effective_picos, total.list_picos);
     Ok(((source_name(request, provider, account), period, currency), totals))
 }
 

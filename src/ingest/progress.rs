@@ -12,6 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::export_file::{Encoding, ExportFile};
 
+/// How often a progress line is logged when there is no terminal for a bar.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How many leading bytes of a CSV file are sampled for rows per byte.
 const SAMPLE_BYTES: usize = 4 << 20;
 
@@ -48,17 +50,19 @@ impl IngestProgress {
             );
             bar
         });
-        IngestProgress { bar, chatty: !quiet, bytes_done: std::cell::Cell::new(0) }
+        // Log lines would tear the bar apart: on a terminal the bar is the progress.
+        let chatty = !quiet && bar.is_none();
+        IngestProgress { bar, chatty, bytes_done: std::cell::Cell::new(0) }
     }
 
     pub fn start_file(&self, file: &ExportFile) -> FileProgress<'_> {
         let rows: RowCounter = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
-        let ticker = self.bar.clone().map(|bar| {
+        let ticker = if let Some(bar) = self.bar.clone() {
             let rows_per_byte = rows_per_byte(file);
             let (rows, stop, base, file_bytes) = (rows.clone(), stop.clone(), self.bytes_done.get(), file.bytes);
-            std::thread::spawn(move || {
+            Some(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let done = rows.load(Ordering::Relaxed);
                     let bytes = if rows_per_byte > 0.0 { (done as f64 / rows_per_byte) as u64 } else { 0 };
@@ -67,8 +71,25 @@ impl IngestProgress {
                     bar.set_message(format!("{done} rows, {rate:.0} rows/s"));
                     std::thread::sleep(Duration::from_millis(200));
                 }
-            })
-        });
+            }))
+        } else if self.chatty {
+            // Without a terminal, a line every few seconds shows a long file is moving.
+            let (rows, stop, path) = (rows.clone(), stop.clone(), file.path.clone());
+            Some(std::thread::spawn(move || {
+                let mut last_line = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last_line.elapsed() >= LOG_EVERY {
+                        last_line = Instant::now();
+                        let done = rows.load(Ordering::Relaxed);
+                        let rate = format!("{:.0}", done as f64 / started.elapsed().as_secs_f64().max(1e-3));
+                        tracing::info!(file = %path.display(), rows = done, rows_per_second = rate, "still reading");
+                    }
+                }
+            }))
+        } else {
+            None
+        };
         if self.chatty {
             tracing::info!(file = %file.path.display(), bytes = file.bytes, "reading export file");
         }

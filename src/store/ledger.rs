@@ -56,34 +56,14 @@ pub struct ReconciliationLine {
     pub source: String,
     pub billing_period: String,
     pub currency: String,
-    pub export: CostTotalsView,
-    pub stored: CostTotalsView,
-}
-
-/// `CostTotals` as the ledger shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CostTotalsView {
-    pub billed_cost: Money,
-    pub effective_cost: Money,
-    pub list_cost: Money,
-}
-
-impl From<CostTotals> for CostTotalsView {
-    fn from(t: CostTotals) -> Self {
-        CostTotalsView { billed_cost: t.billed_cost, effective_cost: t.effective_cost, list_cost: t.list_cost }
-    }
-}
-
-impl From<CostTotalsView> for CostTotals {
-    fn from(t: CostTotalsView) -> Self {
-        CostTotals { billed_cost: t.billed_cost, effective_cost: t.effective_cost, list_cost: t.list_cost }
-    }
+    pub export: CostTotals,
+    pub stored: CostTotals,
 }
 
 impl ReconciliationLine {
     /// The largest difference of the three metrics between export and store.
     pub fn difference(&self) -> Money {
-        CostTotals::from(self.export).max_difference(&self.stored.into())
+        self.export.max_difference(&self.stored)
     }
 
     /// Within one cent: the promise made to finance.
@@ -195,9 +175,9 @@ impl Store {
                     .bind(k.charge_category.clone())
                     .bind(k.currency.clone())
                     .bind(k.tags.clone())
-                    .bind(stored(a.billed_cost)?)
-                    .bind(stored(a.effective_cost)?)
-                    .bind(stored(a.list_cost)?)
+                    .bind(stored(a.costs.billed_cost)?)
+                    .bind(stored(a.costs.effective_cost)?)
+                    .bind(stored(a.costs.list_cost)?)
                     .bind(a.consumed_quantity)
                     .bind(a.line_items)
                     .bind(run_id);
@@ -287,8 +267,8 @@ impl Store {
                 source,
                 billing_period,
                 currency,
-                export: export.into(),
-                stored: stored.into(),
+                export,
+                stored,
             })
             .collect())
     }
@@ -388,12 +368,12 @@ impl Store {
                     source: row.try_get(0)?,
                     billing_period: row.try_get(1)?,
                     currency: row.try_get(2)?,
-                    export: CostTotalsView {
+                    export: CostTotals {
                         billed_cost: decimal_column(row, 3)?,
                         effective_cost: decimal_column(row, 5)?,
                         list_cost: decimal_column(row, 7)?,
                     },
-                    stored: CostTotalsView {
+                    stored: CostTotals {
                         billed_cost: decimal_column(row, 4)?,
                         effective_cost: decimal_column(row, 6)?,
                         list_cost: decimal_column(row, 8)?,
