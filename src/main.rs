@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Polars allocates many short-lived buffers from several threads; jemalloc is what polars
+// itself ships with and measured ~8% faster than glibc's malloc on the ingest benchmark.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // Polars memory-maps local files, so a 5 GB export would show as 5 GB resident; its
     // streaming byte source reads them in bounded chunks instead. The setting is read from
