@@ -59,7 +59,7 @@ async fn costs_tell_the_usage_month_from_the_invoice_month() {
         let mut late = Line::usage("2025-02-28", "4");
         late.effective = "3".into();
         let file = write(&ts.path("m.csv"), focus_csv(&[late, Line::usage("2025-03-01", "1")]));
-        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&file).status().unwrap().success());
+        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&file).output().unwrap().status.success());
         let out = finopsd(&ts.url)
             .args([
                 "costs",
@@ -155,7 +155,7 @@ async fn config_check_redacts_the_database_password() {
 async fn ingest_status_shows_the_ledger() {
     for ts in stores().await {
         let file = write(&ts.path("m.csv"), focus_csv(&[Line::usage("2025-03-01", "1")]));
-        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&file).status().unwrap().success());
+        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&file).output().unwrap().status.success());
         let out = finopsd(&ts.url).args(["ingest", "status", "--format", "json"]).output().unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let run = &runs[0];
@@ -176,7 +176,7 @@ async fn killing_an_ingest_leaves_the_store_as_it_was() {
         let mut february = Line::usage("2025-02-01", "6");
         february.period = "2025-02-01";
         let earlier = write(&ts.path("earlier.csv"), focus_csv(&[Line::usage("2025-03-01", "5"), february]));
-        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&earlier).status().unwrap().success());
+        assert!(finopsd(&ts.url).args(["-q", "ingest"]).arg(&earlier).output().unwrap().status.success());
         let before = ts.facts().await;
         let runs_before = ts.ledger_outcomes().await;
 
