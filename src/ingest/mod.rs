@@ -1,6 +1,7 @@
 //! Ingest: billing exports in, daily cost facts out, one atomic replacement per
 //! (source, billing period), reconciled to the export's own totals before it commits.
 
+mod csv_chunks;
 mod diagnose;
 pub mod error;
 mod export_file;
@@ -18,12 +19,13 @@ use crate::config::IngestConfig;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn};
 use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
 
+use csv_chunks::ChunkEvent;
 use diagnose::{RowRules, first_bad_row};
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
 use mapping::{Detection, ExportMapping, MappingSet};
 use progress::IngestProgress;
-use reader::{ExportGroup, ExportTotal};
+use reader::{ExportGroup, ExportPart, ExportTotal};
 pub use tags::{TagFilter, normalise_tag_key};
 
 /// What ingest needs from the config, prepared once.
@@ -181,28 +183,55 @@ fn read_file(
     record: &mut IngestFileRecord,
     outcome: &mut ReadOutcome,
 ) -> Result<(), IngestError> {
-    let schema = match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => {
-            let header = file.csv_header()?;
-            header
-                .into_iter()
-                .map(|name| polars::prelude::Field::new(name.into(), polars::prelude::DataType::String))
-                .collect()
-        }
-        Encoding::Parquet => reader::schema(file).map_err(|e| parquet_error(file, e))?,
+    let schema: polars::prelude::Schema = match file.encoding {
+        Encoding::Csv | Encoding::GzipCsv => file
+            .csv_header()?
+            .into_iter()
+            .map(|name| polars::prelude::Field::new(name.into(), polars::prelude::DataType::String))
+            .collect(),
+        Encoding::Parquet => reader::parquet_schema(file).map_err(|e| parquet_error(file, e))?,
     };
     let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let mapping = choose_mapping(file, &header, settings, request)?;
     record.format = mapping.name.clone();
-    // Hashing reads the file once more; the page cache serves the reader's pass.
-    let (read, checksum) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| file.checksum());
-        let file_progress = progress.start_file(file);
-        let read = reader::read_export(file, mapping, &schema, file_progress.counter());
-        file_progress.done(&file.path);
-        (read, hashing.join().expect("hashing panicked"))
-    });
-    record.checksum = checksum?;
+    let rules = RowRules { mapping, header: &header, currencies: &settings.currencies, tags: &settings.tags };
+    let mut file_read =
+        FileRead { file, mapping, header: &header, rules: &rules, line_items: 0, kept_tags: HashMap::new() };
+
+    let file_progress = progress.start_file(file);
+    let read_result = match file.encoding {
+        Encoding::Csv | Encoding::GzipCsv => {
+            let mut checksum = None;
+            for event in csv_chunks::read_chunks(file, csv_chunks::CHUNK_BYTES) {
+                match event {
+                    ChunkEvent::Chunk(bytes) => {
+                        let part =
+                            reader::read_export(ExportPart::CsvChunk(bytes), mapping, &schema, file_progress.counter())
+                                .map_err(|err| explain_engine_error(file, &rules, err))?;
+                        file_read.absorb(part, request, &settings.currencies, &settings.tags, outcome)?;
+                    }
+                    ChunkEvent::Done { checksum: sum } => checksum = Some(sum),
+                    ChunkEvent::Failed(io) => return Err(explain_read_error(file, &rules, io)),
+                }
+            }
+            checksum.ok_or_else(|| IngestError::Engine {
+                path: file.path.clone(),
+                message: "the reader stopped early".into(),
+            })
+        }
+        Encoding::Parquet => std::thread::scope(|scope| {
+            // Hashing reads the file once more, beside polars; the page cache serves both.
+            let hashing = scope.spawn(|| file.checksum());
+            let part = reader::read_export(ExportPart::Parquet(file), mapping, &schema, file_progress.counter())
+                .map_err(|err| parquet_error(file, err));
+            let checksum = hashing.join().expect("hashing panicked");
+            file_read.absorb(part?, request, &settings.currencies, &settings.tags, outcome)?;
+            checksum
+        }),
+    };
+    file_progress.done(&file.path);
+    record.checksum = read_result?;
+    record.line_items = file_read.line_items;
     // The parts of one export never have equal content; a copy would count its rows twice.
     if let Some(twin) = earlier.iter().find(|e| e.checksum == record.checksum) {
         return Err(BadInput {
@@ -214,47 +243,66 @@ fn read_file(
         }
         .into());
     }
-    let rules = RowRules { mapping, header: &header, currencies: &settings.currencies, tags: &settings.tags };
-    let read = read.map_err(|err| explain_engine_error(file, &rules, err))?;
-
-    let line_items: i64 = read.totals.iter().map(|t| t.line_items).sum();
-    record.line_items = line_items;
-    outcome.line_items += line_items;
-    if line_items == 0 {
+    if file_read.line_items == 0 {
         let warning = format!("{} has a header but no rows; nothing to ingest from it", file.path.display());
         tracing::warn!(file = %file.path.display(), "export file has no rows");
         outcome.warnings.push(warning);
-        return Ok(());
-    }
-    let refused = |problem: String, column: FocusColumn| {
-        explain_refusal(
-            file,
-            &rules,
-            BadInput {
-                file: file.path.clone(),
-                position: None,
-                column: mapping.resolve(column, &header).map(String::from),
-                problem,
-                expected: format!("a valid {column} on every row"),
-            },
-        )
-    };
-    for total in &read.totals {
-        if total.empty_money > 0 {
-            return Err(refused(format!("{} rows leave a cost empty", total.empty_money), FocusColumn::BilledCost));
-        }
-    }
-    let mut kept_tags: HashMap<String, String> = HashMap::new();
-    for group in read.groups {
-        let (key, amounts) = fact_from_group(group, request, &settings.currencies, &settings.tags, &mut kept_tags)
-            .map_err(|(column, problem)| refused(problem, column))?;
-        outcome.facts.entry(key).or_default().add(&amounts);
-    }
-    for total in read.totals {
-        let (key, totals) = export_total(&total, request).map_err(|(column, problem)| refused(problem, column))?;
-        outcome.export_totals.entry(key).or_default().add(&totals);
     }
     Ok(())
+}
+
+/// One file being read, part by part.
+struct FileRead<'a> {
+    file: &'a ExportFile,
+    mapping: &'a ExportMapping,
+    header: &'a [String],
+    rules: &'a RowRules<'a>,
+    line_items: i64,
+    /// Kept tags per raw Tags value: tag sets repeat across groups and parts.
+    kept_tags: HashMap<String, String>,
+}
+
+impl FileRead<'_> {
+    /// Checks one part's groups and totals and merges them into the outcome, so memory holds
+    /// the merged facts, never the parts.
+    fn absorb(
+        &mut self,
+        part: reader::ExportRead,
+        request: &IngestRequest,
+        currencies: &CurrencyPolicy,
+        tags: &TagFilter,
+        outcome: &mut ReadOutcome,
+    ) -> Result<(), IngestError> {
+        let refused = |problem: String, column: FocusColumn| {
+            explain_refusal(
+                self.file,
+                self.rules,
+                BadInput {
+                    file: self.file.path.clone(),
+                    position: None,
+                    column: self.mapping.resolve(column, self.header).map(String::from),
+                    problem,
+                    expected: format!("a valid {column} on every row"),
+                },
+            )
+        };
+        let line_items: i64 = part.totals.iter().map(|t| t.line_items).sum();
+        self.line_items += line_items;
+        outcome.line_items += line_items;
+        if let Some(total) = part.totals.iter().find(|t| t.empty_money > 0) {
+            return Err(refused(format!("{} rows leave a cost empty", total.empty_money), FocusColumn::BilledCost));
+        }
+        for group in part.groups {
+            let (key, amounts) = fact_from_group(group, request, currencies, tags, &mut self.kept_tags)
+                .map_err(|(column, problem)| refused(problem, column))?;
+            outcome.facts.entry(key).or_default().add(&amounts);
+        }
+        for total in part.totals {
+            let (key, totals) = export_total(&total, request).map_err(|(column, problem)| refused(problem, column))?;
+            outcome.export_totals.entry(key).or_default().add(&totals);
+        }
+        Ok(())
+    }
 }
 
 fn choose_mapping<'a>(
@@ -396,6 +444,14 @@ fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(Reconci
         .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
     let totals = CostTotals::from_picos(total.billed_picos, total.effective_picos, total.list_picos);
     Ok(((source_name(request, provider, account), period, currency), totals))
+}
+
+/// The file could not be read to its end (a truncated gzip stream, a disk error): locate it.
+fn explain_read_error(file: &ExportFile, rules: &RowRules<'_>, io: std::io::Error) -> IngestError {
+    match first_bad_row(file, rules) {
+        Ok(Some(bad)) => bad.into(),
+        Ok(None) | Err(_) => IngestError::Io { path: file.path.clone(), source: io },
+    }
 }
 
 /// A polars failure on a CSV names a column at best; find the row behind it.

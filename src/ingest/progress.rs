@@ -103,17 +103,28 @@ impl IngestProgress {
     }
 }
 
+impl Drop for FileProgress<'_> {
+    /// A file abandoned on an error stops its ticker too.
+    fn drop(&mut self) {
+        self.stop_ticker();
+    }
+}
+
 impl FileProgress<'_> {
+    fn stop_ticker(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+
     pub fn counter(&self) -> RowCounter {
         self.rows.clone()
     }
 
     /// Stops the ticker, moves the bar past the file and logs the file's figures.
     pub fn done(mut self, path: &std::path::Path) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
+        self.stop_ticker();
         let bytes_done = self.progress.bytes_done.get() + self.file_bytes;
         self.progress.bytes_done.set(bytes_done);
         if let Some(bar) = &self.progress.bar {

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::diagnose::parse_date_prefix;
-use super::export_file::{Encoding, ExportFile};
+use super::export_file::ExportFile;
 use super::mapping::ExportMapping;
 use super::progress::RowCounter;
 use crate::focus::FocusColumn;
@@ -81,33 +81,43 @@ const ATTRIBUTE_TEXT: [(FocusColumn, &str); 3] = [
 const MONEY: [(FocusColumn, &str); 3] =
     [(FocusColumn::BilledCost, "billed"), (FocusColumn::EffectiveCost, "effective"), (FocusColumn::ListCost, "list")];
 
-/// The column names and types of an export, without reading its rows.
-pub fn schema(file: &ExportFile) -> PolarsResult<Schema> {
-    let mut lf = scan(file, &[])?;
+/// What one polars pass reads: a chunk of CSV records in memory, or a Parquet file.
+pub enum ExportPart<'a> {
+    CsvChunk(Vec<u8>),
+    Parquet(&'a ExportFile),
+}
+
+/// The column names and types of a Parquet export, without reading its rows.
+pub fn parquet_schema(file: &ExportFile) -> PolarsResult<Schema> {
+    let mut lf = scan(ExportPart::Parquet(file), &[])?;
     Ok(lf.collect_schema()?.as_ref().clone())
 }
 
-fn scan(file: &ExportFile, money_columns: &[&str]) -> PolarsResult<LazyFrame> {
-    let path = PlRefPath::new(file.path.to_string_lossy().as_ref());
-    match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => {
+fn scan(part: ExportPart<'_>, money_columns: &[&str]) -> PolarsResult<LazyFrame> {
+    match part {
+        ExportPart::CsvChunk(bytes) => {
             // Every column is text except money and quantities, parsed as f64 by the reader
-            // itself (it accepts E-notation); dates are parsed below with a strict format.
+            // itself (it accepts E-notation); dates are checked per group afterwards.
             let overrides: Schema = money_columns.iter().map(|c| Field::new((*c).into(), DataType::Float64)).collect();
-            LazyCsvReader::new(path)
+            let buffer: polars_buffer::Buffer<u8> = bytes.into();
+            LazyCsvReader::new_with_sources(ScanSources::Buffers(Arc::from(vec![buffer])))
                 .with_infer_schema_length(Some(0))
                 .with_dtype_overwrite(Some(Arc::new(overrides)))
                 .with_raise_if_empty(false)
                 .finish()
         }
-        Encoding::Parquet => LazyFrame::scan_parquet(path, ScanArgsParquet::default()),
+        ExportPart::Parquet(file) => {
+            let path = PlRefPath::new(file.path.to_string_lossy().as_ref());
+            LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+        }
     }
 }
 
-/// Reads `file` with `mapping` into daily groups and export totals. `schema` holds the file's
-/// columns and their types (all text for CSV), `rows_read` counts rows as they pass.
+/// Reads one part of an export with `mapping` into daily groups and export totals. `schema`
+/// holds the file's columns and their types (all text for CSV), `rows_read` counts rows as
+/// they pass.
 pub fn read_export(
-    file: &ExportFile,
+    part: ExportPart<'_>,
     mapping: &ExportMapping,
     schema: &Schema,
     rows_read: RowCounter,
@@ -119,7 +129,7 @@ pub fn read_export(
             .into_iter()
             .filter_map(source)
             .collect();
-    let base = scan(file, &numeric_sources)?;
+    let base = scan(part, &numeric_sources)?;
 
     let mut columns = Vec::new();
     for (focus, name) in
