@@ -1,8 +1,8 @@
-//! Reading one export file with polars' streaming engine into daily groups.
+//! Reading one part of an export (a CSV chunk, a Parquet file) with polars into daily groups.
 //!
-//! One pass over the file feeds two aggregations that share the scan: the daily groups that
-//! become cost facts, and the export's own column sums per billing period and currency that
-//! the store must reconcile with. Memory holds the groups, never the file.
+//! One pass over the part feeds two aggregations that share the scan: the daily groups that
+//! become cost facts, and the export's own column sums per billing account, billing period
+//! and currency that the store must reconcile with.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
