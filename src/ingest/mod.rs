@@ -183,13 +183,18 @@ fn read_file(
     record: &mut IngestFileRecord,
     outcome: &mut ReadOutcome,
 ) -> Result<(), IngestError> {
-    let schema: polars::prelude::Schema = match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => file
-            .csv_header()?
-            .into_iter()
-            .map(|name| polars::prelude::Field::new(name.into(), polars::prelude::DataType::String))
-            .collect(),
-        Encoding::Parquet => reader::parquet_schema(file).map_err(|e| parquet_error(file, e))?,
+    let (schema, parquet_rows): (polars::prelude::Schema, u64) = match file.encoding {
+        Encoding::Csv | Encoding::GzipCsv => {
+            let header = file.csv_header()?;
+            (
+                header
+                    .into_iter()
+                    .map(|name| polars::prelude::Field::new(name.into(), polars::prelude::DataType::String))
+                    .collect(),
+                0,
+            )
+        }
+        Encoding::Parquet => reader::parquet_layout(file).map_err(|e| parquet_error(file, e))?,
     };
     let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let mapping = choose_mapping(file, &header, settings, request)?;
@@ -222,11 +227,16 @@ fn read_file(
         Encoding::Parquet => std::thread::scope(|scope| {
             // Hashing reads the file once more, beside polars; the page cache serves both.
             let hashing = scope.spawn(|| file.checksum());
-            let part = reader::read_export(ExportPart::Parquet(file), mapping, &schema, file_progress.counter())
-                .map_err(|err| parquet_error(file, err));
-            let checksum = hashing.join().expect("hashing panicked");
-            file_read.absorb(part?, request, &settings.currencies, &settings.tags, outcome)?;
-            checksum
+            let mut offset = 0u64;
+            // At least one pass, so an empty file still has its columns checked.
+            while offset < parquet_rows || offset == 0 {
+                let slice = ExportPart::ParquetRows { file, offset: offset as i64, rows: reader::PARQUET_SLICE_ROWS };
+                let part = reader::read_export(slice, mapping, &schema, file_progress.counter())
+                    .map_err(|err| parquet_error(file, err))?;
+                file_read.absorb(part, request, &settings.currencies, &settings.tags, outcome)?;
+                offset += u64::from(reader::PARQUET_SLICE_ROWS);
+            }
+            hashing.join().expect("hashing panicked")
         }),
     };
     file_progress.done(&file.path);

@@ -81,16 +81,27 @@ const ATTRIBUTE_TEXT: [(FocusColumn, &str); 3] = [
 const MONEY: [(FocusColumn, &str); 3] =
     [(FocusColumn::BilledCost, "billed"), (FocusColumn::EffectiveCost, "effective"), (FocusColumn::ListCost, "list")];
 
-/// What one polars pass reads: a chunk of CSV records in memory, or a Parquet file.
+/// What one polars pass reads: a chunk of CSV records in memory, or a slice of the rows of a
+/// Parquet file (polars skips the row groups outside it).
 pub enum ExportPart<'a> {
     CsvChunk(Vec<u8>),
-    Parquet(&'a ExportFile),
+    ParquetRows { file: &'a ExportFile, offset: i64, rows: u32 },
 }
 
-/// The column names and types of a Parquet export, without reading its rows.
-pub fn parquet_schema(file: &ExportFile) -> PolarsResult<Schema> {
-    let mut lf = scan(ExportPart::Parquet(file), &[])?;
-    Ok(lf.collect_schema()?.as_ref().clone())
+/// Rows per Parquet slice: one pass over all rows made polars' memory grow with the file.
+pub const PARQUET_SLICE_ROWS: u32 = 1_000_000;
+
+/// The column names and types of a Parquet export, and its row count, from its metadata.
+pub fn parquet_layout(file: &ExportFile) -> PolarsResult<(Schema, u64)> {
+    let mut lf = scan_parquet(file)?;
+    let schema = lf.collect_schema()?.as_ref().clone();
+    let count = scan_parquet(file)?.select([len()]).collect()?;
+    let rows = count.column("len")?.as_materialized_series().cast(&DataType::UInt64)?.u64()?.get(0).unwrap_or(0);
+    Ok((schema, rows))
+}
+
+fn scan_parquet(file: &ExportFile) -> PolarsResult<LazyFrame> {
+    LazyFrame::scan_parquet(PlRefPath::new(file.path.to_string_lossy().as_ref()), ScanArgsParquet::default())
 }
 
 fn scan(part: ExportPart<'_>, money_columns: &[&str]) -> PolarsResult<LazyFrame> {
@@ -106,10 +117,7 @@ fn scan(part: ExportPart<'_>, money_columns: &[&str]) -> PolarsResult<LazyFrame>
                 .with_raise_if_empty(false)
                 .finish()
         }
-        ExportPart::Parquet(file) => {
-            let path = PlRefPath::new(file.path.to_string_lossy().as_ref());
-            LazyFrame::scan_parquet(path, ScanArgsParquet::default())
-        }
+        ExportPart::ParquetRows { file, offset, rows } => Ok(scan_parquet(file)?.slice(offset, rows)),
     }
 }
 
@@ -315,4 +323,41 @@ fn extract_totals(df: &DataFrame) -> PolarsResult<Vec<ExportTotal>> {
             line_items: line_items[i],
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::export_file::Encoding;
+    use crate::ingest::mapping::MappingSet;
+    use crate::sample::{ExportEncoding, write_benchmark_export};
+
+    fn billed(read: &ExportRead) -> (i128, i64) {
+        (read.totals.iter().map(|t| t.billed_picos).sum(), read.totals.iter().map(|t| t.line_items).sum())
+    }
+
+    #[test]
+    fn parquet_slices_cover_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        write_benchmark_export(&path, ExportEncoding::Parquet, 2_500, 5).unwrap();
+        let file = ExportFile { bytes: std::fs::metadata(&path).unwrap().len(), path, encoding: Encoding::Parquet };
+        let mappings = MappingSet::load(None).unwrap();
+        let mapping = mappings.by_name("focus-1.2").unwrap();
+        let (schema, rows) = parquet_layout(&file).unwrap();
+        assert_eq!(rows, 2_500);
+        let read = |offset: i64, rows: u32| {
+            let part = ExportPart::ParquetRows { file: &file, offset, rows };
+            read_export(part, mapping, &schema, RowCounter::default()).unwrap()
+        };
+        let whole = billed(&read(0, 10_000));
+        let (mut picos, mut items) = (0, 0);
+        for offset in [0, 1_000, 2_000] {
+            let (p, n) = billed(&read(offset, 1_000));
+            picos += p;
+            items += n;
+        }
+        assert_eq!((picos, items), whole);
+        assert_eq!(items, 2_500);
+    }
 }
