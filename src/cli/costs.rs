@@ -88,10 +88,9 @@ fn sort_rows(rows: &mut [CostRow], group_by: &[CostDimension], cost: CostKind) {
         CostKind::Effective => row.totals.effective_cost,
     };
     rows.sort_by(|a, b| {
-        let time_a: Vec<&String> = time.iter().map(|&i| &a.keys[i]).collect();
-        let time_b: Vec<&String> = time.iter().map(|&i| &b.keys[i]).collect();
+        let time_a = time.iter().map(|&i| &a.keys[i]);
         time_a
-            .cmp(&time_b)
+            .cmp(time.iter().map(|&i| &b.keys[i]))
             .then_with(|| a.currency.cmp(&b.currency))
             .then_with(|| amount(b).cmp(&amount(a)))
             .then_with(|| a.keys.cmp(&b.keys))

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use super::export_file::{Encoding, ExportFile};
+use super::export_file::{Encoding, ExportFile, checksum_text};
 
 /// Bytes of records per chunk. Polars needs about four times a chunk while parsing it; 96 MB
 /// keeps the peak near half a GiB whatever the file size (measured: 64 MB was ~15% slower,
@@ -114,7 +114,7 @@ fn chunk_file(file: &ExportFile, chunk_bytes: usize, sender: &SyncSender<ChunkEv
     }
     // Read what a decoder left unread (gzip trailers), so the checksum covers the whole file.
     std::io::copy(&mut hashing, &mut std::io::sink())?;
-    Ok(format!("xxh3-128:{:032x}", hashing.hasher.digest128()))
+    Ok(checksum_text(hashing.hasher.digest128()))
 }
 
 /// Finds record ends (line breaks outside quotes) incrementally: each byte is looked at once.
@@ -175,7 +175,7 @@ mod tests {
             match event {
                 ChunkEvent::Chunk(chunk) => chunks.push(String::from_utf8(chunk).unwrap()),
                 ChunkEvent::Done { checksum } => {
-                    let expected = format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
+                    let expected = checksum_text(xxhash_rust::xxh3::xxh3_128(&bytes));
                     assert_eq!(checksum, expected);
                     return (chunks, checksum);
                 }

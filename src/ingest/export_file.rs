@@ -187,6 +187,11 @@ impl ExportFile {
                 n => hasher.update(&buf[..n]),
             }
         }
-        Ok(format!("xxh3-128:{:032x}", hasher.digest128()))
+        Ok(checksum_text(hasher.digest128()))
     }
+}
+
+/// How the ledger writes a checksum: the algorithm, then the digest in hex.
+pub fn checksum_text(digest: u128) -> String {
+    format!("xxh3-128:{digest:032x}")
 }

@@ -212,11 +212,24 @@ fn read_file(
                     ChunkEvent::Chunk(bytes) => {
                         let part =
                             reader::read_export(ExportPart::CsvChunk(bytes), mapping, &schema, file_progress.counter())
-                                .map_err(|err| explain_engine_error(file, &rules, err))?;
+                                .map_err(|err| {
+                                    let message = err.to_string();
+                                    locate_bad_row(
+                                        file,
+                                        &rules,
+                                        IngestError::Engine { path: file.path.clone(), message },
+                                    )
+                                })?;
                         file_read.absorb(part, request, &settings.currencies, &settings.tags, outcome)?;
                     }
                     ChunkEvent::Done { checksum: sum } => checksum = Some(sum),
-                    ChunkEvent::Failed(io) => return Err(explain_read_error(file, &rules, io)),
+                    ChunkEvent::Failed(io) => {
+                        return Err(locate_bad_row(
+                            file,
+                            &rules,
+                            IngestError::Io { path: file.path.clone(), source: io },
+                        ));
+                    }
                 }
             }
             checksum.ok_or_else(|| IngestError::Engine {
@@ -284,16 +297,16 @@ impl FileRead<'_> {
         outcome: &mut ReadOutcome,
     ) -> Result<(), IngestError> {
         let refused = |problem: String, column: FocusColumn| {
-            explain_refusal(
+            locate_bad_row(
                 self.file,
                 self.rules,
-                BadInput {
+                IngestError::from(BadInput {
                     file: self.file.path.clone(),
                     position: None,
                     column: self.mapping.resolve(column, self.header).map(String::from),
                     problem,
                     expected: format!("a valid {column} on every row"),
-                },
+                }),
             )
         };
         let line_items: i64 = part.totals.iter().map(|t| t.line_items).sum();
@@ -456,37 +469,18 @@ fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(Reconci
     Ok(((source_name(request, provider, account), period, currency), totals))
 }
 
-/// The file could not be read to its end (a truncated gzip stream, a disk error): locate it.
-fn explain_read_error(file: &ExportFile, rules: &RowRules<'_>, io: std::io::Error) -> IngestError {
-    match first_bad_row(file, rules) {
-        Ok(Some(bad)) => bad.into(),
-        Ok(None) | Err(_) => IngestError::Io { path: file.path.clone(), source: io },
-    }
-}
-
-/// A polars failure on a CSV names a column at best; find the row behind it.
-fn explain_engine_error(file: &ExportFile, rules: &RowRules<'_>, err: polars::prelude::PolarsError) -> IngestError {
-    if file.encoding == Encoding::Parquet {
-        return parquet_error(file, err);
+/// The fast reader refused a file, or its output broke a rule: for CSV, find the first row
+/// behind it and report that; otherwise (Parquet, whose typed columns rule out most row-level
+/// damage, or when no row is at fault) report `found`.
+fn locate_bad_row(file: &ExportFile, rules: &RowRules<'_>, found: IngestError) -> IngestError {
+    if !file.encoding.is_csv() {
+        return found;
     }
     match first_bad_row(file, rules) {
         Ok(Some(bad)) => bad.into(),
-        Ok(None) => IngestError::Engine { path: file.path.clone(), message: err.to_string() },
+        Ok(None) => found,
         Err(io) => io,
     }
-}
-
-/// A rule broken in the aggregated output: locate the first row that breaks it (CSV), or
-/// report it as found (Parquet, whose typed columns rule out most row-level damage).
-fn explain_refusal(file: &ExportFile, rules: &RowRules<'_>, summary: BadInput) -> IngestError {
-    if file.encoding.is_csv() {
-        match first_bad_row(file, rules) {
-            Ok(Some(bad)) => return bad.into(),
-            Ok(None) => {}
-            Err(io) => return io,
-        }
-    }
-    summary.into()
 }
 
 fn parquet_error(file: &ExportFile, err: polars::prelude::PolarsError) -> IngestError {
