@@ -91,6 +91,61 @@ impl Money {
     }
 }
 
+/// Pico-units (10⁻¹² of a currency unit) per unit: the scale line items are summed at.
+const PICO_DIGITS: i64 = 12;
+
+/// Parses a number as exports write it (`12.34`, `-0.5`, `+3`, `.5`, `5.6E-05`) into exact
+/// pico-units, rounding half away from zero past the twelfth decimal. Going through `f64`
+/// would cost up to a nano-unit per line item; this is exact for any number of digits.
+/// `None` when the text is not a finite decimal number or its value does not fit.
+pub fn parse_picos(text: &[u8]) -> Option<i128> {
+    let (negative, rest) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (number, exponent) = match rest.iter().position(|b| matches!(b, b'e' | b'E')) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let (whole, fraction) = match number.iter().position(|&b| b == b'.') {
+        Some(at) => (&number[..at], &number[at + 1..]),
+        None => (number, &b""[..]),
+    };
+    if whole.is_empty() && fraction.is_empty() || !whole.iter().chain(fraction).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(digits) => {
+            let (sign, digits) = match digits.first() {
+                Some(b'-') => (-1, &digits[1..]),
+                Some(b'+') => (1, &digits[1..]),
+                _ => (1, digits),
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            // Past ±10⁶ the value is zero or overflows either way; clamping keeps the sums small.
+            sign * digits.iter().fold(0i64, |n, d| (n * 10 + i64::from(d - b'0')).min(1_000_000))
+        }
+    };
+    let digits: Vec<u8> = whole.iter().chain(fraction).copied().skip_while(|&d| d == b'0').collect();
+    // The digits of the pico-unit count end `keep` digits into `digits` (past its end: zeros).
+    let keep = (whole.len() as i64 - (whole.len() + fraction.len() - digits.len()) as i64) + exponent + PICO_DIGITS;
+    let keep = keep.min(digits.len() as i64 + 40);
+    let mut picos: i128 = 0;
+    for position in 0..keep.max(0) {
+        let digit = digits.get(position as usize).map_or(0, |d| i128::from(d - b'0'));
+        picos = picos.checked_mul(10)?.checked_add(digit)?;
+    }
+    let round_up = usize::try_from(keep).ok().and_then(|k| digits.get(k)).is_some_and(|&d| d >= b'5');
+    if round_up {
+        picos = picos.checked_add(1)?;
+    }
+    Some(if negative { -picos } else { picos })
+}
+
 /// Exact decimal text, trailing zeros trimmed: `1234.5`, `-0.000000001`, `0`.
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,6 +206,28 @@ impl std::iter::Sum for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_numbers_parse_to_exact_picos() {
+        let picos = |text: &str| parse_picos(text.as_bytes());
+        assert_eq!(picos("12.34"), Some(12_340_000_000_000));
+        assert_eq!(picos("-0.5"), Some(-500_000_000_000));
+        assert_eq!(picos("+3"), Some(3_000_000_000_000));
+        assert_eq!(picos(".5"), Some(500_000_000_000));
+        assert_eq!(picos("5."), Some(5_000_000_000_000));
+        assert_eq!(picos("5.6E-05"), Some(56_000_000));
+        assert_eq!(picos("1e3"), Some(1_000_000_000_000_000));
+        assert_eq!(picos("0.0000000000005"), Some(1));
+        assert_eq!(picos("-0.0000000000005"), Some(-1));
+        assert_eq!(picos("0.0000000000004999"), Some(0));
+        assert_eq!(picos("000123.4500"), Some(123_450_000_000_000));
+        assert_eq!(picos("0e999999999999"), Some(0));
+        assert_eq!(picos("1e-999999999999"), Some(0));
+        assert_eq!(picos("12345678901234567890.123456789012"), Some(12_345_678_901_234_567_890_123_456_789_012));
+        for bad in ["", "-", ".", "e5", "1e", "1e+", "1.2.3", "twelve", "NaN", "inf", "1,5", " 1", "1e999999999"] {
+            assert_eq!(picos(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn picos_round_half_away_from_zero() {

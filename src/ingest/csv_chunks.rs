@@ -1,10 +1,8 @@
 //! Cutting a CSV export (plain or gzip'd) into chunks of whole records, each with the header,
-//! so that polars parses one bounded chunk at a time from memory.
-//!
-//! Handing polars the whole file made its resident memory grow with the file (a memory map,
-//! or its streaming reader's state); chunks keep it flat whatever the size. A record may hold
-//! line breaks inside quotes, so cuts are made only at a line break outside quotes. The
-//! file's checksum is taken from the same bytes as they are read.
+//! so that the chunks can be parsed on several cores at once from memory, and memory holds a
+//! few chunks whatever the file's size. A record may hold line breaks inside quotes, so cuts
+//! are made only at a line break outside quotes. The file's checksum is taken from the same
+//! bytes as they are read.
 
 use std::fs::File;
 use std::io::Read;
@@ -12,31 +10,35 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::export_file::{Encoding, ExportFile, checksum_text};
 
-/// Bytes of records per chunk. Polars needs about four times a chunk while parsing it; 96 MB
-/// keeps the peak near half a GiB whatever the file size (measured: 64 MB was ~15% slower,
-/// 192 MB ~15% faster at 0.9 GiB).
-pub const CHUNK_BYTES: usize = 96 << 20;
+/// Bytes of records per chunk. About five chunks are in memory at once (being read, queued,
+/// parsed on each core); each chunk's groups are merged once, so much smaller chunks would
+/// spend their time merging.
+pub const CHUNK_BYTES: usize = 32 << 20;
 
 /// One piece of the file: the header line followed by whole records.
 pub type Chunk = Vec<u8>;
 
-/// What the chunking thread sends: chunks, then the checksum, or the read error that stopped it.
+/// What the chunking thread sends: chunks, then the checksum, or the read error that stopped
+/// it with the offset in the file (as stored, compressed or not) where it happened.
 pub enum ChunkEvent {
     Chunk(Chunk),
     Done { checksum: String },
-    Failed(std::io::Error),
+    Failed { error: std::io::Error, at_byte: u64 },
 }
 
-/// Hashes bytes as they pass, so the ledger's checksum costs no second read of the file.
+/// Hashes bytes as they pass, so the ledger's checksum costs no second read of the file, and
+/// counts them, so damage deep in a compressed file can be located.
 struct HashingReader<R> {
     inner: R,
     hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
         Ok(n)
     }
 }
@@ -48,7 +50,7 @@ pub fn read_chunks(file: &ExportFile, chunk_bytes: usize) -> Receiver<ChunkEvent
     std::thread::spawn(move || {
         let event = match chunk_file(&file, chunk_bytes, &sender) {
             Ok(checksum) => ChunkEvent::Done { checksum },
-            Err(err) => ChunkEvent::Failed(err),
+            Err((error, at_byte)) => ChunkEvent::Failed { error, at_byte },
         };
         // The receiver may have stopped listening after an error of its own.
         let _ = sender.send(event);
@@ -56,65 +58,84 @@ pub fn read_chunks(file: &ExportFile, chunk_bytes: usize) -> Receiver<ChunkEvent
     receiver
 }
 
-fn chunk_file(file: &ExportFile, chunk_bytes: usize, sender: &SyncSender<ChunkEvent>) -> std::io::Result<String> {
+/// The checksum of the whole file, or the read error and the byte offset it happened at.
+fn chunk_file(
+    file: &ExportFile,
+    chunk_bytes: usize,
+    sender: &SyncSender<ChunkEvent>,
+) -> Result<String, (std::io::Error, u64)> {
+    let opened = File::open(&file.path).map_err(|error| (error, 0))?;
+    let mut hashing = HashingReader { inner: opened, hasher: xxhash_rust::xxh3::Xxh3::new(), bytes: 0 };
+    match send_chunks(&mut hashing, file.encoding, chunk_bytes, sender) {
+        Ok(true) => {}
+        // The parser stopped listening (it refused the file): no checksum is needed.
+        Ok(false) => return Ok(String::new()),
+        Err(error) => return Err((error, hashing.bytes)),
+    }
+    // Read what a decoder left unread (gzip trailers), so the checksum covers the whole file.
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|error| (error, hashing.bytes))?;
+    Ok(checksum_text(hashing.hasher.digest128()))
+}
+
+/// Sends the file's text as chunks; `false` when the receiver stopped listening.
+fn send_chunks(
+    hashing: &mut HashingReader<File>,
+    encoding: Encoding,
+    chunk_bytes: usize,
+    sender: &SyncSender<ChunkEvent>,
+) -> std::io::Result<bool> {
     let read_bytes = chunk_bytes.min(1 << 20);
-    let mut hashing = HashingReader { inner: File::open(&file.path)?, hasher: xxhash_rust::xxh3::Xxh3::new() };
-    {
-        let mut text: Box<dyn Read + '_> = match file.encoding {
-            Encoding::GzipCsv => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(&mut hashing))),
-            _ => Box::new(&mut hashing),
-        };
-        let mut splitter = RecordSplitter::default();
-        let mut pending: Vec<u8> = Vec::with_capacity(chunk_bytes + read_bytes);
-        let mut header: Option<Vec<u8>> = None;
-        let mut sent = false;
-        loop {
-            let start = pending.len();
-            pending.resize(start + read_bytes, 0);
-            let n = text.read(&mut pending[start..])?;
-            pending.truncate(start + n);
-            let at_end = n == 0;
-            splitter.scan(&pending);
-            let header = match &header {
-                Some(header) => header,
-                None => match splitter.first_end {
-                    Some(end) => {
-                        splitter.consumed(end);
-                        header.insert(pending.drain(..end).collect())
-                    }
-                    None if at_end => {
-                        // A header without a line break, or an empty file: pass it on as it is.
-                        if !pending.is_empty() {
-                            let _ = sender.send(ChunkEvent::Chunk(pending));
-                        }
-                        break;
-                    }
-                    None => continue,
-                },
-            };
-            if pending.len() >= chunk_bytes || at_end {
-                let cut = if at_end { pending.len() } else { splitter.last_end.unwrap_or(0) };
-                if cut > 0 || !sent {
-                    let mut chunk = Vec::with_capacity(header.len() + cut);
-                    chunk.extend_from_slice(header);
-                    chunk.extend_from_slice(&pending[..cut]);
-                    pending.drain(..cut);
-                    splitter.consumed(cut);
-                    sent = true;
-                    if sender.send(ChunkEvent::Chunk(chunk)).is_err() {
-                        // The parser stopped listening (it refused the file); stop reading.
-                        return Ok(String::new());
-                    }
+    let mut text: Box<dyn Read + '_> = match encoding {
+        Encoding::GzipCsv => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(hashing))),
+        _ => Box::new(hashing),
+    };
+    let mut splitter = RecordSplitter::default();
+    let mut pending: Vec<u8> = Vec::with_capacity(chunk_bytes + read_bytes);
+    let mut header: Option<Vec<u8>> = None;
+    let mut sent = false;
+    loop {
+        let start = pending.len();
+        pending.resize(start + read_bytes, 0);
+        let n = text.read(&mut pending[start..])?;
+        pending.truncate(start + n);
+        let at_end = n == 0;
+        splitter.scan(&pending);
+        let header = match &header {
+            Some(header) => header,
+            None => match splitter.first_end {
+                Some(end) => {
+                    splitter.consumed(end);
+                    header.insert(pending.drain(..end).collect())
                 }
-                if at_end {
+                None if at_end => {
+                    // A header without a line break, or an empty file: pass it on as it is.
+                    if !pending.is_empty() {
+                        let _ = sender.send(ChunkEvent::Chunk(pending));
+                    }
                     break;
                 }
+                None => continue,
+            },
+        };
+        if pending.len() >= chunk_bytes || at_end {
+            let cut = if at_end { pending.len() } else { splitter.last_end.unwrap_or(0) };
+            if cut > 0 || !sent {
+                let mut chunk = Vec::with_capacity(header.len() + cut);
+                chunk.extend_from_slice(header);
+                chunk.extend_from_slice(&pending[..cut]);
+                pending.drain(..cut);
+                splitter.consumed(cut);
+                sent = true;
+                if sender.send(ChunkEvent::Chunk(chunk)).is_err() {
+                    return Ok(false);
+                }
+            }
+            if at_end {
+                break;
             }
         }
     }
-    // Read what a decoder left unread (gzip trailers), so the checksum covers the whole file.
-    std::io::copy(&mut hashing, &mut std::io::sink())?;
-    Ok(checksum_text(hashing.hasher.digest128()))
+    Ok(true)
 }
 
 /// Finds record ends (line breaks outside quotes) incrementally: each byte is looked at once.
@@ -179,7 +200,7 @@ mod tests {
                     assert_eq!(checksum, expected);
                     return (chunks, checksum);
                 }
-                ChunkEvent::Failed(err) => panic!("{err}"),
+                ChunkEvent::Failed { error, .. } => panic!("{error}"),
             }
         }
         panic!("no end event")

@@ -14,12 +14,6 @@ pub enum Encoding {
     Parquet,
 }
 
-impl Encoding {
-    pub fn is_csv(self) -> bool {
-        matches!(self, Encoding::Csv | Encoding::GzipCsv)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct ExportFile {
     pub path: PathBuf,

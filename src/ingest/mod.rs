@@ -2,7 +2,7 @@
 //! (source, billing period), reconciled to the export's own totals before it commits.
 
 mod csv_chunks;
-mod diagnose;
+mod csv_records;
 pub mod error;
 mod export_file;
 pub mod mapping;
@@ -19,13 +19,12 @@ use crate::config::IngestConfig;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn};
 use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
 
-use csv_chunks::ChunkEvent;
-use diagnose::{RowRules, first_bad_row};
+use csv_records::{CsvLayout, CsvRead};
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
 use mapping::{Detection, ExportMapping, MappingSet};
 use progress::IngestProgress;
-use reader::{ExportGroup, ExportPart, ExportTotal};
+use reader::{ExportGroup, ExportTotal};
 pub use tags::{TagFilter, normalise_tag_key};
 
 /// What ingest needs from the config, prepared once.
@@ -144,7 +143,7 @@ async fn ingest_inner(
     Ok(IngestReport { run, warnings: read.warnings })
 }
 
-/// Reads all files (blocking: polars owns the cores meanwhile). Returns the ledger records of
+/// Reads all files (blocking: the readers own the cores meanwhile). Returns the ledger records of
 /// the files looked at, whatever the outcome.
 fn read_files(
     files: &[ExportFile],
@@ -183,68 +182,37 @@ fn read_file(
     record: &mut IngestFileRecord,
     outcome: &mut ReadOutcome,
 ) -> Result<(), IngestError> {
-    let (schema, parquet_rows): (polars::prelude::Schema, u64) = match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => {
-            let header = file.csv_header()?;
-            (
-                header
-                    .into_iter()
-                    .map(|name| polars::prelude::Field::new(name.into(), polars::prelude::DataType::String))
-                    .collect(),
-                0,
-            )
-        }
-        Encoding::Parquet => reader::parquet_layout(file).map_err(|e| parquet_error(file, e))?,
+    let parquet = match file.encoding {
+        Encoding::Csv | Encoding::GzipCsv => None,
+        Encoding::Parquet => Some(reader::parquet_layout(file).map_err(|e| parquet_error(file, e))?),
     };
-    let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let header: Vec<String> = match &parquet {
+        None => file.csv_header()?,
+        Some((schema, _)) => schema.iter_names().map(|n| n.to_string()).collect(),
+    };
     let mapping = choose_mapping(file, &header, settings, request)?;
     record.format = mapping.name.clone();
-    let rules = RowRules { mapping, header: &header, currencies: &settings.currencies, tags: &settings.tags };
-    let mut file_read =
-        FileRead { file, mapping, header: &header, rules: &rules, line_items: 0, kept_tags: HashMap::new() };
+    let mut file_read = FileRead { file, mapping, header: &header, line_items: 0, kept_tags: HashMap::new() };
 
     let file_progress = progress.start_file(file);
-    let read_result = match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => {
-            let mut checksum = None;
-            for event in csv_chunks::read_chunks(file, csv_chunks::CHUNK_BYTES) {
-                match event {
-                    ChunkEvent::Chunk(bytes) => {
-                        let part =
-                            reader::read_export(ExportPart::CsvChunk(bytes), mapping, &schema, file_progress.counter())
-                                .map_err(|err| {
-                                    let message = err.to_string();
-                                    locate_bad_row(
-                                        file,
-                                        &rules,
-                                        IngestError::Engine { path: file.path.clone(), message },
-                                    )
-                                })?;
-                        file_read.absorb(part, request, &settings.currencies, &settings.tags, outcome)?;
-                    }
-                    ChunkEvent::Done { checksum: sum } => checksum = Some(sum),
-                    ChunkEvent::Failed(io) => {
-                        return Err(locate_bad_row(
-                            file,
-                            &rules,
-                            IngestError::Io { path: file.path.clone(), source: io },
-                        ));
-                    }
-                }
-            }
-            checksum.ok_or_else(|| IngestError::Engine {
-                path: file.path.clone(),
-                message: "the reader stopped early".into(),
-            })
+    let read_result = match &parquet {
+        None => {
+            let CsvRead { read, end } = {
+                let layout = CsvLayout::new(mapping, &header);
+                csv_records::read_csv(file, &layout, csv_chunks::CHUNK_BYTES, &file_progress.counter())
+            };
+            // The rows before a refused one may hold an earlier bad value: it is reported first.
+            file_read.absorb(read, request, &settings.currencies, &settings.tags, outcome)?;
+            end
         }
-        Encoding::Parquet => std::thread::scope(|scope| {
+        Some((schema, rows)) => std::thread::scope(|scope| {
             // Hashing reads the file once more, beside polars; the page cache serves both.
             let hashing = scope.spawn(|| file.checksum());
             let mut offset = 0u64;
             // At least one pass, so an empty file still has its columns checked.
-            while offset < parquet_rows || offset == 0 {
-                let slice = ExportPart::ParquetRows { file, offset: offset as i64, rows: reader::PARQUET_SLICE_ROWS };
-                let part = reader::read_export(slice, mapping, &schema, file_progress.counter())
+            while offset < *rows || offset == 0 {
+                let slice = (offset as i64, reader::PARQUET_SLICE_ROWS);
+                let part = reader::read_parquet_rows(file, slice, mapping, schema, file_progress.counter())
                     .map_err(|err| parquet_error(file, err))?;
                 file_read.absorb(part, request, &settings.currencies, &settings.tags, outcome)?;
                 offset += u64::from(reader::PARQUET_SLICE_ROWS);
@@ -279,7 +247,6 @@ struct FileRead<'a> {
     file: &'a ExportFile,
     mapping: &'a ExportMapping,
     header: &'a [String],
-    rules: &'a RowRules<'a>,
     line_items: i64,
     /// Kept tags per raw Tags value: tag sets repeat across groups and parts.
     kept_tags: HashMap<String, String>,
@@ -296,32 +263,31 @@ impl FileRead<'_> {
         tags: &TagFilter,
         outcome: &mut ReadOutcome,
     ) -> Result<(), IngestError> {
-        let refused = |problem: String, column: FocusColumn| {
-            locate_bad_row(
-                self.file,
-                self.rules,
-                IngestError::from(BadInput {
-                    file: self.file.path.clone(),
-                    position: None,
-                    column: self.mapping.resolve(column, self.header).map(String::from),
-                    problem,
-                    expected: format!("a valid {column} on every row"),
-                }),
-            )
+        let refused = |position: Option<Position>, problem: String, column: FocusColumn| {
+            IngestError::from(BadInput {
+                file: self.file.path.clone(),
+                position,
+                column: self.mapping.resolve(column, self.header).map(String::from),
+                problem,
+                expected: format!("a valid {column} on every row"),
+            })
         };
         let line_items: i64 = part.totals.iter().map(|t| t.line_items).sum();
         self.line_items += line_items;
         outcome.line_items += line_items;
         if let Some(total) = part.totals.iter().find(|t| t.empty_money > 0) {
-            return Err(refused(format!("{} rows leave a cost empty", total.empty_money), FocusColumn::BilledCost));
+            let problem = format!("{} rows leave a cost empty", total.empty_money);
+            return Err(refused(None, problem, FocusColumn::BilledCost));
         }
         for group in part.groups {
+            let first_row = group.first_row.clone();
             let (key, amounts) = fact_from_group(group, request, currencies, tags, &mut self.kept_tags)
-                .map_err(|(column, problem)| refused(problem, column))?;
+                .map_err(|(column, problem)| refused(first_row, problem, column))?;
             outcome.facts.entry(key).or_default().add(&amounts);
         }
         for total in part.totals {
-            let (key, totals) = export_total(&total, request).map_err(|(column, problem)| refused(problem, column))?;
+            let (key, totals) =
+                export_total(&total, request).map_err(|(column, problem)| refused(None, problem, column))?;
             outcome.export_totals.entry(key).or_default().add(&totals);
         }
         Ok(())
@@ -377,7 +343,7 @@ fn shorten_list(items: &[String]) -> String {
 /// A rule an aggregated value breaks: the column and what is wrong.
 type Refusal = (FocusColumn, String);
 
-/// Turns one daily group into a fact key and amounts, enforcing the rules polars does not.
+/// Turns one daily group into a fact key and amounts, enforcing the rules on its values.
 fn fact_from_group(
     group: ExportGroup,
     request: &IngestRequest,
@@ -467,20 +433,6 @@ fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(Reconci
         .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
     let totals = CostTotals::from_picos(total.billed_picos, total.effective_picos, total.list_picos);
     Ok(((source_name(request, provider, account), period, currency), totals))
-}
-
-/// The fast reader refused a file, or its output broke a rule: for CSV, find the first row
-/// behind it and report that; otherwise (Parquet, whose typed columns rule out most row-level
-/// damage, or when no row is at fault) report `found`.
-fn locate_bad_row(file: &ExportFile, rules: &RowRules<'_>, found: IngestError) -> IngestError {
-    if !file.encoding.is_csv() {
-        return found;
-    }
-    match first_bad_row(file, rules) {
-        Ok(Some(bad)) => bad.into(),
-        Ok(None) => found,
-        Err(io) => io,
-    }
 }
 
 fn parquet_error(file: &ExportFile, err: polars::prelude::PolarsError) -> IngestError {

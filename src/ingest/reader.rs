@@ -1,19 +1,20 @@
-//! Reading one part of an export (a CSV chunk, a Parquet file) with polars into daily groups.
+//! Reading a slice of a Parquet export with polars into daily groups, and the types both
+//! readers (this one and `csv_records`) produce.
 //!
-//! One pass over the part feeds two aggregations that share the scan: the daily groups that
+//! One pass over the slice feeds two aggregations that share the scan: the daily groups that
 //! become cost facts, and the export's own column sums per billing account, billing period
 //! and currency that the store must reconcile with.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use super::diagnose::parse_date_prefix;
+use super::error::Position;
 use super::export_file::ExportFile;
 use super::mapping::ExportMapping;
 use super::progress::RowCounter;
 use crate::focus::FocusColumn;
 
-/// Money is read as f64 and turned into integer pico-units per row (see `focus::money`).
+/// Parquet money is read as f64 and turned into integer pico-units per row (see `focus::money`).
 const PICOS_PER_UNIT: f64 = 1e12;
 
 /// One daily group of line items, before tag normalisation. Text is `None` where the export
@@ -39,6 +40,9 @@ pub struct ExportGroup {
     pub list_picos: i128,
     pub consumed_quantity: f64,
     pub line_items: i64,
+    /// The first row of the group, where the reader knows it (CSV): a value of the group that
+    /// breaks a rule is reported there.
+    pub first_row: Option<Position>,
 }
 
 /// The export's own column sums for one billing period, currency and billing account.
@@ -61,8 +65,10 @@ pub struct ExportRead {
     pub totals: Vec<ExportTotal>,
 }
 
+/// Date columns of the grain, grouped on by the calendar date they start on.
+pub const KEY_DATES: [FocusColumn; 2] = [FocusColumn::ChargePeriodStart, FocusColumn::BillingPeriodStart];
 /// Text columns of the grain, in the order they are grouped on.
-const KEY_TEXT: [(FocusColumn, &str); 8] = [
+pub const KEY_TEXT: [(FocusColumn, &str); 8] = [
     (FocusColumn::ProviderName, "provider"),
     (FocusColumn::BillingAccountId, "billing_account_id"),
     (FocusColumn::SubAccountId, "sub_account_id"),
@@ -73,20 +79,13 @@ const KEY_TEXT: [(FocusColumn, &str); 8] = [
     (FocusColumn::Tags, "raw_tags"),
 ];
 /// Names that depend on an id in the grain: carried along, not grouped on.
-const ATTRIBUTE_TEXT: [(FocusColumn, &str); 3] = [
+pub const ATTRIBUTE_TEXT: [(FocusColumn, &str); 3] = [
     (FocusColumn::BillingAccountName, "billing_account_name"),
     (FocusColumn::SubAccountName, "sub_account_name"),
     (FocusColumn::ServiceCategory, "service_category"),
 ];
-const MONEY: [(FocusColumn, &str); 3] =
+pub const MONEY: [(FocusColumn, &str); 3] =
     [(FocusColumn::BilledCost, "billed"), (FocusColumn::EffectiveCost, "effective"), (FocusColumn::ListCost, "list")];
-
-/// What one polars pass reads: a chunk of CSV records in memory, or a slice of the rows of a
-/// Parquet file (polars skips the row groups outside it).
-pub enum ExportPart<'a> {
-    CsvChunk(Vec<u8>),
-    ParquetRows { file: &'a ExportFile, offset: i64, rows: u32 },
-}
 
 /// Rows per Parquet slice: one pass over all rows made polars' memory grow with the file.
 pub const PARQUET_SLICE_ROWS: u32 = 1_000_000;
@@ -104,45 +103,22 @@ fn scan_parquet(file: &ExportFile) -> PolarsResult<LazyFrame> {
     LazyFrame::scan_parquet(PlRefPath::new(file.path.to_string_lossy().as_ref()), ScanArgsParquet::default())
 }
 
-fn scan(part: ExportPart<'_>, money_columns: &[&str]) -> PolarsResult<LazyFrame> {
-    match part {
-        ExportPart::CsvChunk(bytes) => {
-            // Every column is text except money and quantities, parsed as f64 by the reader
-            // itself (it accepts E-notation); dates are checked per group afterwards.
-            let overrides: Schema = money_columns.iter().map(|c| Field::new((*c).into(), DataType::Float64)).collect();
-            let buffer: polars_buffer::Buffer<u8> = bytes.into();
-            LazyCsvReader::new_with_sources(ScanSources::Buffers(Arc::from(vec![buffer])))
-                .with_infer_schema_length(Some(0))
-                .with_dtype_overwrite(Some(Arc::new(overrides)))
-                .with_raise_if_empty(false)
-                .finish()
-        }
-        ExportPart::ParquetRows { file, offset, rows } => Ok(scan_parquet(file)?.slice(offset, rows)),
-    }
-}
-
-/// Reads one part of an export with `mapping` into daily groups and export totals. `schema`
-/// holds the file's columns and their types (all text for CSV), `rows_read` counts rows as
-/// they pass.
-pub fn read_export(
-    part: ExportPart<'_>,
+/// Reads `rows` rows from `offset` of a Parquet export (polars skips the row groups outside
+/// them) with `mapping` into daily groups and export totals. `schema` holds the file's
+/// columns and their types, `rows_read` counts rows as they pass.
+pub fn read_parquet_rows(
+    file: &ExportFile,
+    (offset, rows): (i64, u32),
     mapping: &ExportMapping,
     schema: &Schema,
     rows_read: RowCounter,
 ) -> PolarsResult<ExportRead> {
     let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let source = |column: FocusColumn| mapping.resolve(column, &header);
-    let numeric_sources: Vec<&str> =
-        [FocusColumn::BilledCost, FocusColumn::EffectiveCost, FocusColumn::ListCost, FocusColumn::ConsumedQuantity]
-            .into_iter()
-            .filter_map(source)
-            .collect();
-    let base = scan(part, &numeric_sources)?;
+    let base = scan_parquet(file)?.slice(offset, rows);
 
     let mut columns = Vec::new();
-    for (focus, name) in
-        [(FocusColumn::ChargePeriodStart, "charge_date"), (FocusColumn::BillingPeriodStart, "billing_period_start")]
-    {
+    for (focus, name) in KEY_DATES.into_iter().zip(["charge_date", "billing_period_start"]) {
         columns.push(date_expr(source(focus), schema).alias(name));
     }
     for (focus, name) in KEY_TEXT.iter().chain(ATTRIBUTE_TEXT.iter()) {
@@ -199,7 +175,7 @@ pub fn read_export(
 }
 
 /// A FOCUS date-time column as the UTC calendar date it starts on: days since 1970 (Int32)
-/// for typed columns, the leading `YYYY-MM-DD` text for CSV. Text is grouped first and parsed
+/// for typed columns, the leading `YYYY-MM-DD` of text ones. Text is grouped first and parsed
 /// per group afterwards: the same check, on thousands of values instead of millions.
 fn date_expr(source: Option<&str>, schema: &Schema) -> Expr {
     let Some(name) = source else { return lit(NULL).cast(DataType::String) };
@@ -223,6 +199,12 @@ fn money_expr(source: Option<&str>, zero_if_null: bool) -> Expr {
         .round(0, RoundMode::HalfAwayFromZero)
         .strict_cast(DataType::Int128);
     if zero_if_null { picos.fill_null(lit(0).cast(DataType::Int128)) } else { picos }
+}
+
+/// The calendar date a FOCUS date-time starts with (`2024-03-01T…` → 2024-03-01).
+pub fn parse_date_prefix(value: &str) -> Option<NaiveDate> {
+    let prefix = value.get(..10)?;
+    NaiveDate::parse_from_str(prefix, "%Y-%m-%d").ok()
 }
 
 fn text_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -295,6 +277,7 @@ fn extract_groups(df: &DataFrame) -> PolarsResult<Vec<ExportGroup>> {
             list_picos: list[i],
             consumed_quantity: quantity[i],
             line_items: line_items[i],
+            first_row: None,
         });
     }
     Ok(groups)
@@ -347,8 +330,7 @@ mod tests {
         let (schema, rows) = parquet_layout(&file).unwrap();
         assert_eq!(rows, 2_500);
         let read = |offset: i64, rows: u32| {
-            let part = ExportPart::ParquetRows { file: &file, offset, rows };
-            read_export(part, mapping, &schema, RowCounter::default()).unwrap()
+            read_parquet_rows(&file, (offset, rows), mapping, &schema, RowCounter::default()).unwrap()
         };
         let whole = billed(&read(0, 10_000));
         let (mut picos, mut items) = (0, 0);
