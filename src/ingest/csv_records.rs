@@ -8,19 +8,14 @@
 //! currency code, tags) may sit in an earlier row.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
-
-use foldhash::{HashMap, HashMapExt};
 
 use super::csv_chunks::{self, ChunkEvent};
 use super::error::{BadInput, IngestError, Position};
 use super::export_file::ExportFile;
+use super::groups::{ATTRIBUTE_TEXT, DailyGroups, ExportRead, GroupKey, KEY_DATES, KEY_TEXT, MONEY, RowAt};
 use super::mapping::ExportMapping;
 use super::progress::RowCounter;
-use super::reader::{
-    ATTRIBUTE_TEXT, ExportGroup, ExportRead, ExportTotal, KEY_DATES, KEY_TEXT, MONEY, parse_date_prefix,
-};
 use crate::focus::FocusColumn;
 use crate::focus::money::parse_picos;
 
@@ -56,26 +51,12 @@ impl CsvLayout {
                 zero_if_null: mapping.columns.get(&focus).is_some_and(|c| c.zero_if_null),
             })
         };
-        let key: Vec<_> = KEY_DATES.into_iter().chain(KEY_TEXT.iter().map(|(c, _)| *c)).map(field).collect();
-        let attributes: Vec<_> = ATTRIBUTE_TEXT.iter().map(|(c, _)| field(*c)).collect();
-        let money: Vec<_> = MONEY.iter().map(|(c, _)| field(*c)).collect();
+        let key: Vec<_> = KEY_DATES.into_iter().chain(KEY_TEXT).map(field).collect();
+        let attributes: Vec<_> = ATTRIBUTE_TEXT.into_iter().map(field).collect();
+        let money: Vec<_> = MONEY.into_iter().map(field).collect();
         let quantity = field(FocusColumn::ConsumedQuantity);
         let used = key.iter().chain(&attributes).chain(&money).chain([&quantity]).flatten().cloned().collect();
         CsvLayout { key, attributes, money, quantity, used }
-    }
-}
-
-/// A record's place in a chunk or, once merged, in the file: its first physical line (the
-/// header is line 1) and its number among the data rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-struct RowAt {
-    line: u64,
-    row: u64,
-}
-
-impl RowAt {
-    fn position(self) -> Position {
-        Position::Row { line: self.line, row: self.row }
     }
 }
 
@@ -87,38 +68,9 @@ struct RowProblem {
     expected: String,
 }
 
-/// The running sums of one daily group.
-struct GroupSums {
-    first_row: RowAt,
-    /// The first non-empty value of each `ATTRIBUTE_TEXT` column.
-    attributes: Vec<Option<String>>,
-    picos: [i128; 3],
-    consumed_quantity: f64,
-    line_items: i64,
-}
-
-impl GroupSums {
-    fn absorb(&mut self, later: GroupSums) {
-        for (mine, theirs) in self.attributes.iter_mut().zip(later.attributes) {
-            if mine.is_none() {
-                *mine = theirs;
-            }
-        }
-        for (mine, theirs) in self.picos.iter_mut().zip(later.picos) {
-            *mine += theirs;
-        }
-        self.consumed_quantity += later.consumed_quantity;
-        self.line_items += later.line_items;
-    }
-}
-
-/// Groups keyed by their key values, each written as a little-endian `u32` length and the
-/// bytes: building a key is one buffer copy per row, with no allocation unless it is new.
-type Groups = HashMap<Box<[u8]>, GroupSums>;
-
 /// What one chunk held.
 struct ChunkRead {
-    groups: Groups,
+    groups: DailyGroups,
     /// Line breaks after the header: how far the next chunk's lines are shifted.
     body_lines: u64,
     rows: u64,
@@ -134,13 +86,13 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
         Err(_) => 0,
     };
     let mut read = ChunkRead {
-        groups: Groups::new(),
+        groups: DailyGroups::default(),
         body_lines: (memchr::memchr_iter(b'\n', chunk).count() as u64).saturating_sub(header_lines),
         rows: 0,
         problem: None,
     };
     let mut record = csv::ByteRecord::new();
-    let mut key = Vec::with_capacity(512);
+    let mut key = GroupKey::default();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -177,8 +129,8 @@ fn add_row(
     layout: &CsvLayout,
     record: &csv::ByteRecord,
     at: RowAt,
-    key: &mut Vec<u8>,
-    groups: &mut Groups,
+    key: &mut GroupKey,
+    groups: &mut DailyGroups,
 ) -> Result<(), RowProblem> {
     let problem = |field: &SourceField, problem: String, expected: String| RowProblem {
         at: Some(at),
@@ -231,29 +183,12 @@ fn add_row(
         if slot < KEY_DATES.len() && text.len() > 10 && is_char_boundary(text, 10) {
             text = &text[..10];
         }
-        key.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        key.extend_from_slice(text);
+        key.push(text);
     }
-    let sums = GroupSums {
-        first_row: at,
-        attributes: layout
-            .attributes
-            .iter()
-            .map(|field| {
-                let text = field.as_ref().map_or(&b""[..], value);
-                (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
-            })
-            .collect(),
-        picos,
-        consumed_quantity,
-        line_items: 1,
-    };
-    match groups.get_mut(key.as_slice()) {
-        Some(group) => group.absorb(sums),
-        None => {
-            groups.insert(key.as_slice().into(), sums);
-        }
-    }
+    groups.add_row(key, picos, consumed_quantity, Some(at), |slot| {
+        let text = layout.attributes[slot].as_ref().map_or(&b""[..], value);
+        (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
+    });
     Ok(())
 }
 
@@ -274,117 +209,24 @@ fn not_a_number(field: &SourceField, text: &[u8], at: RowAt) -> RowProblem {
 /// The groups of the chunks merged so far, with rows and lines placed in the whole file.
 #[derive(Default)]
 struct FileGroups {
-    groups: Groups,
+    groups: DailyGroups,
     chunks: usize,
     lines_before: u64,
     rows_before: u64,
 }
 
 impl FileGroups {
-    fn place(&self, at: RowAt) -> RowAt {
-        RowAt { line: self.lines_before + at.line, row: self.rows_before + at.row }
-    }
-
     /// Merges the next chunk; returns the problem that ended it, placed in the file.
     fn merge(&mut self, chunk: ChunkRead) -> Option<RowProblem> {
-        for (key, mut sums) in chunk.groups {
-            sums.first_row = self.place(sums.first_row);
-            match self.groups.entry(key) {
-                Entry::Occupied(mut group) => group.get_mut().absorb(sums),
-                Entry::Vacant(group) => {
-                    group.insert(sums);
-                }
-            }
-        }
-        let problem = chunk.problem.map(|p| RowProblem { at: p.at.map(|at| self.place(at)), ..p });
+        let (lines_before, rows_before) = (self.lines_before, self.rows_before);
+        let place = |at: RowAt| RowAt { line: lines_before + at.line, row: rows_before + at.row };
+        self.groups.merge(chunk.groups, place);
+        let problem = chunk.problem.map(|p| RowProblem { at: p.at.map(place), ..p });
         self.chunks += 1;
         self.lines_before += chunk.body_lines;
         self.rows_before += chunk.rows;
         problem
     }
-
-    fn into_read(self) -> ExportRead {
-        let mut groups: Vec<ExportGroup> =
-            self.groups.into_iter().map(|(key, sums)| export_group(&key, sums)).collect();
-        // In file order, so the first group that breaks a rule is the earliest row that does.
-        groups.sort_by_key(|g| match g.first_row {
-            Some(Position::Row { row, .. }) => row,
-            _ => 0,
-        });
-        let totals = export_totals(&groups);
-        ExportRead { groups, totals }
-    }
-}
-
-fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
-    let mut rest = key;
-    let mut next = || {
-        let (length, tail) = rest.split_at(4);
-        let length = u32::from_le_bytes(length.try_into().expect("four bytes")) as usize;
-        let (text, tail) = tail.split_at(length);
-        rest = tail;
-        // Every key byte passed the UTF-8 check, and dates were cut at a character boundary.
-        (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
-    };
-    let date = |text: Option<String>| match text {
-        None => Ok(None),
-        Some(text) => parse_date_prefix(&text).map(Some).ok_or(text),
-    };
-    let charge_date = date(next());
-    let billing_period_start = date(next());
-    let mut attributes = sums.attributes.into_iter();
-    ExportGroup {
-        charge_date,
-        billing_period_start,
-        provider: next(),
-        billing_account_id: next(),
-        sub_account_id: next(),
-        service_name: next(),
-        region: next(),
-        charge_category: next(),
-        currency: next(),
-        raw_tags: next(),
-        billing_account_name: attributes.next().flatten(),
-        sub_account_name: attributes.next().flatten(),
-        service_category: attributes.next().flatten(),
-        billed_picos: sums.picos[0],
-        effective_picos: sums.picos[1],
-        list_picos: sums.picos[2],
-        consumed_quantity: sums.consumed_quantity,
-        line_items: sums.line_items,
-        first_row: Some(sums.first_row.position()),
-    }
-}
-
-/// The export's own column sums per billing period, currency and billing account: the
-/// groups hold every row's exact money, so their sums are the columns' sums.
-fn export_totals(groups: &[ExportGroup]) -> Vec<ExportTotal> {
-    type TotalKey = (Result<Option<chrono::NaiveDate>, String>, Option<String>, Option<String>, Option<String>);
-    let mut totals: BTreeMap<TotalKey, ExportTotal> = BTreeMap::new();
-    for group in groups {
-        let key = (
-            group.billing_period_start.clone(),
-            group.currency.clone(),
-            group.provider.clone(),
-            group.billing_account_id.clone(),
-        );
-        let total = totals.entry(key).or_insert_with(|| ExportTotal {
-            billing_period_start: group.billing_period_start.clone(),
-            currency: group.currency.clone(),
-            provider: group.provider.clone(),
-            billing_account_id: group.billing_account_id.clone(),
-            billed_picos: 0,
-            effective_picos: 0,
-            list_picos: 0,
-            empty_money: 0,
-            line_items: 0,
-        });
-        total.billed_picos += group.billed_picos;
-        total.effective_picos += group.effective_picos;
-        total.list_picos += group.list_picos;
-        total.line_items += group.line_items;
-    }
-    totals.into_values().collect()
 }
 
 /// What reading a CSV file gave: the groups of the rows read, and how reading ended (the
@@ -461,7 +303,7 @@ pub fn read_csv(file: &ExportFile, layout: &CsvLayout, chunk_bytes: usize, rows_
                 }
             },
         };
-        CsvRead { read: merged.into_read(), end }
+        CsvRead { read: merged.groups.into_read(), end }
     })
 }
 

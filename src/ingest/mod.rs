@@ -5,9 +5,10 @@ mod csv_chunks;
 mod csv_records;
 pub mod error;
 mod export_file;
+mod groups;
 pub mod mapping;
+mod parquet;
 mod progress;
-mod reader;
 mod tags;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,9 +23,9 @@ use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, Reconci
 use csv_records::{CsvLayout, CsvRead};
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
+use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal};
 use mapping::{Detection, ExportMapping, MappingSet};
 use progress::IngestProgress;
-use reader::{ExportGroup, ExportTotal};
 pub use tags::{TagFilter, normalise_tag_key};
 
 /// What ingest needs from the config, prepared once.
@@ -184,7 +185,7 @@ fn read_file(
 ) -> Result<(), IngestError> {
     let parquet = match file.encoding {
         Encoding::Csv | Encoding::GzipCsv => None,
-        Encoding::Parquet => Some(reader::parquet_layout(file).map_err(|e| parquet_error(file, e))?),
+        Encoding::Parquet => Some(parquet::parquet_layout(file)?),
     };
     let header: Vec<String> = match &parquet {
         None => file.csv_header()?,
@@ -208,15 +209,16 @@ fn read_file(
         Some((schema, rows)) => std::thread::scope(|scope| {
             // Hashing reads the file once more, beside polars; the page cache serves both.
             let hashing = scope.spawn(|| file.checksum());
+            let mut groups = DailyGroups::default();
             let mut offset = 0u64;
             // At least one pass, so an empty file still has its columns checked.
             while offset < *rows || offset == 0 {
-                let slice = (offset as i64, reader::PARQUET_SLICE_ROWS);
-                let part = reader::read_parquet_rows(file, slice, mapping, schema, file_progress.counter())
-                    .map_err(|err| parquet_error(file, err))?;
-                file_read.absorb(part, request, &settings.currencies, &settings.tags, outcome)?;
-                offset += u64::from(reader::PARQUET_SLICE_ROWS);
+                let slice = (offset, parquet::PARQUET_SLICE_ROWS);
+                let counter = file_progress.counter();
+                groups.merge(parquet::read_parquet_rows(file, slice, mapping, schema, &counter)?, |at| at);
+                offset += u64::from(parquet::PARQUET_SLICE_ROWS);
             }
+            file_read.absorb(groups.into_read(), request, &settings.currencies, &settings.tags, outcome)?;
             hashing.join().expect("hashing panicked")
         }),
     };
@@ -253,11 +255,11 @@ struct FileRead<'a> {
 }
 
 impl FileRead<'_> {
-    /// Checks one part's groups and totals and merges them into the outcome, so memory holds
+    /// Checks a file's groups and totals and merges them into the outcome, so memory holds
     /// the merged facts, never the parts.
     fn absorb(
         &mut self,
-        part: reader::ExportRead,
+        part: ExportRead,
         request: &IngestRequest,
         currencies: &CurrencyPolicy,
         tags: &TagFilter,
@@ -275,10 +277,6 @@ impl FileRead<'_> {
         let line_items: i64 = part.totals.iter().map(|t| t.line_items).sum();
         self.line_items += line_items;
         outcome.line_items += line_items;
-        if let Some(total) = part.totals.iter().find(|t| t.empty_money > 0) {
-            let problem = format!("{} rows leave a cost empty", total.empty_money);
-            return Err(refused(None, problem, FocusColumn::BilledCost));
-        }
         for group in part.groups {
             let first_row = group.first_row.clone();
             let (key, amounts) = fact_from_group(group, request, currencies, tags, &mut self.kept_tags)
@@ -433,15 +431,4 @@ fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(Reconci
         .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
     let totals = CostTotals::from_picos(total.billed_picos, total.effective_picos, total.list_picos);
     Ok(((source_name(request, provider, account), period, currency), totals))
-}
-
-fn parquet_error(file: &ExportFile, err: polars::prelude::PolarsError) -> IngestError {
-    BadInput {
-        file: file.path.clone(),
-        position: None,
-        column: None,
-        problem: format!("the Parquet file cannot be read: {err}"),
-        expected: "a complete Parquet file with the export's columns and types".into(),
-    }
-    .into()
 }
