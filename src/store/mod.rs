@@ -10,6 +10,7 @@ mod ledger;
 
 use std::str::FromStr;
 
+use sqlx::ConnectOptions;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
@@ -64,7 +65,11 @@ impl Store {
             Engine::Postgres => url.expose().to_string(),
         };
         let connect_error = |source| StoreError::Connect { url: redacted.clone(), source };
-        let options = AnyConnectOptions::from_str(&connect_url).map_err(connect_error)?;
+        // Bulk inserts of ten thousand values are slow by nature; sqlx would warn about each,
+        // printing the whole statement. Slow statements are a debug matter here.
+        let options = AnyConnectOptions::from_str(&connect_url)
+            .map_err(connect_error)?
+            .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .after_connect(move |conn, _| {
