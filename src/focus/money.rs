@@ -130,16 +130,22 @@ pub fn parse_picos(text: &[u8]) -> Option<i128> {
             sign * digits.iter().fold(0i64, |n, d| (n * 10 + i64::from(d - b'0')).min(1_000_000))
         }
     };
-    let digits: Vec<u8> = whole.iter().chain(fraction).copied().skip_while(|&d| d == b'0').collect();
-    // The digits of the pico-unit count end `keep` digits into `digits` (past its end: zeros).
-    let keep = (whole.len() as i64 - (whole.len() + fraction.len() - digits.len()) as i64) + exponent + PICO_DIGITS;
-    let keep = keep.min(digits.len() as i64 + 40);
+    // The significant digits, read across the decimal point without copying them.
+    let leading_zeros = whole.iter().chain(fraction).take_while(|&&d| d == b'0').count();
+    let significant = whole.len() + fraction.len() - leading_zeros;
+    let digit = |position: usize| {
+        let at = leading_zeros + position;
+        if at < whole.len() { whole[at] } else { fraction[at - whole.len()] }
+    };
+    // The pico-unit count ends `keep` significant digits in (past their end: zeros).
+    let keep = (whole.len() as i64 - leading_zeros as i64) + exponent + PICO_DIGITS;
+    let keep = keep.min(significant as i64 + 40);
     let mut picos: i128 = 0;
-    for position in 0..keep.max(0) {
-        let digit = digits.get(position as usize).map_or(0, |d| i128::from(d - b'0'));
-        picos = picos.checked_mul(10)?.checked_add(digit)?;
+    for position in 0..keep.max(0) as usize {
+        let value = if position < significant { i128::from(digit(position) - b'0') } else { 0 };
+        picos = picos.checked_mul(10)?.checked_add(value)?;
     }
-    let round_up = usize::try_from(keep).ok().and_then(|k| digits.get(k)).is_some_and(|&d| d >= b'5');
+    let round_up = usize::try_from(keep).is_ok_and(|k| k < significant && digit(k) >= b'5');
     if round_up {
         picos = picos.checked_add(1)?;
     }

@@ -90,8 +90,9 @@ fn send_chunks(
         _ => Box::new(hashing),
     };
     let mut splitter = RecordSplitter::default();
+    // The header, then records: each chunk is sent as it was read, with no copy.
     let mut pending: Vec<u8> = Vec::with_capacity(chunk_bytes + read_bytes);
-    let mut header: Option<Vec<u8>> = None;
+    let mut header_end: Option<usize> = None;
     let mut sent = false;
     loop {
         let start = pending.len();
@@ -99,13 +100,13 @@ fn send_chunks(
         let n = text.read(&mut pending[start..])?;
         pending.truncate(start + n);
         let at_end = n == 0;
-        splitter.scan(&pending);
-        let header = match &header {
-            Some(header) => header,
+        splitter.scan(&pending[header_end.unwrap_or(0)..]);
+        let header_len = match header_end {
+            Some(len) => len,
             None => match splitter.first_end {
                 Some(end) => {
                     splitter.consumed(end);
-                    header.insert(pending.drain(..end).collect())
+                    *header_end.insert(end)
                 }
                 None if at_end => {
                     // A header without a line break, or an empty file: pass it on as it is.
@@ -117,16 +118,17 @@ fn send_chunks(
                 None => continue,
             },
         };
-        if pending.len() >= chunk_bytes || at_end {
-            let cut = if at_end { pending.len() } else { splitter.last_end.unwrap_or(0) };
+        let body = pending.len() - header_len;
+        if body >= chunk_bytes || at_end {
+            let cut = if at_end { body } else { splitter.last_end.unwrap_or(0) };
             if cut > 0 || !sent {
-                let mut chunk = Vec::with_capacity(header.len() + cut);
-                chunk.extend_from_slice(header);
-                chunk.extend_from_slice(&pending[..cut]);
-                pending.drain(..cut);
+                let mut next = Vec::with_capacity(chunk_bytes + read_bytes);
+                next.extend_from_slice(&pending[..header_len]);
+                next.extend_from_slice(&pending[header_len + cut..]);
+                pending.truncate(header_len + cut);
                 splitter.consumed(cut);
                 sent = true;
-                if sender.send(ChunkEvent::Chunk(chunk)).is_err() {
+                if sender.send(ChunkEvent::Chunk(std::mem::replace(&mut pending, next))).is_err() {
                     return Ok(false);
                 }
             }

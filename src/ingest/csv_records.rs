@@ -91,6 +91,9 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
         rows: 0,
         problem: None,
     };
+    // One check of the whole chunk instead of one per value; only a chunk that fails it has
+    // its values checked one by one, to name the bad one.
+    let check_text = std::str::from_utf8(chunk).is_err();
     let mut record = csv::ByteRecord::new();
     let mut key = GroupKey::default();
     loop {
@@ -104,7 +107,7 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
         }
         read.rows += 1;
         let at = record.position().map_or_else(RowAt::default, |p| RowAt { line: p.line(), row: p.record() });
-        if let Err(problem) = add_row(layout, &record, at, &mut key, &mut read.groups) {
+        if let Err(problem) = add_row(layout, &record, at, check_text, &mut key, &mut read.groups) {
             read.problem = Some(problem);
             break;
         }
@@ -129,6 +132,7 @@ fn add_row(
     layout: &CsvLayout,
     record: &csv::ByteRecord,
     at: RowAt,
+    check_text: bool,
     key: &mut GroupKey,
     groups: &mut DailyGroups,
 ) -> Result<(), RowProblem> {
@@ -139,7 +143,7 @@ fn add_row(
         expected,
     };
     let value = |field: &SourceField| record.get(field.index).unwrap_or_default();
-    for field in &layout.used {
+    for field in layout.used.iter().filter(|_| check_text) {
         if std::str::from_utf8(value(field)).is_err() {
             return Err(problem(
                 field,
