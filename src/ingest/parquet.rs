@@ -6,6 +6,7 @@
 
 use chrono::NaiveDate;
 use polars::prelude::*;
+use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
 
 use super::error::{BadInput, IngestError};
 use super::export_file::ExportFile;
@@ -46,72 +47,69 @@ fn parquet_error(file: &ExportFile, err: &PolarsError) -> IngestError {
     .into()
 }
 
-type Values<'a, T> = Box<dyn Iterator<Item = Option<T>> + 'a>;
-
-/// How a date column of the grain arrives: typed (days since 1970) or as text.
-enum DateValues<'a> {
-    Days { values: Values<'a, i32>, last: Option<(i32, String)> },
-    Text(Values<'a, &'a str>),
+/// A date column of the grain as it arrives: typed (days since 1970) or as text.
+enum DateChunks<'a> {
+    Days(Vec<&'a PrimitiveArray<i32>>),
+    Text(Vec<&'a Utf8ViewArray>),
 }
 
-impl DateValues<'_> {
-    /// Pushes the next row's date as the `YYYY-MM-DD` text CSV rows group on.
-    fn push_next(&mut self, key: &mut GroupKey) {
-        match self {
-            DateValues::Days { values, last } => match values.next().flatten() {
-                None => key.push(b""),
-                Some(days) => {
-                    // Rows come in runs of one day: format each run's date once.
-                    if last.as_ref().is_none_or(|(d, _)| *d != days) {
-                        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-                        let date = epoch.checked_add_signed(chrono::Duration::days(days.into()));
-                        *last = Some((days, date.map_or_else(|| days.to_string(), |d| d.to_string())));
-                    }
-                    key.push(last.as_ref().expect("just set").1.as_bytes());
-                }
-            },
-            DateValues::Text(values) => {
-                let text = values.next().flatten().unwrap_or("");
-                key.push(text.get(..10).unwrap_or(text).as_bytes());
-            }
-        }
-    }
-}
-
-/// The decoded columns of one slice, walked row by row in step.
+/// The decoded columns of one slice, chunk by chunk (the chunks of all columns aligned), read
+/// by index: polars' per-value iterators cost more than the whole aggregation.
 struct SliceColumns<'a> {
-    dates: Vec<DateValues<'a>>,
-    key_text: Vec<Values<'a, &'a str>>,
-    attributes: Vec<Values<'a, &'a str>>,
-    money: Vec<Values<'a, f64>>,
-    quantity: Values<'a, f64>,
+    chunk_lengths: Vec<usize>,
+    dates: Vec<DateChunks<'a>>,
+    key_text: Vec<Vec<&'a Utf8ViewArray>>,
+    attributes: Vec<Vec<&'a Utf8ViewArray>>,
+    money: Vec<Vec<&'a PrimitiveArray<f64>>>,
+    quantity: Vec<&'a PrimitiveArray<f64>>,
 }
 
 impl<'a> SliceColumns<'a> {
     fn new(slice: &'a DataFrame) -> PolarsResult<Self> {
         let column = |name: String| slice.column(&name).map(Column::as_materialized_series);
-        let text = |prefix: &str, count: usize| -> PolarsResult<Vec<Values<'a, &'a str>>> {
-            (0..count)
-                .map(|i| Ok(Box::new(column(format!("{prefix}{i}"))?.str()?.iter()) as Values<'a, &'a str>))
-                .collect()
+        let text = |name: String| -> PolarsResult<Vec<&'a Utf8ViewArray>> {
+            Ok(column(name)?.str()?.downcast_iter().collect())
         };
-        let float = |name: String| -> PolarsResult<Values<'a, f64>> { Ok(Box::new(column(name)?.f64()?.iter())) };
+        let float = |name: String| -> PolarsResult<Vec<&'a PrimitiveArray<f64>>> {
+            Ok(column(name)?.f64()?.downcast_iter().collect())
+        };
         let mut dates = Vec::new();
         for i in 0..KEY_DATES.len() {
             let series = column(format!("d{i}"))?;
             dates.push(match series.dtype() {
-                DataType::Int32 => DateValues::Days { values: Box::new(series.i32()?.iter()), last: None },
-                _ => DateValues::Text(Box::new(series.str()?.iter())),
+                DataType::Int32 => DateChunks::Days(series.i32()?.downcast_iter().collect()),
+                _ => DateChunks::Text(series.str()?.downcast_iter().collect()),
             });
         }
+        let quantity = float("q".into())?;
         Ok(SliceColumns {
+            chunk_lengths: quantity.iter().map(|chunk| chunk.len()).collect(),
             dates,
-            key_text: text("k", KEY_TEXT.len())?,
-            attributes: text("a", ATTRIBUTE_TEXT.len())?,
+            key_text: (0..KEY_TEXT.len()).map(|i| text(format!("k{i}"))).collect::<PolarsResult<_>>()?,
+            attributes: (0..ATTRIBUTE_TEXT.len()).map(|i| text(format!("a{i}"))).collect::<PolarsResult<_>>()?,
             money: (0..MONEY.len()).map(|i| float(format!("m{i}"))).collect::<PolarsResult<_>>()?,
-            quantity: float("q".into())?,
+            quantity,
         })
     }
+}
+
+fn text_at(chunk: &Utf8ViewArray, row: usize) -> &str {
+    if chunk.is_valid(row) { chunk.value(row) } else { "" }
+}
+
+fn number_at<T: polars_arrow::types::NativeType>(chunk: &PrimitiveArray<T>, row: usize) -> Option<T> {
+    chunk.is_valid(row).then(|| chunk.value(row))
+}
+
+/// The `YYYY-MM-DD` text a date is grouped on, formatted once per run of rows of one day.
+fn push_days(key: &mut GroupKey, days: Option<i32>, last: &mut Option<(i32, String)>) {
+    let Some(days) = days else { return key.push(b"") };
+    if last.as_ref().is_none_or(|(d, _)| *d != days) {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+        let date = epoch.checked_add_signed(chrono::Duration::days(days.into()));
+        *last = Some((days, date.map_or_else(|| days.to_string(), |d| d.to_string())));
+    }
+    key.push(last.as_ref().expect("just set").1.as_bytes());
 }
 
 /// Reads `rows` rows from `offset` of a Parquet export with `mapping` into daily groups.
@@ -146,50 +144,117 @@ pub fn read_parquet_rows(
     columns.extend(ATTRIBUTE_TEXT.into_iter().enumerate().map(|(i, focus)| text(focus).alias(format!("a{i}"))));
     columns.extend(MONEY.into_iter().enumerate().map(|(i, focus)| float(focus).alias(format!("m{i}"))));
     columns.push(float(FocusColumn::ConsumedQuantity).alias("q"));
-    let slice = scan_parquet(file)
+    let mut slice = scan_parquet(file)
         .and_then(|lf| lf.slice(offset as i64, rows).select(columns).collect())
         .map_err(|err| parquet_error(file, &err))?;
-    let mut values = SliceColumns::new(&slice).map_err(|err| parquet_error(file, &err))?;
-    let zero_if_null =
-        MONEY.map(|focus| source(focus).is_none() || mapping.columns.get(&focus).is_some_and(|c| c.zero_if_null));
+    slice.align_chunks_par();
+    let values = SliceColumns::new(&slice).map_err(|err| parquet_error(file, &err))?;
+    let money = MoneyRules {
+        columns: MONEY.map(source),
+        zero_if_null: MONEY
+            .map(|focus| source(focus).is_none() || mapping.columns.get(&focus).is_some_and(|c| c.zero_if_null)),
+    };
+    // Polars decodes on every core; the rows are summed on every core too, in contiguous
+    // parts merged in order.
+    let height = slice.height();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(height.max(1));
+    let parts: Vec<Result<DailyGroups, IngestError>> = std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..workers)
+            .map(|w| {
+                let rows = height * w / workers..height * (w + 1) / workers;
+                let (values, money) = (&values, &money);
+                scope.spawn(move || sum_rows(values, rows, money).map_err(|problem| problem.into_error(file, offset)))
+            })
+            .collect();
+        parts.into_iter().map(|part| part.join().expect("summing rows panicked")).collect()
+    });
+    let mut groups = DailyGroups::default();
+    for part in parts {
+        groups.merge(part?, |at| at);
+    }
+    rows_read.fetch_add(height as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(groups)
+}
 
+/// Where the money columns come from and which may be empty.
+struct MoneyRules<'a> {
+    columns: [Option<&'a str>; 3],
+    zero_if_null: [bool; 3],
+}
+
+/// A money value that is not an amount, at a row of the slice.
+struct MoneyProblem {
+    row: usize,
+    column: FocusColumn,
+    source: Option<String>,
+    problem: String,
+}
+
+impl MoneyProblem {
+    fn into_error(self, file: &ExportFile, offset: u64) -> IngestError {
+        BadInput {
+            file: file.path.clone(),
+            position: None,
+            column: self.source,
+            problem: format!("row {} of the file {}", offset + self.row as u64 + 1, self.problem),
+            expected: format!("a finite number: {} is required on every row", self.column),
+        }
+        .into()
+    }
+}
+
+/// Sums the slice's rows `rows` into daily groups.
+fn sum_rows(
+    values: &SliceColumns<'_>,
+    rows: std::ops::Range<usize>,
+    money: &MoneyRules<'_>,
+) -> Result<DailyGroups, MoneyProblem> {
     let mut groups = DailyGroups::default();
     let mut key = GroupKey::default();
-    for row in 0..slice.height() {
-        key.clear();
-        for date in &mut values.dates {
-            date.push_next(&mut key);
-        }
-        for text in &mut values.key_text {
-            key.push(text.next().flatten().unwrap_or("").as_bytes());
-        }
-        let names: [Option<&str>; 3] = std::array::from_fn(|slot| values.attributes[slot].next().flatten());
-        let mut picos = [0i128; 3];
-        for (slot, amounts) in values.money.iter_mut().enumerate() {
-            let problem = match amounts.next().flatten() {
-                Some(amount) if amount.is_finite() => {
-                    picos[slot] = (amount * PICOS_PER_UNIT).round() as i128;
-                    continue;
+    let mut last_days: [Option<(i32, String)>; 2] = [None, None];
+    let mut chunk_start = 0;
+    for (chunk, &length) in values.chunk_lengths.iter().enumerate() {
+        let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + length));
+        for slice_row in from..to {
+            let row = slice_row - chunk_start;
+            key.clear();
+            for (date, last) in values.dates.iter().zip(&mut last_days) {
+                match date {
+                    DateChunks::Days(chunks) => push_days(&mut key, number_at(chunks[chunk], row), last),
+                    DateChunks::Text(chunks) => {
+                        let text = text_at(chunks[chunk], row);
+                        key.push(text.get(..10).unwrap_or(text).as_bytes());
+                    }
                 }
-                None if zero_if_null[slot] => continue,
-                None => "is empty".to_string(),
-                Some(amount) => format!("holds {amount}, which is not an amount"),
-            };
-            return Err(BadInput {
-                file: file.path.clone(),
-                position: None,
-                column: source(MONEY[slot]).map(String::from),
-                problem: format!("row {} of the file {problem}", offset + row as u64 + 1),
-                expected: format!("a finite number: {} is required on every row", MONEY[slot]),
             }
-            .into());
+            for column in &values.key_text {
+                key.push(text_at(column[chunk], row).as_bytes());
+            }
+            let mut picos = [0i128; 3];
+            for (slot, column) in values.money.iter().enumerate() {
+                let problem = match number_at(column[chunk], row) {
+                    Some(amount) if amount.is_finite() => {
+                        picos[slot] = (amount * PICOS_PER_UNIT).round() as i128;
+                        continue;
+                    }
+                    None if money.zero_if_null[slot] => continue,
+                    None => "is empty".to_string(),
+                    Some(amount) => format!("holds {amount}, which is not an amount"),
+                };
+                return Err(MoneyProblem {
+                    row: slice_row,
+                    column: MONEY[slot],
+                    source: money.columns[slot].map(String::from),
+                    problem,
+                });
+            }
+            let consumed_quantity = number_at(values.quantity[chunk], row).filter(|q| q.is_finite()).unwrap_or(0.0);
+            groups.add_row(&key, picos, consumed_quantity, None, |slot| {
+                Some(text_at(values.attributes[slot][chunk], row)).filter(|n| !n.is_empty()).map(str::to_string)
+            });
         }
-        let consumed_quantity = values.quantity.next().flatten().filter(|q| q.is_finite()).unwrap_or(0.0);
-        groups.add_row(&key, picos, consumed_quantity, None, |slot| {
-            names[slot].filter(|n| !n.is_empty()).map(str::to_string)
-        });
+        chunk_start += length;
     }
-    rows_read.fetch_add(slice.height() as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(groups)
 }
 

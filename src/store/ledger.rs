@@ -90,10 +90,8 @@ pub struct PeriodReplacement<'a> {
 
 /// Columns of `cost_facts`, in insert order.
 const FACT_COLUMNS: usize = 20;
-/// Rows per INSERT: 50 × 20 = 1,000 parameters. SQLite's driver binds `$n` parameters by name,
-/// at a cost that grows with the statement's parameter count, so a 10,000-parameter insert
-/// took 0.3 ms a row (measured: 2,480 facts in 1.3 s at 500 rows, 0.1 s at 50).
-const FACTS_PER_INSERT: usize = 50;
+/// Rows per INSERT: 500 × 20 = 10,000 parameters, below SQLite's 32,766 and PostgreSQL's 65,535.
+const FACTS_PER_INSERT: usize = 500;
 
 fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -150,7 +148,7 @@ impl Store {
                 "INSERT INTO cost_facts (source, billing_period, charge_date, provider, billing_account_id, billing_account_name,
                  sub_account_id, sub_account_name, service_name, service_category, region, charge_category, currency, tags,
                  billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items, ingest_run_id) VALUES {}",
-                values_placeholders(chunk.len(), FACT_COLUMNS)
+                values_placeholders(self.engine, chunk.len(), FACT_COLUMNS)
             );
             let mut query = sqlx::query(&sql);
             for fact in chunk {

@@ -1,7 +1,8 @@
 //! The store: cost facts, the ingest ledger and (as later stages land) what they derive.
 //!
 //! One interface over two engines: SQLite, embedded and the default, and PostgreSQL for shared
-//! deployments. Queries are written once with `$n` placeholders, which both engines accept;
+//! deployments. Queries are written once with `$n` placeholders, which both engines accept
+//! (multi-row inserts alone use `?` on SQLite: see `values_placeholders`);
 //! the few expressions that differ (JSON access) are chosen here, so no caller knows which
 //! engine it talks to. Each engine owns its migrations.
 
@@ -134,9 +135,11 @@ fn sqlite_create_url(url: &str) -> Result<String, StoreError> {
     }
 }
 
-/// `($1, $2, …), ($n+1, …)` for a multi-row insert: both engines take `$n` placeholders.
-fn values_placeholders(rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 5);
+/// The placeholders of a multi-row insert: `($1, $2, …), ($n+1, …)` for PostgreSQL, and
+/// anonymous `(?, ?, …)` for SQLite, which looks named ones up by a linear scan each, so a
+/// statement with thousands of `$n` took quadratic time to bind.
+fn values_placeholders(engine: Engine, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 6);
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
@@ -146,8 +149,13 @@ fn values_placeholders(rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
+            match engine {
+                Engine::Sqlite => sql.push('?'),
+                Engine::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * columns + column + 1).to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -167,6 +175,7 @@ mod tests {
 
     #[test]
     fn placeholders_number_every_value() {
-        assert_eq!(values_placeholders(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_placeholders(Engine::Postgres, 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_placeholders(Engine::Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 }
