@@ -5,7 +5,8 @@
 //!     BENCH_ROWS=10000000 cargo bench --bench ingest
 //!
 //! Prints wall time, rows/s and peak RSS of each process, and finopsd's time as a ratio of
-//! DuckDB's. Needs `python3` with `duckdb` (`pip install duckdb`) for the baseline; without
+//! DuckDB's. Each command runs `BENCH_RUNS` times (default 3) and the median run is shown:
+//! single runs on a shared 2-core machine vary by a third. Needs `python3` with `duckdb` (`pip install duckdb`) for the baseline; without
 //! it the finopsd figures are still printed. Generated files are kept in
 //! `$CARGO_TARGET_DIR/finopsd-bench/` and reused while their row count matches.
 
@@ -51,6 +52,18 @@ fn measure(command: &mut Command) -> Measured {
     Measured { seconds, peak_rss: usage.ru_maxrss as u64 * 1024, output }
 }
 
+/// The median of `runs` runs of `command` (by wall time), each made fresh by `prepare`.
+fn median_of(runs: usize, mut prepare: impl FnMut(), mut command: impl FnMut() -> Command) -> Measured {
+    let mut measured: Vec<Measured> = (0..runs.max(1))
+        .map(|_| {
+            prepare();
+            measure(&mut command())
+        })
+        .collect();
+    measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    measured.swap_remove(measured.len() / 2)
+}
+
 fn export_file(dir: &Path, rows: u64, encoding: ExportEncoding) -> PathBuf {
     let path = dir.join(format!("focus-{rows}.{}", encoding.extension()));
     if !path.exists() {
@@ -68,6 +81,7 @@ fn duckdb_available() -> bool {
 
 fn main() {
     let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let dir = PathBuf::from(target).join("finopsd-bench");
     std::fs::create_dir_all(&dir).expect("bench dir");
@@ -84,19 +98,33 @@ fn main() {
     for encoding in [ExportEncoding::Csv, ExportEncoding::CsvGz, ExportEncoding::Parquet] {
         let file = export_file(&dir, rows, encoding);
         let db = dir.join("bench.db");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-        }
-        let finopsd = measure(
-            Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        let fresh_store = || {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+        };
+        let finopsd = median_of(runs, fresh_store, || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_finopsd"));
+            command
                 .env("FINOPSD_DATABASE_URL", format!("sqlite://{}", db.display()))
                 .args(["--quiet", "ingest", "--output", "csv"])
-                .arg(&file),
-        );
+                .arg(&file);
+            command
+        });
         assert!(finopsd.output.contains("billing_period"), "no reconciliation printed:\n{}", finopsd.output);
         let (duck, duck_f64) = if baseline {
-            let exact = measure(Command::new("python3").arg(&script).arg(&file));
-            let float = measure(Command::new("python3").arg(&script).arg(&file).arg("--double"));
+            let duckdb = |extra: &[&str]| {
+                median_of(
+                    runs,
+                    || {},
+                    || {
+                        let mut command = Command::new("python3");
+                        command.arg(&script).arg(&file).args(extra);
+                        command
+                    },
+                )
+            };
+            let (exact, float) = (duckdb(&[]), duckdb(&["--double"]));
             (Some(exact), Some(float))
         } else {
             (None, None)
@@ -115,5 +143,7 @@ fn main() {
             duck_f64.as_ref().map(|d| format!("{:.2}x", finopsd.seconds / d.seconds)).unwrap_or_default(),
         );
     }
-    println!("ratio = finopsd wall time / DuckDB wall time (DECIMAL sums); ratio f64 = against DuckDB summing doubles");
+    println!(
+        "median of {runs} runs each; ratio = finopsd wall time / DuckDB wall time (DECIMAL sums); ratio f64 = against DuckDB summing doubles"
+    );
 }
