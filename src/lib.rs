@@ -3,6 +3,7 @@
 //! Stages meet at the canonical cost record (`focus`) and the `store`; each stage is a module
 //! that owns its types. The binary (`src/main.rs`) is a thin CLI over these.
 
+pub mod allocate;
 pub mod config;
 pub mod focus;
 pub mod ingest;

@@ -53,6 +53,38 @@ async fn costs_json_has_one_object_per_group_and_currency() {
 }
 
 #[tokio::test]
+async fn ingest_allocates_and_showback_json_compares_with_the_month_before() {
+    for ts in stores().await {
+        let mut february = Line::usage("2025-02-27", "4");
+        february.period = "2025-02-01";
+        let mut untagged = Line::usage("2025-03-02", "1");
+        untagged.tags = "{}";
+        let file = write(&ts.path("q1.csv"), focus_csv(&[february, Line::usage("2025-03-01", "6"), untagged]));
+        let ingest = finopsd(&ts.url).args(["ingest"]).arg(&file).output().unwrap();
+        assert!(ingest.status.success(), "{}", String::from_utf8_lossy(&ingest.stderr));
+        assert!(String::from_utf8_lossy(&ingest.stdout).contains("allocated 3 facts by team, service, cost_center"));
+        let out = finopsd(&ts.url).args(["showback", "--month", "2025-03", "--format", "json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{}: {rows:?}", ts.engine);
+        let payments = &rows[0];
+        assert_eq!(payments["team"], "payments");
+        assert_eq!(payments["currency"], "USD");
+        assert_eq!(payments["effective_cost"].to_string(), "6");
+        assert_eq!(payments["billed_cost"].to_string(), "6");
+        assert_eq!(payments["previous_effective_cost"].to_string(), "4");
+        assert_eq!(payments["change"].to_string(), "2");
+        assert_eq!(payments["share"].as_f64(), Some(6.0 / 7.0));
+        assert_eq!(rows[1]["team"], "unallocated");
+        let unknown = finopsd(&ts.url).args(["showback", "--month", "2025-03", "--by", "squad"]).output().unwrap();
+        assert_eq!(unknown.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("not an allocation dimension"));
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn costs_tell_the_usage_month_from_the_invoice_month() {
     for ts in stores().await {
         // Usage on the last day of February, invoiced in March (a late-arriving charge).

@@ -9,7 +9,7 @@ use finopsd::config::{Config, DatabaseUrl};
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::{IngestRequest, IngestSettings, ingest};
 use finopsd::sample::{SampleSpec, generate as generate_sample};
-use finopsd::store::{CostDimension, CostQuery, Store};
+use finopsd::store::{CostDimension, CostQuery, ShowbackQuery, Store};
 
 use super::UsageError;
 use super::ingest::reconciliation_table;
@@ -111,28 +111,20 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     print!("{}", table.render(OutputFormat::Table));
 
     let last_month = BillingPeriod::containing(last);
-    let month_start = last_month.first_day().max(first);
-    println!("\nEffective cost by team tag in {last_month} ((none) = untagged: what allocation rules will fix)");
-    let mut rows = store.costs(&by(&[CostDimension::Tag("team".into())], month_start, last)).await?;
-    rows.sort_by(|a, b| a.currency.cmp(&b.currency).then(b.totals.effective_cost.cmp(&a.totals.effective_cost)));
-    let mut table = Tabular::new(["team", "currency", "effective_cost", "share"].map(String::from).to_vec());
-    for row in &rows {
-        let currency_total: i128 =
-            rows.iter().filter(|r| r.currency == row.currency).map(|r| r.totals.effective_cost.nanos()).sum();
-        let share = (currency_total != 0).then(|| row.totals.effective_cost.nanos() as f64 / currency_total as f64);
-        table.rows.push(vec![
-            Field::Text(row.keys[0].clone()),
-            Field::Text(row.currency.clone()),
-            Field::Money(row.totals.effective_cost),
-            Field::Ratio(share),
-        ]);
-    }
-    print!("{}", table.render(OutputFormat::Table));
+    let allocation = super::allocate::allocate(config, &store).await?;
+    println!(
+        "\nShowback by team for {last_month}: {} facts allocated by the rules in the config (team, service and \
+         cost_center from their tags, with `owner-team` read as `team`; untagged spend stays unallocated)",
+        allocation.facts
+    );
+    let rows = store.showback(&ShowbackQuery { month: last_month, by: vec!["team".into()] }).await?;
+    print!("{}", super::showback::showback_table(&["team".into()], rows).render(OutputFormat::Table));
     store.close().await;
 
     let db = args.db.display();
     println!(
         "\nExplore the demo store (sample data runs {first} to {last}, {} days):\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd showback --month {last_month} --by team,service\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd costs --by service --from {last_month}\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd costs --by day,tag:team --from {last_month} --format csv\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd ingest status",

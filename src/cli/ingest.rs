@@ -66,8 +66,14 @@ pub async fn run(config: &Config, args: IngestArgs, quiet: bool) -> anyhow::Resu
     let store = open_store(config).await?;
     let request = IngestRequest { paths: args.paths, format: args.format, source: args.source, quiet };
     let report = ingest(&store, &settings, &request).await;
+    // Allocations are derived from all stored facts: refresh them while the store is open.
+    let allocation = match &report {
+        Ok(_) => Some(super::allocate::allocate(config, &store).await),
+        Err(_) => None,
+    };
     store.close().await;
     let report = report?;
+    let allocation = allocation.transpose()?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -81,6 +87,13 @@ pub async fn run(config: &Config, args: IngestArgs, quiet: bool) -> anyhow::Resu
             report.run.facts,
             report.run.duration_ms as f64 / 1000.0
         );
+        if let Some(allocation) = allocation {
+            println!(
+                "allocated {} facts by {} (see `finopsd showback --month YYYY-MM --by team`)",
+                allocation.facts,
+                config.allocation.dimensions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
     }
     Ok(())
 }

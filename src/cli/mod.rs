@@ -1,9 +1,11 @@
 //! Command-line interface: argument definitions, dispatch, and the error → exit code rule.
 
+mod allocate;
 mod costs;
 mod demo;
 mod ingest;
 mod output;
+mod showback;
 
 use std::path::PathBuf;
 
@@ -44,6 +46,11 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// What did we spend? Totals by day, month, provider, account, service, region or tag.
     Costs(costs::CostsArgs),
+    /// Recompute which team, service and cost centre (the configured dimensions) every cost
+    /// belongs to, from the stored costs and the allocation rules in the config.
+    Allocate(allocate::AllocateArgs),
+    /// Spend of one invoice month per team, service or cost centre, against the month before.
+    Showback(showback::ShowbackArgs),
     /// Check and show the configuration.
     Config {
         #[command(subcommand)]
@@ -114,6 +121,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(args) => ingest::run(&config, args, cli.quiet).await,
         Command::Costs(args) => costs::run(&config, args).await,
+        Command::Allocate(args) => allocate::run(&config, args).await,
+        Command::Showback(args) => showback::run(&config, args).await,
         Command::Config { action: ConfigAction::Check } => {
             print!("{}", config.to_redacted_toml());
             let store = open_store(&config).await.context("the store in the config cannot be opened")?;

@@ -28,6 +28,7 @@ pub enum ConfigError {
 pub struct Config {
     pub store: StoreConfig,
     pub ingest: IngestConfig,
+    pub allocation: crate::allocate::AllocationConfig,
     pub logging: LoggingConfig,
 }
 
@@ -187,6 +188,7 @@ impl Config {
         if let Some(key) = self.ingest.tag_keys.iter().find(|key| key.trim().is_empty()) {
             return Err(invalid(format!("ingest.tag_keys has an empty key `{key}`")));
         }
+        crate::allocate::Allocator::new(&self.allocation).map_err(|err| invalid(err.to_string()))?;
         Ok(())
     }
 

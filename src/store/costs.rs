@@ -42,7 +42,7 @@ impl CostDimension {
             CostDimension::Service => "service_name".into(),
             CostDimension::Region => "region".into(),
             CostDimension::ChargeCategory => "charge_category".into(),
-            CostDimension::Tag(key) => store.tag_value_sql(key),
+            CostDimension::Tag(key) => store.json_text_sql("tags", key),
         }
     }
 

@@ -6,6 +6,7 @@
 //! the few expressions that differ (JSON access) are chosen here, so no caller knows which
 //! engine it talks to. Each engine owns its migrations.
 
+mod allocations;
 mod costs;
 mod ledger;
 
@@ -17,6 +18,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::config::DatabaseUrl;
 
+pub use allocations::{AllocatedCost, AllocationSummary, ShowbackQuery, ShowbackRow};
 pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
@@ -107,12 +109,12 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// The JSON value of one kept tag key, as SQL text.
-    fn tag_value_sql(&self, normalised_key: &str) -> String {
-        let key = normalised_key.replace('\'', "''");
+    /// The text value of `key` in the JSON object of `column` (`''` when absent), as SQL.
+    fn json_text_sql(&self, column: &str, key: &str) -> String {
+        let key = key.replace('\'', "''");
         match self.engine {
-            Engine::Sqlite => format!("COALESCE(json_extract(tags, '$.\"{}\"'), '')", key.replace('"', "\\\"")),
-            Engine::Postgres => format!("COALESCE(tags::jsonb ->> '{key}', '')"),
+            Engine::Sqlite => format!("COALESCE(json_extract({column}, '$.\"{}\"'), '')", key.replace('"', "\\\"")),
+            Engine::Postgres => format!("COALESCE({column}::jsonb ->> '{key}', '')"),
         }
     }
 }

@@ -111,6 +111,22 @@ impl TestStore {
         .await
     }
 
+    /// Cost per (charge day, currency) as stored in the facts and as allocated: equal lists
+    /// mean allocation conserved every day's money in every currency.
+    pub async fn allocation_balance(&self) -> (Vec<String>, Vec<String>) {
+        let per_day = |table: &str| {
+            format!(
+                "SELECT charge_date || ' ' || currency || ' ' || CAST(SUM(billed_cost_nanos) AS TEXT) || ' '
+                        || CAST(SUM(effective_cost_nanos) AS TEXT) || ' ' || CAST(SUM(list_cost_nanos) AS TEXT)
+                 FROM {table} GROUP BY charge_date, currency ORDER BY 1"
+            )
+        };
+        (
+            query_strings(&self.url, &per_day("cost_facts")).await,
+            query_strings(&self.url, &per_day("allocated_costs")).await,
+        )
+    }
+
     /// Outcomes of the ledger, oldest first.
     pub async fn ledger_outcomes(&self) -> Vec<String> {
         query_strings(&self.url, "SELECT outcome FROM ingest_runs ORDER BY id").await

@@ -1,0 +1,219 @@
+//! Rules compiled for matching, and tag normalisation (aliases, value maps).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::config::{AllocationConfig, Conditions, Pattern, RuleConfig};
+use crate::focus::FactKey;
+use crate::ingest::normalise_tag_key;
+
+/// A pattern ready to test text with.
+enum Matcher {
+    Exact(String),
+    Glob(globset::GlobMatcher),
+    Regex(regex::Regex),
+}
+
+impl Matcher {
+    fn new(pattern: &Pattern) -> Result<Self, String> {
+        Ok(match pattern {
+            Pattern::Exact(text) => Matcher::Exact(text.clone()),
+            Pattern::Glob { glob } => Matcher::Glob(
+                globset::Glob::new(glob).map_err(|e| format!("`{glob}` is not a valid glob: {e}"))?.compile_matcher(),
+            ),
+            Pattern::Regex { regex } => {
+                Matcher::Regex(regex::Regex::new(regex).map_err(|e| format!("`{regex}` is not a valid regex: {e}"))?)
+            }
+        })
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Matcher::Exact(expected) => expected == text,
+            Matcher::Glob(glob) => glob.is_match(text),
+            Matcher::Regex(regex) => regex.is_match(text),
+        }
+    }
+}
+
+/// Which part of a fact a condition looks at.
+#[derive(Clone, Copy)]
+enum FactField {
+    Provider,
+    BillingAccount,
+    SubAccount,
+    Service,
+    ServiceCategory,
+    Region,
+    ChargeCategory,
+}
+
+impl FactField {
+    /// The fact's values for this field: an account matches by its id or its name.
+    fn values(self, fact: &FactKey) -> [&str; 2] {
+        match self {
+            FactField::Provider => [&fact.provider, ""],
+            FactField::BillingAccount => [&fact.billing_account_id, &fact.billing_account_name],
+            FactField::SubAccount => [&fact.sub_account_id, &fact.sub_account_name],
+            FactField::Service => [&fact.service_name, ""],
+            FactField::ServiceCategory => [&fact.service_category, ""],
+            FactField::Region => [&fact.region, ""],
+            FactField::ChargeCategory => [&fact.charge_category, ""],
+        }
+    }
+}
+
+pub enum RuleValue {
+    Fixed(String),
+    /// A canonical tag key.
+    FromTag(String),
+    Lookup {
+        dimension: String,
+        table: BTreeMap<String, String>,
+    },
+}
+
+pub struct CompiledRule {
+    pub name: String,
+    fields: Vec<(FactField, Matcher)>,
+    /// By canonical tag key.
+    tags: Vec<(String, Matcher)>,
+    pub value: RuleValue,
+}
+
+impl CompiledRule {
+    /// `earlier` names the dimensions allocated before this rule's own.
+    pub fn new(rule: &RuleConfig, earlier: &[&str]) -> Result<Self, String> {
+        let value = match (&rule.value, &rule.value_from_tag, &rule.lookup) {
+            (Some(value), None, None) => RuleValue::Fixed(value.clone()),
+            (None, Some(key), None) => RuleValue::FromTag(normalise_tag_key(key)),
+            (None, None, Some(lookup)) => {
+                if !earlier.contains(&lookup.dimension.as_str()) {
+                    return Err(format!(
+                        "the lookup reads dimension `{}`, which is not allocated before this one (earlier: {})",
+                        lookup.dimension,
+                        if earlier.is_empty() { "none".to_string() } else { earlier.join(", ") }
+                    ));
+                }
+                RuleValue::Lookup { dimension: lookup.dimension.clone(), table: lookup.table.clone() }
+            }
+            _ => return Err("give exactly one of value, value_from_tag and lookup".into()),
+        };
+        let Conditions {
+            provider,
+            billing_account,
+            sub_account,
+            service,
+            service_category,
+            region,
+            charge_category,
+            tags,
+        } = &rule.conditions;
+        let mut fields = Vec::new();
+        for (field, pattern) in [
+            (FactField::Provider, provider),
+            (FactField::BillingAccount, billing_account),
+            (FactField::SubAccount, sub_account),
+            (FactField::Service, service),
+            (FactField::ServiceCategory, service_category),
+            (FactField::Region, region),
+            (FactField::ChargeCategory, charge_category),
+        ] {
+            if let Some(pattern) = pattern {
+                fields.push((field, Matcher::new(pattern)?));
+            }
+        }
+        let tags = tags
+            .iter()
+            .map(|(key, pattern)| Ok((normalise_tag_key(key), Matcher::new(pattern)?)))
+            .collect::<Result<_, String>>()?;
+        Ok(CompiledRule { name: rule.name.clone(), fields, tags, value })
+    }
+
+    /// All conditions hold (a rule without conditions matches every fact).
+    pub fn matches(&self, fact: &FactKey, tags: &BTreeMap<String, String>) -> bool {
+        self.fields.iter().all(|(field, matcher)| {
+            let [first, second] = field.values(fact);
+            matcher.matches(first) || (!second.is_empty() && matcher.matches(second))
+        }) && self.tags.iter().all(|(key, matcher)| tags.get(key).is_some_and(|value| matcher.matches(value)))
+    }
+
+    /// The canonical tag keys the rule reads.
+    pub fn tag_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.tags.iter().map(|(key, _)| key.as_str()).collect();
+        if let RuleValue::FromTag(key) = &self.value {
+            keys.push(key);
+        }
+        keys
+    }
+}
+
+/// Folds tag keys into their canonical key and tag values into their canonical spelling.
+pub struct TagNormaliser {
+    /// Stored key → (canonical key, precedence: 0 for the canonical key itself).
+    keys: HashMap<String, (String, usize)>,
+    /// Canonical key → folded spelling → value.
+    values: HashMap<String, HashMap<String, String>>,
+}
+
+impl TagNormaliser {
+    pub fn new(config: &AllocationConfig) -> Self {
+        let mut keys = HashMap::new();
+        for (canonical, aliases) in &config.tag_aliases {
+            let canonical = normalise_tag_key(canonical);
+            keys.insert(canonical.clone(), (canonical.clone(), 0));
+            for (i, alias) in aliases.iter().enumerate() {
+                keys.entry(normalise_tag_key(alias)).or_insert((canonical.clone(), i + 1));
+            }
+        }
+        let values = config
+            .value_maps
+            .iter()
+            .map(|(key, map)| {
+                let spellings = map
+                    .iter()
+                    .flat_map(|(value, spellings)| {
+                        spellings.iter().chain([value]).map(move |spelling| (fold_value(spelling), value.clone()))
+                    })
+                    .collect();
+                (normalise_tag_key(key), spellings)
+            })
+            .collect();
+        TagNormaliser { keys, values }
+    }
+
+    /// The stored (ingest-normalised) keys that fold into `canonical`.
+    pub fn stored_keys(&self, canonical: &str) -> Vec<String> {
+        let mut keys: Vec<String> =
+            self.keys.iter().filter(|(_, (c, _))| c == canonical).map(|(stored, _)| stored.clone()).collect();
+        if keys.is_empty() {
+            keys.push(canonical.to_string());
+        }
+        keys.sort();
+        keys
+    }
+
+    /// A fact's kept tags (a JSON object of normalised keys) under canonical keys and values.
+    pub fn normalise(&self, tags_json: &str) -> BTreeMap<String, String> {
+        // Facts hold what ingest wrote: a JSON object of text values.
+        let stored: BTreeMap<String, String> = serde_json::from_str(tags_json).unwrap_or_default();
+        let mut chosen: BTreeMap<String, (usize, String)> = BTreeMap::new();
+        for (key, value) in stored {
+            let (canonical, precedence) = self.keys.get(&key).cloned().unwrap_or((key, 0));
+            let value = match self.values.get(&canonical).and_then(|map| map.get(&fold_value(&value))) {
+                Some(canonical_value) => canonical_value.clone(),
+                None => value,
+            };
+            match chosen.get(&canonical) {
+                Some((existing, _)) if *existing <= precedence => {}
+                _ => {
+                    chosen.insert(canonical, (precedence, value));
+                }
+            }
+        }
+        chosen.into_iter().map(|(key, (_, value))| (key, value)).collect()
+    }
+}
+
+fn fold_value(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}

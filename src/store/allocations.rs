@@ -1,0 +1,225 @@
+//! Allocated costs: written by `finopsd allocate` from the stored facts, read by showback.
+
+use chrono::{NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::ledger::nanos_column;
+use super::{Store, StoreError, values_placeholders};
+use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
+
+/// Facts of one day, source, provider and currency that got the same value in every
+/// dimension, the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocatedCost {
+    pub source: String,
+    pub billing_period: BillingPeriod,
+    pub charge_date: NaiveDate,
+    pub provider: String,
+    pub currency: String,
+    /// Dimension → value, in dimension order.
+    pub values: Vec<(String, String)>,
+    /// Dimension → how the value was chosen (`tag: <rule>`, `rule: <rule>`, `default`).
+    pub methods: Vec<(String, String)>,
+    pub costs: CostTotals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocationSummary {
+    pub run_id: i64,
+    pub facts: i64,
+    pub allocated_rows: i64,
+    pub billing_periods: i64,
+}
+
+/// Allocated rows per INSERT: 11 values each, 5,500 parameters.
+const ROWS_PER_INSERT: usize = 500;
+const ALLOCATED_COLUMNS: usize = 11;
+
+fn json_object(pairs: &[(String, String)]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> =
+        pairs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    serde_json::Value::Object(object).to_string()
+}
+
+impl Store {
+    /// Replaces every allocation in one transaction: the facts of each billing period are
+    /// read and handed to `allocate`, whose rows are written; readers see the old figures
+    /// until the new ones are complete.
+    pub async fn replace_allocations(
+        &self,
+        rules_json: &str,
+        mut allocate: impl FnMut(&[CostFact]) -> Vec<AllocatedCost>,
+    ) -> Result<AllocationSummary, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM allocated_costs").execute(&mut *tx).await?;
+        let run_id: i64 =
+            sqlx::query("INSERT INTO allocation_runs (allocated_at, rules, facts) VALUES ($1, $2, 0) RETURNING id")
+                .bind(Utc::now().to_rfc3339())
+                .bind(rules_json)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        let periods: Vec<(String, String)> =
+            sqlx::query("SELECT source, billing_period FROM billing_periods ORDER BY source, billing_period")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let (mut facts, mut allocated_rows) = (0i64, 0i64);
+        for (source, period) in &periods {
+            let rows = sqlx::query(
+                "SELECT source, billing_period, charge_date, provider, billing_account_id, billing_account_name,
+                        sub_account_id, sub_account_name, service_name, service_category, region, charge_category,
+                        currency, tags, billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity,
+                        line_items
+                 FROM cost_facts WHERE source = $1 AND billing_period = $2",
+            )
+            .bind(source)
+            .bind(period)
+            .fetch_all(&mut *tx)
+            .await?;
+            let period_facts = rows.iter().map(fact_from_row).collect::<Result<Vec<_>, _>>()?;
+            facts += period_facts.len() as i64;
+            let allocated = allocate(&period_facts);
+            allocated_rows += allocated.len() as i64;
+            for chunk in allocated.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
+                    "INSERT INTO allocated_costs (allocation_run_id, source, billing_period, charge_date, provider,
+                     currency, dimension_values, methods, billed_cost_nanos, effective_cost_nanos, list_cost_nanos)
+                     VALUES {}",
+                    values_placeholders(self.engine, chunk.len(), ALLOCATED_COLUMNS)
+                );
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    let stored = |money: Money| {
+                        money.to_stored().ok_or_else(|| StoreError::AmountTooLarge {
+                            amount: money.to_string(),
+                            currency: row.currency.clone(),
+                        })
+                    };
+                    query = query
+                        .bind(run_id)
+                        .bind(row.source.clone())
+                        .bind(row.billing_period.to_string())
+                        .bind(row.charge_date.to_string())
+                        .bind(row.provider.clone())
+                        .bind(row.currency.clone())
+                        .bind(json_object(&row.values))
+                        .bind(json_object(&row.methods))
+                        .bind(stored(row.costs.billed_cost)?)
+                        .bind(stored(row.costs.effective_cost)?)
+                        .bind(stored(row.costs.list_cost)?);
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
+        sqlx::query("UPDATE allocation_runs SET facts = $1 WHERE id = $2")
+            .bind(facts)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AllocationSummary { run_id, facts, allocated_rows, billing_periods: periods.len() as i64 })
+    }
+}
+
+/// Showback for one billing period (invoice month), grouped by allocation dimensions.
+#[derive(Debug, Clone)]
+pub struct ShowbackQuery {
+    pub month: BillingPeriod,
+    pub by: Vec<String>,
+}
+
+/// One group's figures in a month and the month before, in one currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShowbackRow {
+    /// One value per `by` dimension, in order.
+    pub values: Vec<String>,
+    pub currency: String,
+    pub effective_cost: Money,
+    pub billed_cost: Money,
+    pub previous_effective_cost: Money,
+}
+
+impl Store {
+    /// Allocated costs of `query.month` and the month before, by the dimensions asked for.
+    pub async fn showback(&self, query: &ShowbackQuery) -> Result<Vec<ShowbackRow>, StoreError> {
+        let keys: Vec<String> = query.by.iter().map(|d| self.json_text_sql("dimension_values", d)).collect();
+        let select: String = keys.iter().enumerate().map(|(i, key)| format!("{key} AS k{i}, ")).collect();
+        let group: String = (0..keys.len()).map(|i| format!("k{i}, ")).collect();
+        let sum = |column: &str, period: &str| {
+            format!("CAST(SUM(CASE WHEN billing_period = {period} THEN {column} ELSE 0 END) AS TEXT)")
+        };
+        let sql = format!(
+            "SELECT {select}currency, {}, {}, {}
+             FROM allocated_costs WHERE billing_period IN ($1, $2)
+             GROUP BY {group}currency ORDER BY {group}currency",
+            sum("effective_cost_nanos", "$1"),
+            sum("billed_cost_nanos", "$1"),
+            sum("effective_cost_nanos", "$2"),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.month.to_string())
+            .bind(query.month.previous().to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let n = keys.len();
+        rows.iter()
+            .map(|row| {
+                Ok(ShowbackRow {
+                    values: (0..n).map(|i| row.try_get::<String, _>(i)).collect::<Result<_, _>>()?,
+                    currency: row.try_get(n)?,
+                    effective_cost: nanos_column(row, n + 1)?,
+                    billed_cost: nanos_column(row, n + 2)?,
+                    previous_effective_cost: nanos_column(row, n + 3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The dimensions the current allocations were made with, if any were made.
+    pub async fn allocated_dimensions(&self) -> Result<Option<Vec<String>>, StoreError> {
+        let row = sqlx::query("SELECT rules FROM allocation_runs ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let rules: String = row.try_get(0)?;
+        let config: serde_json::Value =
+            serde_json::from_str(&rules).map_err(|_| StoreError::Corrupt("allocation rules".into()))?;
+        let names = config["dimensions"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str());
+        Ok(Some(names.map(String::from).collect()))
+    }
+}
+
+fn fact_from_row(row: &sqlx::any::AnyRow) -> Result<CostFact, StoreError> {
+    let text = |i: usize| row.try_get::<String, _>(i);
+    let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} `{value}`"));
+    let period = text(1)?;
+    let date = text(2)?;
+    let nanos = |i: usize| row.try_get::<i64, _>(i).map(|n| Money::from_nanos(n.into()));
+    Ok(CostFact {
+        key: FactKey {
+            source: text(0)?,
+            billing_period: period.parse().map_err(|_| corrupt("billing period", &period))?,
+            charge_date: date.parse().map_err(|_| corrupt("charge date", &date))?,
+            provider: text(3)?,
+            billing_account_id: text(4)?,
+            billing_account_name: text(5)?,
+            sub_account_id: text(6)?,
+            sub_account_name: text(7)?,
+            service_name: text(8)?,
+            service_category: text(9)?,
+            region: text(10)?,
+            charge_category: text(11)?,
+            currency: text(12)?,
+            tags: text(13)?,
+        },
+        amounts: FactAmounts {
+            costs: CostTotals { billed_cost: nanos(14)?, effective_cost: nanos(15)?, list_cost: nanos(16)? },
+            consumed_quantity: row.try_get(17)?,
+            line_items: row.try_get(18)?,
+        },
+    })
+}

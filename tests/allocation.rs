@@ -1,0 +1,188 @@
+//! Allocation on a real store: every day's money in every currency is conserved, rules can
+//! change and be re-applied, and showback compares a month with the one before.
+
+mod common;
+
+use common::{Line, TestStore, focus_csv, write};
+use finopsd::allocate::config::{Conditions, DimensionConfig, Pattern, RuleConfig};
+use finopsd::allocate::{AllocationConfig, Allocator, allocate_store};
+use finopsd::focus::Money;
+use finopsd::store::ShowbackQuery;
+use proptest::prelude::*;
+
+fn line(day: &'static str, billed: &str, service: &'static str, currency: &'static str, tags: &'static str) -> Line {
+    let period: &'static str = Box::leak(format!("{}-01", &day[..7]).into_boxed_str());
+    Line { service, currency, tags, period, ..Line::usage(day, billed) }
+}
+
+async fn allocate(ts: &TestStore, config: &AllocationConfig) {
+    let allocator = Allocator::new(config).expect("valid rules");
+    allocate_store(&ts.store, &allocator, config).await.expect("allocate");
+}
+
+fn showback_line(row: &finopsd::store::ShowbackRow) -> String {
+    format!(
+        "{} {} {} {} {}",
+        row.values.join("/"),
+        row.currency,
+        row.effective_cost,
+        row.billed_cost,
+        row.previous_effective_cost
+    )
+}
+
+#[tokio::test]
+async fn every_dollar_lands_on_a_team_or_unallocated() {
+    for ts in common::stores().await {
+        let lines = vec![
+            line("2025-03-01", "10.5", "Amazon EC2", "USD", r#"{"Team":"payments"}"#),
+            line("2025-03-01", "2.25", "Amazon S3", "USD", r#"{"owner-team":"search"}"#),
+            line("2025-03-01", "4", "Amazon S3", "EUR", "{}"),
+            line("2025-03-02", "0.000000001", "Amazon EC2", "USD", r#"{"TEAM ":"payments","team":"search"}"#),
+        ];
+        let file = write(&ts.path("march.csv"), focus_csv(&lines));
+        ts.ingest(&[&file]).await.unwrap();
+        allocate(&ts, &AllocationConfig::default()).await;
+        let (facts, allocated) = ts.allocation_balance().await;
+        assert_eq!(allocated, facts, "{}", ts.engine);
+        let rows =
+            ts.store.showback(&ShowbackQuery { month: "2025-03".parse().unwrap(), by: vec!["team".into()] }).await;
+        let rows: Vec<String> = rows.unwrap().iter().map(showback_line).collect();
+        assert_eq!(
+            rows,
+            // Two spellings of one key on a resource: ingest keeps the first value.
+            vec!["payments USD 10.500000001 10.500000001 0", "search USD 2.25 2.25 0", "unallocated EUR 4 4 0"],
+            "{}",
+            ts.engine
+        );
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_rule_change_is_applied_to_stored_costs_without_a_reingest() {
+    for ts in common::stores().await {
+        let lines = vec![
+            line("2025-03-01", "10", "Amazon EC2", "USD", "{}"),
+            line("2025-03-01", "5", "Amazon S3", "USD", r#"{"team":"data"}"#),
+        ];
+        let file = write(&ts.path("march.csv"), focus_csv(&lines));
+        ts.ingest(&[&file]).await.unwrap();
+        let month = ShowbackQuery { month: "2025-03".parse().unwrap(), by: vec!["team".into()] };
+        allocate(&ts, &AllocationConfig::default()).await;
+        let before: Vec<String> = ts.store.showback(&month).await.unwrap().iter().map(showback_line).collect();
+        assert_eq!(before, vec!["data USD 5 5 0", "unallocated USD 10 10 0"], "{}", ts.engine);
+
+        let mut config = AllocationConfig::default();
+        config.dimensions[0].rules.push(RuleConfig {
+            name: "compute is platform".into(),
+            conditions: Conditions { service: Some(Pattern::Glob { glob: "*EC2".into() }), ..Conditions::default() },
+            value: Some("platform".into()),
+            value_from_tag: None,
+            lookup: None,
+        });
+        allocate(&ts, &config).await;
+        let mut after: Vec<String> = ts.store.showback(&month).await.unwrap().iter().map(showback_line).collect();
+        after.sort();
+        assert_eq!(after, vec!["data USD 5 5 0", "platform USD 10 10 0"], "{}", ts.engine);
+        let (facts, allocated) = ts.allocation_balance().await;
+        assert_eq!(allocated, facts, "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn showback_compares_with_the_month_before_by_two_dimensions() {
+    for ts in common::stores().await {
+        let lines = vec![
+            line("2025-02-10", "7", "Amazon EC2", "USD", r#"{"team":"search","app":"web"}"#),
+            line("2025-03-10", "9", "Amazon EC2", "USD", r#"{"team":"search","app":"web"}"#),
+            line("2025-03-11", "1", "Amazon EC2", "USD", r#"{"team":"search","service":"batch"}"#),
+        ];
+        let file = write(&ts.path("q1.csv"), focus_csv(&lines));
+        ts.ingest(&[&file]).await.unwrap();
+        allocate(&ts, &AllocationConfig::default()).await;
+        let query = ShowbackQuery { month: "2025-03".parse().unwrap(), by: vec!["team".into(), "service".into()] };
+        let mut rows: Vec<String> = ts.store.showback(&query).await.unwrap().iter().map(showback_line).collect();
+        rows.sort();
+        assert_eq!(rows, vec!["search/batch USD 1 1 0", "search/web USD 9 9 7"], "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}
+
+/// Random rules over the dimensions team and service: tag rules, fixed values on a service
+/// or a tag, in a random order.
+fn rules() -> impl Strategy<Value = AllocationConfig> {
+    let rule = (0..4usize, 0..3usize).prop_map(|(kind, pick)| {
+        let services = ["Amazon EC2", "Amazon S3", "AWS Lambda"];
+        let teams = ["payments", "search", "data"];
+        let base = RuleConfig {
+            name: format!("rule {kind}/{pick}"),
+            conditions: Conditions::default(),
+            value: Some(teams[pick].into()),
+            value_from_tag: None,
+            lookup: None,
+        };
+        match kind {
+            0 => RuleConfig { value: None, value_from_tag: Some("team".into()), ..base },
+            1 => RuleConfig {
+                conditions: Conditions {
+                    service: Some(Pattern::Exact(services[pick].into())),
+                    ..Conditions::default()
+                },
+                ..base
+            },
+            2 => RuleConfig {
+                conditions: Conditions {
+                    tags: [("team".to_string(), Pattern::Regex { regex: format!("^{}$", teams[pick]) })].into(),
+                    ..Conditions::default()
+                },
+                ..base
+            },
+            _ => base,
+        }
+    });
+    (prop::collection::vec(rule.clone(), 0..5), prop::collection::vec(rule, 0..3)).prop_map(|(team, service)| {
+        AllocationConfig {
+            dimensions: vec![
+                DimensionConfig { name: "team".into(), default: "unallocated".into(), rules: team },
+                DimensionConfig { name: "service".into(), default: "unallocated".into(), rules: service },
+            ],
+            ..AllocationConfig::default()
+        }
+    })
+}
+
+fn cost_lines() -> impl Strategy<Value = Vec<Line>> {
+    let one = (1u32..=5, -1_000_000_000_000i64..1_000_000_000_000, 0..3usize, 0..2usize, 0..4usize).prop_map(
+        |(day, nanos, service, currency, tags)| {
+            let day: &'static str = Box::leak(format!("2025-03-{day:02}").into_boxed_str());
+            let tags = [r#"{"team":"payments"}"#, r#"{"owner-team":"search"}"#, r#"{"Team":"data"}"#, "{}"][tags];
+            let service = ["Amazon EC2", "Amazon S3", "AWS Lambda"][service];
+            line(day, &Money::from_nanos(nanos.into()).to_string(), service, ["USD", "EUR"][currency], tags)
+        },
+    );
+    prop::collection::vec(one, 1..60)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Conservation: allocated + unallocated = ingested, per day and currency, to the
+    /// nano-unit, whatever the facts and rules.
+    #[test]
+    fn allocation_conserves_money(lines in cost_lines(), config in rules()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            for ts in common::stores().await {
+                let file = write(&ts.path("costs.csv"), focus_csv(&lines));
+                ts.ingest(&[&file]).await.unwrap();
+                allocate(&ts, &config).await;
+                let (facts, allocated) = ts.allocation_balance().await;
+                prop_assert_eq!(allocated, facts, "{}", ts.engine);
+                ts.cleanup().await;
+            }
+            Ok(())
+        })?;
+    }
+}
