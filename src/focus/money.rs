@@ -99,6 +99,44 @@ const PICO_DIGITS: i64 = 12;
 /// would cost up to a nano-unit per line item; this is exact for any number of digits.
 /// `None` when the text is not a finite decimal number or its value does not fit.
 pub fn parse_picos(text: &[u8]) -> Option<i128> {
+    plain_picos(text).or_else(|| any_picos(text))
+}
+
+/// The form almost every export writes (`-12.345`: at most 18 digits and 12 decimals, no
+/// exponent) in one pass of integer arithmetic; `None` sends anything else to [`any_picos`].
+fn plain_picos(text: &[u8]) -> Option<i128> {
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mut value, mut count, mut decimals): (u64, u32, Option<u32>) = (0, 0, None);
+    for &byte in digits {
+        match byte {
+            b'0'..=b'9' => {
+                value = value * 10 + u64::from(byte - b'0');
+                count += 1;
+                if count > 18 {
+                    return None;
+                }
+                if let Some(decimals) = &mut decimals {
+                    *decimals += 1;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+    }
+    let decimals = decimals.unwrap_or(0);
+    if count == 0 || decimals > PICO_DIGITS as u32 {
+        return None;
+    }
+    let picos = i128::from(value) * 10_i128.pow(PICO_DIGITS as u32 - decimals);
+    Some(if negative { -picos } else { picos })
+}
+
+/// Any decimal number, with an exponent and any number of digits.
+fn any_picos(text: &[u8]) -> Option<i128> {
     let (negative, rest) = match text.first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),

@@ -85,12 +85,7 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
         Ok(_) => reader.position().line().saturating_sub(1),
         Err(_) => 0,
     };
-    let mut read = ChunkRead {
-        groups: DailyGroups::default(),
-        body_lines: (memchr::memchr_iter(b'\n', chunk).count() as u64).saturating_sub(header_lines),
-        rows: 0,
-        problem: None,
-    };
+    let mut read = ChunkRead { groups: DailyGroups::default(), body_lines: 0, rows: 0, problem: None };
     // One check of the whole chunk instead of one per value; only a chunk that fails it has
     // its values checked one by one, to name the bad one.
     let check_text = std::str::from_utf8(chunk).is_err();
@@ -112,6 +107,8 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
             break;
         }
     }
+    // The reader counts every line break it consumed, quoted or not (lines start at 1).
+    read.body_lines = reader.position().line().saturating_sub(1 + header_lines);
     read
 }
 
@@ -251,19 +248,23 @@ pub fn read_csv(file: &ExportFile, layout: &CsvLayout, chunk_bytes: usize, rows_
         // Rendezvous: a chunk waits in the reader, not in a queue, until a parser is free.
         let (work, parse) = crossbeam_channel::bounded::<(usize, Vec<u8>)>(0);
         let (parsed, merge) = crossbeam_channel::bounded::<(usize, ChunkRead)>(workers);
+        let (events, spent) = csv_chunks::read_chunks(file, chunk_bytes);
         for _ in 0..workers {
-            let (parse, parsed) = (parse.clone(), parsed.clone());
+            let (parse, parsed, spent) = (parse.clone(), parsed.clone(), spent.clone());
             scope.spawn(move || {
                 for (index, chunk) in parse {
-                    if parsed.send((index, read_chunk(&chunk, layout))).is_err() {
+                    let read = read_chunk(&chunk, layout);
+                    // The reader may have finished; then the buffer is simply freed.
+                    let _ = spent.send(chunk);
+                    if parsed.send((index, read)).is_err() {
                         break;
                     }
                 }
             });
         }
-        drop((parse, parsed));
+        drop((parse, parsed, spent));
         let feeder = scope.spawn(move || {
-            for (index, event) in csv_chunks::read_chunks(file, chunk_bytes).into_iter().enumerate() {
+            for (index, event) in events.into_iter().enumerate() {
                 match event {
                     ChunkEvent::Chunk(chunk) => {
                         if work.send((index, chunk)).is_err() {
