@@ -90,10 +90,6 @@ impl Allocator {
         Ok(Allocator { dimensions, tags: TagNormaliser::new(config) })
     }
 
-    pub fn dimension_names(&self) -> Vec<&str> {
-        self.dimensions.iter().map(|d| d.name.as_str()).collect()
-    }
-
     /// Tag keys (as stored, normalised) that rules read, with the rule that reads each: a key
     /// ingest does not keep can never match.
     pub fn tag_keys_read(&self) -> Vec<(String, String)> {
