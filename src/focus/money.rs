@@ -99,17 +99,19 @@ const PICO_DIGITS: i64 = 12;
 /// would cost up to a nano-unit per line item; this is exact for any number of digits.
 /// `None` when the text is not a finite decimal number or its value does not fit.
 pub fn parse_picos(text: &[u8]) -> Option<i128> {
-    plain_picos(text).or_else(|| any_picos(text))
-}
-
-/// The form almost every export writes (`-12.345`: at most 18 digits and 12 decimals, no
-/// exponent) in one pass of integer arithmetic; `None` sends anything else to [`any_picos`].
-fn plain_picos(text: &[u8]) -> Option<i128> {
-    let (negative, digits) = match text.first() {
+    let (negative, magnitude) = match text.first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
+    let picos = plain_picos(magnitude).or_else(|| any_picos(magnitude))?;
+    Some(if negative { -picos } else { picos })
+}
+
+/// The form almost every export writes (`12.345`: at most 18 digits and 12 decimals, no
+/// exponent, unsigned) in one pass of integer arithmetic; `None` sends anything else to
+/// [`any_picos`].
+fn plain_picos(digits: &[u8]) -> Option<i128> {
     let (mut value, mut count, mut decimals): (u64, u32, Option<u32>) = (0, 0, None);
     for &byte in digits {
         match byte {
@@ -131,17 +133,11 @@ fn plain_picos(text: &[u8]) -> Option<i128> {
     if count == 0 || decimals > PICO_DIGITS as u32 {
         return None;
     }
-    let picos = i128::from(value) * 10_i128.pow(PICO_DIGITS as u32 - decimals);
-    Some(if negative { -picos } else { picos })
+    Some(i128::from(value) * 10_i128.pow(PICO_DIGITS as u32 - decimals))
 }
 
-/// Any decimal number, with an exponent and any number of digits.
-fn any_picos(text: &[u8]) -> Option<i128> {
-    let (negative, rest) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
+/// Any unsigned decimal number, with an exponent and any number of digits.
+fn any_picos(rest: &[u8]) -> Option<i128> {
     let (number, exponent) = match rest.iter().position(|b| matches!(b, b'e' | b'E')) {
         Some(at) => (&rest[..at], Some(&rest[at + 1..])),
         None => (rest, None),
@@ -187,7 +183,7 @@ fn any_picos(text: &[u8]) -> Option<i128> {
     if round_up {
         picos = picos.checked_add(1)?;
     }
-    Some(if negative { -picos } else { picos })
+    Some(picos)
 }
 
 /// Exact decimal text, trailing zeros trimmed: `1234.5`, `-0.000000001`, `0`.

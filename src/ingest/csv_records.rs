@@ -48,7 +48,7 @@ impl CsvLayout {
                 index: header.iter().position(|h| h == name)?,
                 name: name.to_string(),
                 focus,
-                zero_if_null: mapping.columns.get(&focus).is_some_and(|c| c.zero_if_null),
+                zero_if_null: mapping.zero_if_null(focus),
             })
         };
         let key: Vec<_> = KEY_DATES.into_iter().chain(KEY_TEXT).map(field).collect();

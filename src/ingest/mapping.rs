@@ -104,6 +104,11 @@ impl ExportMapping {
         source.from.names().iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
     }
 
+    /// Whether an empty value of money column `column` counts as zero.
+    pub fn zero_if_null(&self, column: FocusColumn) -> bool {
+        self.columns.get(&column).is_some_and(|c| c.zero_if_null)
+    }
+
     /// Required FOCUS columns with no source in `header`, with the names that were looked for.
     pub fn missing_required(&self, header: &[String]) -> Vec<(FocusColumn, String)> {
         self.columns

@@ -151,8 +151,7 @@ pub fn read_parquet_rows(
     let values = SliceColumns::new(&slice).map_err(|err| parquet_error(file, &err))?;
     let money = MoneyRules {
         columns: MONEY.map(source),
-        zero_if_null: MONEY
-            .map(|focus| source(focus).is_none() || mapping.columns.get(&focus).is_some_and(|c| c.zero_if_null)),
+        zero_if_null: MONEY.map(|focus| source(focus).is_none() || mapping.zero_if_null(focus)),
     };
     // Polars decodes on every core; the rows are summed on every core too, in contiguous
     // parts merged in order.
