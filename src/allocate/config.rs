@@ -21,6 +21,11 @@ pub struct AllocationConfig {
     pub value_maps: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// The dimensions, allocated in this order (a lookup rule may use an earlier one).
     pub dimensions: Vec<DimensionConfig>,
+    /// Shared costs (support plans, shared clusters, tax, …) divided among a dimension's
+    /// values after the rules have run. For each dimension the first split that matches a
+    /// cost divides it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<SplitConfig>,
 }
 
 impl Default for AllocationConfig {
@@ -50,6 +55,7 @@ impl Default for AllocationConfig {
             .into(),
             value_maps: BTreeMap::new(),
             dimensions: vec![from_tag("team"), from_tag("service"), from_tag("cost_center")],
+            splits: Vec::new(),
         }
     }
 }
@@ -143,4 +149,42 @@ pub struct LookupConfig {
     pub dimension: String,
     /// Its values and what they map to, e.g. `{ checkout = "payments" }`.
     pub table: BTreeMap<String, String>,
+}
+
+/// A shared-cost split: costs matching `match` leave the value the rules gave them (kept as
+/// the split's origin, for explain) and are divided among `targets`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// Shown by explain and coverage, e.g. `support plan`.
+    pub name: String,
+    /// The dimension whose values receive the shares, e.g. `team`.
+    pub dimension: String,
+    /// Which costs are shared; every condition given must hold.
+    #[serde(default, rename = "match", skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
+    pub method: SplitMethod,
+    /// The values that receive shares. Empty: every value other costs of the same day and
+    /// currency have in the dimension (the default value and other shared costs excluded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// `fixed` only: percent per target, summing to exactly 100, e.g. `{ payments = 60, search = 40 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub percentages: BTreeMap<String, f64>,
+    /// `proportional` only: the costs that weigh, e.g. `{ service_category = "Compute" }`
+    /// to share a cluster by compute spend. Without it every cost of a target weighs.
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    pub basis: Conditions,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitMethod {
+    /// The same share for each target.
+    Even,
+    /// In proportion to each target's own EffectiveCost on the same day, in the same
+    /// currency (evenly on a day none of them has any).
+    Proportional,
+    /// Fixed percentages.
+    Fixed,
 }

@@ -7,17 +7,21 @@
 //! one transaction whenever rules or facts change.
 
 pub mod config;
+mod review;
 mod rules;
+mod split;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 
 pub use config::{AllocationConfig, DEFAULT_VALUE};
+pub use review::{AllocationChange, ExplainFilter, ExplainRow, diff};
 use rules::{CompiledRule, RuleValue, TagNormaliser};
+use split::{CompiledSplit, divide};
 
-use crate::focus::{BillingPeriod, CostFact, CostTotals};
-use crate::store::{AllocatedCost, AllocationSummary, Store, StoreError};
+use crate::focus::{CostFact, CostTotals, FactKey};
+use crate::store::{AllocatedCost, AllocationBatch, AllocationSummary, Store, StoreError, UnallocatedItem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllocationError {
@@ -25,17 +29,21 @@ pub enum AllocationError {
     Rule { dimension: String, rule: String, problem: String },
     #[error("allocation dimension `{dimension}`: {problem}")]
     Dimension { dimension: String, problem: String },
+    #[error("allocation split `{split}`: {problem}")]
+    Split { split: String, problem: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// How a fact got its value in one dimension.
+/// How a cost got its value in one dimension.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AllocationMethod {
     /// A rule that takes the value from a tag.
     Tag { rule: String },
     /// A rule with a fixed or looked-up value.
     Rule { rule: String },
+    /// A share of a shared cost; `from` is the value the rules gave the whole cost.
+    Split { split: String, from: String },
     /// No rule matched.
     Default,
 }
@@ -45,9 +53,23 @@ impl std::fmt::Display for AllocationMethod {
         match self {
             AllocationMethod::Tag { rule } => write!(f, "tag: {rule}"),
             AllocationMethod::Rule { rule } => write!(f, "rule: {rule}"),
+            AllocationMethod::Split { split, from } => write!(f, "split: {split} (from {from})"),
             AllocationMethod::Default => f.write_str("default"),
         }
     }
+}
+
+/// The kind of a stored method (its text before the colon): `tag`, `rule`, `split` or
+/// `default`, which coverage reports on.
+pub fn method_kind(method: &str) -> &str {
+    method.split(':').next().unwrap_or(method)
+}
+
+/// One dimension's value for a cost and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Choice {
+    pub value: String,
+    pub method: AllocationMethod,
 }
 
 struct Dimension {
@@ -56,9 +78,10 @@ struct Dimension {
     rules: Vec<CompiledRule>,
 }
 
-/// The rules of every dimension, compiled and checked once.
+/// The rules and splits of every dimension, compiled and checked once.
 pub struct Allocator {
     dimensions: Vec<Dimension>,
+    splits: Vec<CompiledSplit>,
     tags: TagNormaliser,
 }
 
@@ -87,86 +110,430 @@ impl Allocator {
                 .collect::<Result<Vec<_>, _>>()?;
             dimensions.push(Dimension { name: dimension.name.clone(), default: dimension.default.clone(), rules });
         }
-        Ok(Allocator { dimensions, tags: TagNormaliser::new(config) })
+        let names: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
+        let mut splits: Vec<CompiledSplit> = Vec::new();
+        for split in &config.splits {
+            let invalid = |problem: String| AllocationError::Split { split: split.name.clone(), problem };
+            if splits.iter().any(|s| s.name == split.name) {
+                return Err(invalid("the name is used twice".into()));
+            }
+            splits.push(CompiledSplit::new(split, &names).map_err(invalid)?);
+        }
+        Ok(Allocator { dimensions, splits, tags: TagNormaliser::new(config) })
     }
 
-    /// Tag keys (as stored, normalised) that rules read, with the rule that reads each: a key
-    /// ingest does not keep can never match.
+    pub fn dimension_names(&self) -> Vec<String> {
+        self.dimensions.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// Tag keys (as stored, normalised) that rules and splits read, with the rule or split
+    /// that reads each: a key ingest does not keep can never match.
     pub fn tag_keys_read(&self) -> Vec<(String, String)> {
-        let mut keys = Vec::new();
+        let mut read: Vec<(&str, String)> = Vec::new();
         for dimension in &self.dimensions {
             for rule in &dimension.rules {
-                for key in rule.tag_keys() {
-                    for stored in self.tags.stored_keys(key) {
-                        keys.push((stored, format!("{} / {}", dimension.name, rule.name)));
-                    }
-                }
+                read.extend(
+                    rule.tag_keys().into_iter().map(|key| (key, format!("{} / {}", dimension.name, rule.name))),
+                );
             }
         }
-        keys
+        for split in &self.splits {
+            let conditions = split.conditions.tag_keys().chain(split.basis.iter().flat_map(|b| b.tag_keys()));
+            read.extend(conditions.map(|key| (key, format!("split {}", split.name))));
+        }
+        read.into_iter()
+            .flat_map(|(key, reader)| {
+                self.tags.stored_keys(key).into_iter().map(move |stored| (stored, reader.clone()))
+            })
+            .collect()
     }
 
-    /// One value per dimension, in dimension order, with how it was chosen.
-    pub fn allocate(&self, fact: &CostFact, tags: &BTreeMap<String, String>) -> Vec<(String, AllocationMethod)> {
-        let mut chosen: Vec<(String, AllocationMethod)> = Vec::with_capacity(self.dimensions.len());
+    /// The rules' choice in each dimension, in dimension order (before any split).
+    pub fn allocate(&self, fact: &FactKey, tags: &BTreeMap<String, String>) -> Vec<Choice> {
+        let mut chosen: Vec<Choice> = Vec::with_capacity(self.dimensions.len());
         for dimension in &self.dimensions {
             let earlier = |name: &str| {
-                self.dimensions.iter().zip(&chosen).find(|(d, _)| d.name == name).map(|(_, (value, _))| value.as_str())
+                self.dimensions.iter().zip(&chosen).find(|(d, _)| d.name == name).map(|(_, c)| c.value.as_str())
             };
             let found = dimension.rules.iter().find_map(|rule| {
-                if !rule.matches(&fact.key, tags) {
+                if !rule.conditions.matches(fact, tags) {
                     return None;
                 }
-                match &rule.value {
-                    RuleValue::Fixed(value) => {
-                        Some((value.clone(), AllocationMethod::Rule { rule: rule.name.clone() }))
+                let (value, method) = match &rule.value {
+                    RuleValue::Fixed(value) => (value.clone(), AllocationMethod::Rule { rule: rule.name.clone() }),
+                    RuleValue::FromTag(key) => (
+                        tags.get(key).filter(|v| !v.is_empty())?.clone(),
+                        AllocationMethod::Tag { rule: rule.name.clone() },
+                    ),
+                    RuleValue::Lookup { dimension, table } => {
+                        (table.get(earlier(dimension)?)?.clone(), AllocationMethod::Rule { rule: rule.name.clone() })
                     }
-                    RuleValue::FromTag(key) => tags
-                        .get(key)
-                        .filter(|v| !v.is_empty())
-                        .map(|value| (value.clone(), AllocationMethod::Tag { rule: rule.name.clone() })),
-                    RuleValue::Lookup { dimension, table } => earlier(dimension)
-                        .and_then(|value| table.get(value))
-                        .map(|value| (value.clone(), AllocationMethod::Rule { rule: rule.name.clone() })),
-                }
+                };
+                Some(Choice { value, method })
             });
-            chosen.push(found.unwrap_or_else(|| (dimension.default.clone(), AllocationMethod::Default)));
+            chosen.push(
+                found.unwrap_or_else(|| Choice { value: dimension.default.clone(), method: AllocationMethod::Default }),
+            );
         }
         chosen
     }
 
-    /// Allocates a batch of facts, summed per day, source, provider, currency and outcome;
-    /// tags are normalised once per distinct tag set.
-    pub fn allocate_facts(
-        &self,
-        facts: &[CostFact],
-        normalised: &mut HashMap<String, BTreeMap<String, String>>,
-    ) -> Vec<AllocatedCost> {
-        type Outcome = (String, BillingPeriod, NaiveDate, String, String, Vec<(String, AllocationMethod)>);
-        let mut sums: BTreeMap<Outcome, CostTotals> = BTreeMap::new();
-        for fact in facts {
-            let tags = normalised.entry(fact.key.tags.clone()).or_insert_with(|| self.tags.normalise(&fact.key.tags));
-            let chosen = self.allocate(fact, tags);
-            let k = &fact.key;
-            let outcome =
-                (k.source.clone(), k.billing_period, k.charge_date, k.provider.clone(), k.currency.clone(), chosen);
-            sums.entry(outcome).or_default().add(&fact.amounts.costs);
+    /// Allocates the facts of one source and billing period: the rules first, then the
+    /// splits, dimension by dimension (a split's weights are the day's costs after the
+    /// rules and any earlier dimension's splits).
+    pub fn allocate_period<'f>(&self, facts: &'f [CostFact]) -> PeriodAllocation<'f> {
+        let mut allocation = PeriodAllocation {
+            facts,
+            dimensions: self.dimension_names(),
+            outcomes: Vec::new(),
+            interned: HashMap::new(),
+            attributes: Vec::new(),
+            fact_attributes: Vec::with_capacity(facts.len()),
+            shares: Vec::with_capacity(facts.len()),
+            unsplit: Vec::new(),
+        };
+        // Rules read only a fact's attributes, not its day: decide once per distinct set.
+        let mut seen: HashMap<[&str; 10], u32> = HashMap::new();
+        let mut basis_sets: HashMap<Vec<bool>, u32> = HashMap::new();
+        for (index, fact) in facts.iter().enumerate() {
+            let key = attribute_key(&fact.key);
+            let attribute = match seen.get(&key) {
+                Some(&attribute) => attribute,
+                None => {
+                    let tags = self.tags.normalise(&fact.key.tags);
+                    let choices = self.allocate(&fact.key, &tags);
+                    let outcome = allocation.intern(choices);
+                    let split = (0..self.dimensions.len())
+                        .map(|d| {
+                            self.splits.iter().position(|s| s.dimension == d && s.conditions.matches(&fact.key, &tags))
+                        })
+                        .collect();
+                    let weighs: Vec<bool> = self
+                        .splits
+                        .iter()
+                        .map(|s| s.basis.as_ref().is_none_or(|b| b.matches(&fact.key, &tags)))
+                        .collect();
+                    let next = basis_sets.len() as u32;
+                    let basis = *basis_sets.entry(weighs).or_insert(next);
+                    let attribute = allocation.attributes.len() as u32;
+                    allocation.attributes.push(Attributes { outcome, split, basis });
+                    seen.insert(key, attribute);
+                    attribute
+                }
+            };
+            allocation.fact_attributes.push(attribute);
+            let outcome = allocation.attributes[attribute as usize].outcome;
+            allocation.shares.push(Share { fact: index as u32, outcome, costs: fact.amounts.costs });
         }
-        let names: Vec<String> = self.dimensions.iter().map(|d| d.name.clone()).collect();
-        sums.into_iter()
-            .map(|((source, billing_period, charge_date, provider, currency, chosen), costs)| AllocatedCost {
-                source,
-                billing_period,
-                charge_date,
-                provider,
-                currency,
-                values: names.iter().cloned().zip(chosen.iter().map(|(value, _)| value.clone())).collect(),
-                methods: names.iter().cloned().zip(chosen.iter().map(|(_, method)| method.to_string())).collect(),
-                costs,
+        let mut basis_sets: Vec<(Vec<bool>, u32)> = basis_sets.into_iter().collect();
+        basis_sets.sort_by_key(|(_, id)| *id);
+        let basis_sets: Vec<Vec<bool>> = basis_sets.into_iter().map(|(set, _)| set).collect();
+        for d in 0..self.dimensions.len() {
+            if self.splits.iter().any(|s| s.dimension == d) {
+                self.split_dimension(&mut allocation, d, &basis_sets);
+            }
+        }
+        allocation
+    }
+
+    fn split_dimension<'f>(&self, allocation: &mut PeriodAllocation<'f>, d: usize, basis_sets: &[Vec<bool>]) {
+        let facts: &'f [CostFact] = allocation.facts;
+        let default = &self.dimensions[d].default;
+        // The day's weights: EffectiveCost of costs not shared in this dimension, per value.
+        let mut sums: HashMap<(NaiveDate, &str, u32, u32), i128> = HashMap::new();
+        for share in &allocation.shares {
+            let attributes = &allocation.attributes[allocation.fact_attributes[share.fact as usize] as usize];
+            if attributes.split[d].is_none() {
+                let fact = &facts[share.fact as usize].key;
+                *sums
+                    .entry((fact.charge_date, fact.currency.as_str(), share.outcome, attributes.basis))
+                    .or_default() += share.costs.effective_cost.nanos();
+            }
+        }
+        // Per day and currency: value → (all its cost, its cost on each split's basis).
+        let mut days: HashMap<(NaiveDate, &str), BTreeMap<String, (i128, Vec<i128>)>> = HashMap::new();
+        for ((date, currency, outcome, basis), nanos) in sums {
+            let value = &allocation.outcomes[outcome as usize][d].value;
+            if value == default {
+                continue;
+            }
+            let entry = days
+                .entry((date, currency))
+                .or_default()
+                .entry(value.clone())
+                .or_insert_with(|| (0, vec![0; self.splits.len()]));
+            entry.0 += nanos;
+            for (s, weighs) in basis_sets[basis as usize].iter().enumerate() {
+                if *weighs {
+                    entry.1[s] += nanos;
+                }
+            }
+        }
+        let mut targets_of: HashMap<(usize, NaiveDate, &str), Vec<(String, i128)>> = HashMap::new();
+        let mut derived: HashMap<(u32, usize, String), u32> = HashMap::new();
+        let shares = std::mem::take(&mut allocation.shares);
+        for share in shares {
+            let fact = &facts[share.fact as usize].key;
+            let attributes = &allocation.attributes[allocation.fact_attributes[share.fact as usize] as usize];
+            let Some(s) = attributes.split[d] else {
+                allocation.shares.push(share);
+                continue;
+            };
+            let split = &self.splits[s];
+            let targets = targets_of
+                .entry((s, fact.charge_date, fact.currency.as_str()))
+                .or_insert_with(|| split_targets(split, s, days.get(&(fact.charge_date, fact.currency.as_str()))));
+            if targets.is_empty() {
+                // Nothing to share with on this day: the cost keeps the rules' value.
+                allocation.unsplit.push((split.name.clone(), fact.charge_date));
+                allocation.shares.push(share);
+                continue;
+            }
+            let weights: Vec<i128> = targets.iter().map(|(_, weight)| *weight).collect();
+            let billed = divide(share.costs.billed_cost, &weights);
+            let effective = divide(share.costs.effective_cost, &weights);
+            let list = divide(share.costs.list_cost, &weights);
+            for (i, (target, _)) in targets.iter().enumerate() {
+                let costs = CostTotals { billed_cost: billed[i], effective_cost: effective[i], list_cost: list[i] };
+                if costs == CostTotals::default() {
+                    continue;
+                }
+                let outcome = match derived.get(&(share.outcome, s, target.clone())) {
+                    Some(&outcome) => outcome,
+                    None => {
+                        let mut choices = allocation.outcomes[share.outcome as usize].clone();
+                        let from = std::mem::take(&mut choices[d].value);
+                        choices[d] = Choice {
+                            value: target.clone(),
+                            method: AllocationMethod::Split { split: split.name.clone(), from },
+                        };
+                        let outcome = allocation.intern(choices);
+                        derived.insert((share.outcome, s, target.clone()), outcome);
+                        outcome
+                    }
+                };
+                allocation.shares.push(Share { fact: share.fact, outcome, costs });
+            }
+        }
+    }
+}
+
+/// A split's targets on one day with their weights; empty when there is nobody to share with.
+fn split_targets(
+    split: &CompiledSplit,
+    s: usize,
+    day: Option<&BTreeMap<String, (i128, Vec<i128>)>>,
+) -> Vec<(String, i128)> {
+    let empty = BTreeMap::new();
+    let day = day.unwrap_or(&empty);
+    match split.method {
+        config::SplitMethod::Fixed => split.targets.clone(),
+        config::SplitMethod::Even if !split.targets.is_empty() => split.targets.clone(),
+        config::SplitMethod::Even => day.keys().map(|value| (value.clone(), 1)).collect(),
+        config::SplitMethod::Proportional => {
+            let candidates: Vec<String> = if split.targets.is_empty() {
+                day.keys().cloned().collect()
+            } else {
+                split.targets.iter().map(|(target, _)| target.clone()).collect()
+            };
+            let weighted: Vec<(String, i128)> = candidates
+                .into_iter()
+                .map(|value| {
+                    let weight = day.get(&value).map_or(0, |(_, basis)| basis[s]).max(0);
+                    (value, weight)
+                })
+                .collect();
+            if weighted.iter().any(|(_, weight)| *weight > 0) {
+                weighted.into_iter().filter(|(_, weight)| *weight > 0).collect()
+            } else {
+                // No target has cost on the basis that day: share evenly rather than not at all.
+                weighted.into_iter().map(|(value, _)| (value, 1)).collect()
+            }
+        }
+    }
+}
+
+/// The fact columns rules and splits can read (everything but source, period, day and currency).
+fn attribute_key(fact: &FactKey) -> [&str; 10] {
+    [
+        &fact.provider,
+        &fact.billing_account_id,
+        &fact.billing_account_name,
+        &fact.sub_account_id,
+        &fact.sub_account_name,
+        &fact.service_name,
+        &fact.service_category,
+        &fact.region,
+        &fact.charge_category,
+        &fact.tags,
+    ]
+}
+
+struct Attributes {
+    outcome: u32,
+    /// Per dimension, the split that shares these costs.
+    split: Vec<Option<usize>>,
+    /// Which splits' basis these costs are on (an id of a set).
+    basis: u32,
+}
+
+/// A fact, or one target's share of a shared fact.
+struct Share {
+    fact: u32,
+    outcome: u32,
+    costs: CostTotals,
+}
+
+/// The allocation of one source's billing period: each fact, or its shares, with a value in
+/// every dimension.
+pub struct PeriodAllocation<'f> {
+    facts: &'f [CostFact],
+    dimensions: Vec<String>,
+    /// Distinct choices over all dimensions.
+    outcomes: Vec<Vec<Choice>>,
+    interned: HashMap<Vec<Choice>, u32>,
+    attributes: Vec<Attributes>,
+    fact_attributes: Vec<u32>,
+    shares: Vec<Share>,
+    /// Split and day of costs a split found no targets for.
+    unsplit: Vec<(String, NaiveDate)>,
+}
+
+/// A fact, or a share of it, and its value in every dimension.
+pub struct AllocatedShare<'a> {
+    pub fact: &'a CostFact,
+    pub choices: &'a [Choice],
+    pub costs: CostTotals,
+}
+
+impl<'f> PeriodAllocation<'f> {
+    fn intern(&mut self, choices: Vec<Choice>) -> u32 {
+        if let Some(&id) = self.interned.get(&choices) {
+            return id;
+        }
+        let id = self.outcomes.len() as u32;
+        self.outcomes.push(choices.clone());
+        self.interned.insert(choices, id);
+        id
+    }
+
+    pub fn dimensions(&self) -> &[String] {
+        &self.dimensions
+    }
+
+    pub fn shares(&self) -> impl Iterator<Item = AllocatedShare<'_>> {
+        self.shares.iter().map(|share| AllocatedShare {
+            fact: &self.facts[share.fact as usize],
+            choices: &self.outcomes[share.outcome as usize],
+            costs: share.costs,
+        })
+    }
+
+    /// Days on which a split found no one to share with, per split.
+    pub fn unsplit_days(&self) -> BTreeMap<&str, usize> {
+        let mut days: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
+        for (split, date) in &self.unsplit {
+            days.entry(split.as_str()).or_default().push(*date);
+        }
+        days.into_iter()
+            .map(|(split, mut dates)| {
+                dates.sort();
+                dates.dedup();
+                (split, dates.len())
             })
             .collect()
     }
+
+    /// The rows the store keeps: summed per day, provider, currency and outcome.
+    pub fn allocated_costs(&self) -> Vec<AllocatedCost> {
+        let mut sums: HashMap<(NaiveDate, &str, &str, u32), CostTotals> = HashMap::new();
+        for share in &self.shares {
+            let fact = &self.facts[share.fact as usize].key;
+            sums.entry((fact.charge_date, fact.provider.as_str(), fact.currency.as_str(), share.outcome))
+                .or_default()
+                .add(&share.costs);
+        }
+        let mut rows: Vec<AllocatedCost> = sums
+            .into_iter()
+            .map(|((charge_date, provider, currency, outcome), costs)| {
+                let choices = &self.outcomes[outcome as usize];
+                let first = &self.facts[0].key;
+                AllocatedCost {
+                    source: first.source.clone(),
+                    billing_period: first.billing_period,
+                    charge_date,
+                    provider: provider.to_string(),
+                    currency: currency.to_string(),
+                    values: self.dimensions.iter().cloned().zip(choices.iter().map(|c| c.value.clone())).collect(),
+                    methods: self
+                        .dimensions
+                        .iter()
+                        .cloned()
+                        .zip(choices.iter().map(|c| c.method.to_string()))
+                        .collect(),
+                    costs,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.charge_date, &a.provider, &a.currency, &a.values, &a.methods).cmp(&(
+                b.charge_date,
+                &b.provider,
+                &b.currency,
+                &b.values,
+                &b.methods,
+            ))
+        });
+        rows
+    }
+
+    /// The largest costs no rule allocated, per dimension and currency: the sub-accounts and
+    /// services to tag or write rules for first.
+    pub fn unallocated_items(&self, per_dimension: usize) -> Vec<UnallocatedItem> {
+        type Item<'a> = (usize, &'a str, &'a str, &'a str, &'a str, &'a str);
+        let mut sums: HashMap<Item<'_>, CostTotals> = HashMap::new();
+        for share in self.shares() {
+            for (d, choice) in share.choices.iter().enumerate() {
+                if choice.method == AllocationMethod::Default {
+                    let k = &share.fact.key;
+                    let item = (
+                        d,
+                        k.currency.as_str(),
+                        k.provider.as_str(),
+                        k.sub_account_id.as_str(),
+                        k.sub_account_name.as_str(),
+                        k.service_name.as_str(),
+                    );
+                    sums.entry(item).or_default().add(&share.costs);
+                }
+            }
+        }
+        let mut items: Vec<(Item<'_>, CostTotals)> = sums.into_iter().collect();
+        items.sort_by(|(a, ca), (b, cb)| {
+            (a.0, a.1).cmp(&(b.0, b.1)).then(cb.effective_cost.cmp(&ca.effective_cost)).then(a.cmp(b))
+        });
+        let mut kept: Vec<UnallocatedItem> = Vec::new();
+        for ((d, currency, provider, sub_account_id, sub_account_name, service_name), costs) in items {
+            let same = kept.iter().filter(|i| i.dimension == self.dimensions[d] && i.currency == currency).count();
+            if same < per_dimension {
+                kept.push(UnallocatedItem {
+                    billing_period: self.facts[0].key.billing_period,
+                    dimension: self.dimensions[d].clone(),
+                    currency: currency.into(),
+                    provider: provider.into(),
+                    sub_account_id: sub_account_id.into(),
+                    sub_account_name: sub_account_name.into(),
+                    service_name: service_name.into(),
+                    costs,
+                });
+            }
+        }
+        kept
+    }
 }
+
+/// Unallocated items kept per billing period, dimension and currency: coverage shows the top.
+const UNALLOCATED_ITEMS_KEPT: usize = 20;
 
 /// Recomputes every allocation from the stored facts with `allocator`, in one transaction.
 pub async fn allocate_store(
@@ -175,8 +542,28 @@ pub async fn allocate_store(
     rules: &AllocationConfig,
 ) -> Result<AllocationSummary, AllocationError> {
     let rules_json = serde_json::to_string(rules).expect("the allocation config serialises");
-    let mut normalised = HashMap::new();
-    Ok(store.replace_allocations(&rules_json, |facts| allocator.allocate_facts(facts, &mut normalised)).await?)
+    Ok(store
+        .replace_allocations(&rules_json, |facts| {
+            if facts.is_empty() {
+                return AllocationBatch::default();
+            }
+            let allocation = allocator.allocate_period(facts);
+            for (split, days) in allocation.unsplit_days() {
+                let first = &facts[0].key;
+                tracing::warn!(
+                    split,
+                    days,
+                    source = %first.source,
+                    billing_period = %first.billing_period,
+                    "a split found no targets on some days; those costs keep the value the rules gave them"
+                );
+            }
+            AllocationBatch {
+                costs: allocation.allocated_costs(),
+                unallocated: allocation.unallocated_items(UNALLOCATED_ITEMS_KEPT),
+            }
+        })
+        .await?)
 }
 
 #[cfg(test)]
@@ -228,7 +615,7 @@ mod tests {
     fn values(config: &AllocationConfig, fact: &CostFact) -> Vec<(String, AllocationMethod)> {
         let allocator = Allocator::new(config).unwrap();
         let tags = allocator.tags.normalise(&fact.key.tags);
-        allocator.allocate(fact, &tags)
+        allocator.allocate(&fact.key, &tags).into_iter().map(|c| (c.value, c.method)).collect()
     }
 
     fn first_value(config: &AllocationConfig, fact: &CostFact) -> String {

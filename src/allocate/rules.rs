@@ -72,11 +72,67 @@ pub enum RuleValue {
     },
 }
 
-pub struct CompiledRule {
-    pub name: String,
+/// Conditions ready to test facts with.
+pub struct CompiledConditions {
     fields: Vec<(FactField, Matcher)>,
     /// By canonical tag key.
     tags: Vec<(String, Matcher)>,
+}
+
+impl CompiledConditions {
+    pub fn new(conditions: &Conditions) -> Result<Self, String> {
+        let Conditions {
+            provider,
+            billing_account,
+            sub_account,
+            service,
+            service_category,
+            region,
+            charge_category,
+            tags,
+        } = conditions;
+        let mut fields = Vec::new();
+        for (field, pattern) in [
+            (FactField::Provider, provider),
+            (FactField::BillingAccount, billing_account),
+            (FactField::SubAccount, sub_account),
+            (FactField::Service, service),
+            (FactField::ServiceCategory, service_category),
+            (FactField::Region, region),
+            (FactField::ChargeCategory, charge_category),
+        ] {
+            if let Some(pattern) = pattern {
+                fields.push((field, Matcher::new(pattern)?));
+            }
+        }
+        let tags = tags
+            .iter()
+            .map(|(key, pattern)| Ok((normalise_tag_key(key), Matcher::new(pattern)?)))
+            .collect::<Result<_, String>>()?;
+        Ok(CompiledConditions { fields, tags })
+    }
+
+    /// All conditions hold (no conditions match every fact).
+    pub fn matches(&self, fact: &FactKey, tags: &BTreeMap<String, String>) -> bool {
+        self.fields.iter().all(|(field, matcher)| {
+            let [first, second] = field.values(fact);
+            matcher.matches(first) || (!second.is_empty() && matcher.matches(second))
+        }) && self.tags.iter().all(|(key, matcher)| tags.get(key).is_some_and(|value| matcher.matches(value)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.tags.is_empty()
+    }
+
+    /// The canonical tag keys the conditions read.
+    pub fn tag_keys(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().map(|(key, _)| key.as_str())
+    }
+}
+
+pub struct CompiledRule {
+    pub name: String,
+    pub conditions: CompiledConditions,
     pub value: RuleValue,
 }
 
@@ -98,48 +154,12 @@ impl CompiledRule {
             }
             _ => return Err("give exactly one of value, value_from_tag and lookup".into()),
         };
-        let Conditions {
-            provider,
-            billing_account,
-            sub_account,
-            service,
-            service_category,
-            region,
-            charge_category,
-            tags,
-        } = &rule.conditions;
-        let mut fields = Vec::new();
-        for (field, pattern) in [
-            (FactField::Provider, provider),
-            (FactField::BillingAccount, billing_account),
-            (FactField::SubAccount, sub_account),
-            (FactField::Service, service),
-            (FactField::ServiceCategory, service_category),
-            (FactField::Region, region),
-            (FactField::ChargeCategory, charge_category),
-        ] {
-            if let Some(pattern) = pattern {
-                fields.push((field, Matcher::new(pattern)?));
-            }
-        }
-        let tags = tags
-            .iter()
-            .map(|(key, pattern)| Ok((normalise_tag_key(key), Matcher::new(pattern)?)))
-            .collect::<Result<_, String>>()?;
-        Ok(CompiledRule { name: rule.name.clone(), fields, tags, value })
-    }
-
-    /// All conditions hold (a rule without conditions matches every fact).
-    pub fn matches(&self, fact: &FactKey, tags: &BTreeMap<String, String>) -> bool {
-        self.fields.iter().all(|(field, matcher)| {
-            let [first, second] = field.values(fact);
-            matcher.matches(first) || (!second.is_empty() && matcher.matches(second))
-        }) && self.tags.iter().all(|(key, matcher)| tags.get(key).is_some_and(|value| matcher.matches(value)))
+        Ok(CompiledRule { name: rule.name.clone(), conditions: CompiledConditions::new(&rule.conditions)?, value })
     }
 
     /// The canonical tag keys the rule reads.
     pub fn tag_keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = self.tags.iter().map(|(key, _)| key.as_str()).collect();
+        let mut keys: Vec<&str> = self.conditions.tag_keys().collect();
         if let RuleValue::FromTag(key) = &self.value {
             keys.push(key);
         }

@@ -24,6 +24,26 @@ pub struct AllocatedCost {
     pub costs: CostTotals,
 }
 
+/// One of the largest costs a dimension left at its default in a billing period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnallocatedItem {
+    pub billing_period: BillingPeriod,
+    pub dimension: String,
+    pub currency: String,
+    pub provider: String,
+    pub sub_account_id: String,
+    pub sub_account_name: String,
+    pub service_name: String,
+    pub costs: CostTotals,
+}
+
+/// What allocating one source's billing period yields.
+#[derive(Debug, Clone, Default)]
+pub struct AllocationBatch {
+    pub costs: Vec<AllocatedCost>,
+    pub unallocated: Vec<UnallocatedItem>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AllocationSummary {
     pub run_id: i64,
@@ -35,6 +55,18 @@ pub struct AllocationSummary {
 /// Allocated rows per INSERT: 11 values each, 5,500 parameters.
 const ROWS_PER_INSERT: usize = 500;
 const ALLOCATED_COLUMNS: usize = 11;
+const UNALLOCATED_COLUMNS: usize = 12;
+
+const FACT_COLUMNS: &str = "SELECT source, billing_period, charge_date, provider, billing_account_id,
+    billing_account_name, sub_account_id, sub_account_name, service_name, service_category, region, charge_category,
+    currency, tags, billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items
+    FROM cost_facts";
+
+fn stored_nanos(money: Money, currency: &str) -> Result<i64, StoreError> {
+    money
+        .to_stored()
+        .ok_or_else(|| StoreError::AmountTooLarge { amount: money.to_string(), currency: currency.to_string() })
+}
 
 fn json_object(pairs: &[(String, String)]) -> String {
     let object: serde_json::Map<String, serde_json::Value> =
@@ -49,10 +81,11 @@ impl Store {
     pub async fn replace_allocations(
         &self,
         rules_json: &str,
-        mut allocate: impl FnMut(&[CostFact]) -> Vec<AllocatedCost>,
+        mut allocate: impl FnMut(&[CostFact]) -> AllocationBatch,
     ) -> Result<AllocationSummary, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM allocated_costs").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM unallocated_items").execute(&mut *tx).await?;
         let run_id: i64 =
             sqlx::query("INSERT INTO allocation_runs (allocated_at, rules, facts) VALUES ($1, $2, 0) RETURNING id")
                 .bind(Utc::now().to_rfc3339())
@@ -69,22 +102,16 @@ impl Store {
                 .collect::<Result<_, sqlx::Error>>()?;
         let (mut facts, mut allocated_rows) = (0i64, 0i64);
         for (source, period) in &periods {
-            let rows = sqlx::query(
-                "SELECT source, billing_period, charge_date, provider, billing_account_id, billing_account_name,
-                        sub_account_id, sub_account_name, service_name, service_category, region, charge_category,
-                        currency, tags, billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity,
-                        line_items
-                 FROM cost_facts WHERE source = $1 AND billing_period = $2",
-            )
-            .bind(source)
-            .bind(period)
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows = sqlx::query(&format!("{FACT_COLUMNS} WHERE source = $1 AND billing_period = $2"))
+                .bind(source)
+                .bind(period)
+                .fetch_all(&mut *tx)
+                .await?;
             let period_facts = rows.iter().map(fact_from_row).collect::<Result<Vec<_>, _>>()?;
             facts += period_facts.len() as i64;
-            let allocated = allocate(&period_facts);
-            allocated_rows += allocated.len() as i64;
-            for chunk in allocated.chunks(ROWS_PER_INSERT) {
+            let batch = allocate(&period_facts);
+            allocated_rows += batch.costs.len() as i64;
+            for chunk in batch.costs.chunks(ROWS_PER_INSERT) {
                 let sql = format!(
                     "INSERT INTO allocated_costs (allocation_run_id, source, billing_period, charge_date, provider,
                      currency, dimension_values, methods, billed_cost_nanos, effective_cost_nanos, list_cost_nanos)
@@ -93,12 +120,7 @@ impl Store {
                 );
                 let mut query = sqlx::query(&sql);
                 for row in chunk {
-                    let stored = |money: Money| {
-                        money.to_stored().ok_or_else(|| StoreError::AmountTooLarge {
-                            amount: money.to_string(),
-                            currency: row.currency.clone(),
-                        })
-                    };
+                    let stored = |money: Money| stored_nanos(money, &row.currency);
                     query = query
                         .bind(run_id)
                         .bind(row.source.clone())
@@ -111,6 +133,33 @@ impl Store {
                         .bind(stored(row.costs.billed_cost)?)
                         .bind(stored(row.costs.effective_cost)?)
                         .bind(stored(row.costs.list_cost)?);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for chunk in batch.unallocated.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
+                    "INSERT INTO unallocated_items (allocation_run_id, source, billing_period, dimension, currency,
+                     provider, sub_account_id, sub_account_name, service_name, billed_cost_nanos,
+                     effective_cost_nanos, list_cost_nanos)
+                     VALUES {}",
+                    values_placeholders(self.engine, chunk.len(), UNALLOCATED_COLUMNS)
+                );
+                let mut query = sqlx::query(&sql);
+                for item in chunk {
+                    let stored = |money: Money| stored_nanos(money, &item.currency);
+                    query = query
+                        .bind(run_id)
+                        .bind(source.clone())
+                        .bind(item.billing_period.to_string())
+                        .bind(item.dimension.clone())
+                        .bind(item.currency.clone())
+                        .bind(item.provider.clone())
+                        .bind(item.sub_account_id.clone())
+                        .bind(item.sub_account_name.clone())
+                        .bind(item.service_name.clone())
+                        .bind(stored(item.costs.billed_cost)?)
+                        .bind(stored(item.costs.effective_cost)?)
+                        .bind(stored(item.costs.list_cost)?);
                 }
                 query.execute(&mut *tx).await?;
             }
@@ -190,6 +239,137 @@ impl Store {
             serde_json::from_str(&rules).map_err(|_| StoreError::Corrupt("allocation rules".into()))?;
         let names = config["dimensions"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str());
         Ok(Some(names.map(String::from).collect()))
+    }
+}
+
+/// Allocated EffectiveCost of a billing period per provider, currency, dimension and method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverageRow {
+    pub provider: String,
+    pub currency: String,
+    pub dimension: String,
+    /// As stored: `tag: <rule>`, `rule: <rule>`, `split: <split> (from <value>)` or `default`.
+    pub method: String,
+    pub effective_cost: Money,
+}
+
+impl Store {
+    /// The stored facts of a billing period, per source (allocation's unit of work), for
+    /// explaining or previewing allocations without writing them.
+    pub async fn period_facts(&self, month: BillingPeriod) -> Result<Vec<Vec<CostFact>>, StoreError> {
+        let rows = sqlx::query(&format!("{FACT_COLUMNS} WHERE billing_period = $1 ORDER BY source"))
+            .bind(month.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut sources: Vec<Vec<CostFact>> = Vec::new();
+        for row in &rows {
+            let fact = fact_from_row(row)?;
+            match sources.last_mut() {
+                Some(facts) if facts[0].key.source == fact.key.source => facts.push(fact),
+                _ => sources.push(vec![fact]),
+            }
+        }
+        Ok(sources)
+    }
+
+    /// The export files the current figures of every billing period were ingested from.
+    pub async fn current_export_files(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT f.path FROM ingest_files f JOIN billing_periods b ON f.run_id = b.ingest_run_id
+             ORDER BY f.path",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    /// The billing periods the store holds facts for, oldest first.
+    pub async fn billing_periods(&self) -> Result<Vec<BillingPeriod>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT billing_period FROM billing_periods ORDER BY billing_period")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get(0)?;
+                text.parse().map_err(|_| StoreError::Corrupt(format!("billing period `{text}`")))
+            })
+            .collect()
+    }
+
+    /// How the current allocations of `month` were made, per dimension.
+    pub async fn allocation_coverage(
+        &self,
+        month: BillingPeriod,
+        dimensions: &[String],
+    ) -> Result<Vec<CoverageRow>, StoreError> {
+        let mut coverage = Vec::new();
+        for dimension in dimensions {
+            let method = self.json_text_sql("methods", dimension);
+            let sql = format!(
+                "SELECT provider, currency, {method}, CAST(SUM(effective_cost_nanos) AS TEXT)
+                 FROM allocated_costs WHERE billing_period = $1
+                 GROUP BY provider, currency, {method} ORDER BY provider, currency, {method}"
+            );
+            for row in sqlx::query(&sql).bind(month.to_string()).fetch_all(&self.pool).await? {
+                coverage.push(CoverageRow {
+                    provider: row.try_get(0)?,
+                    currency: row.try_get(1)?,
+                    dimension: dimension.clone(),
+                    method: row.try_get(2)?,
+                    effective_cost: nanos_column(&row, 3)?,
+                });
+            }
+        }
+        Ok(coverage)
+    }
+
+    /// The largest unallocated items of `month`, at most `limit` per dimension and currency.
+    pub async fn unallocated_items(
+        &self,
+        month: BillingPeriod,
+        limit: usize,
+    ) -> Result<Vec<UnallocatedItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT dimension, currency, provider, sub_account_id, sub_account_name, service_name,
+                    CAST(SUM(billed_cost_nanos) AS TEXT), CAST(SUM(effective_cost_nanos) AS TEXT),
+                    CAST(SUM(list_cost_nanos) AS TEXT)
+             FROM unallocated_items WHERE billing_period = $1
+             GROUP BY dimension, currency, provider, sub_account_id, sub_account_name, service_name",
+        )
+        .bind(month.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                Ok(UnallocatedItem {
+                    billing_period: month,
+                    dimension: row.try_get(0)?,
+                    currency: row.try_get(1)?,
+                    provider: row.try_get(2)?,
+                    sub_account_id: row.try_get(3)?,
+                    sub_account_name: row.try_get(4)?,
+                    service_name: row.try_get(5)?,
+                    costs: CostTotals {
+                        billed_cost: nanos_column(row, 6)?,
+                        effective_cost: nanos_column(row, 7)?,
+                        list_cost: nanos_column(row, 8)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        items.sort_by(|a, b| {
+            (&a.dimension, &a.currency)
+                .cmp(&(&b.dimension, &b.currency))
+                .then(b.costs.effective_cost.cmp(&a.costs.effective_cost))
+        });
+        let mut kept: Vec<UnallocatedItem> = Vec::new();
+        for item in items {
+            if kept.iter().filter(|k| k.dimension == item.dimension && k.currency == item.currency).count() < limit {
+                kept.push(item);
+            }
+        }
+        Ok(kept)
     }
 }
 

@@ -18,7 +18,9 @@ use sqlx::{AnyPool, Executor};
 
 use crate::config::DatabaseUrl;
 
-pub use allocations::{AllocatedCost, AllocationSummary, ShowbackQuery, ShowbackRow};
+pub use allocations::{
+    AllocatedCost, AllocationBatch, AllocationSummary, CoverageRow, ShowbackQuery, ShowbackRow, UnallocatedItem,
+};
 pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,

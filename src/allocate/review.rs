@@ -1,0 +1,193 @@
+//! Reviewing allocations without writing them: explain where costs went and why, and
+//! preview how totals move under other rules.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::config::Conditions;
+use super::rules::CompiledConditions;
+use super::{AllocationError, Allocator};
+use crate::focus::{BillingPeriod, CostFact, CostTotals, Money};
+
+/// Which costs to explain: conditions on the facts (as rules have them), values the costs
+/// got, and the dimensions to show.
+pub struct ExplainFilter {
+    conditions: CompiledConditions,
+    /// Dimension → value a cost must have.
+    values: Vec<(String, String)>,
+    /// Dimensions to show; empty shows all.
+    dimensions: Vec<String>,
+}
+
+impl ExplainFilter {
+    pub fn new(
+        conditions: &Conditions,
+        values: Vec<(String, String)>,
+        dimensions: Vec<String>,
+    ) -> Result<Self, AllocationError> {
+        let conditions = CompiledConditions::new(conditions)
+            .map_err(|problem| AllocationError::Dimension { dimension: "explain filter".into(), problem })?;
+        Ok(ExplainFilter { conditions, values, dimensions })
+    }
+}
+
+/// Costs of one kind that one dimension put in one place, one way, summed over the month.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainRow {
+    pub dimension: String,
+    pub value: String,
+    pub method: String,
+    pub provider: String,
+    pub sub_account: String,
+    pub service: String,
+    pub charge_category: String,
+    pub tags: String,
+    pub currency: String,
+    pub costs: CostTotals,
+    pub days: usize,
+}
+
+impl Allocator {
+    /// Allocates the facts of a month (one entry per source) and lists, per dimension, which
+    /// rule or split put each matching cost where it is; largest first.
+    pub fn explain(&self, sources: &[Vec<CostFact>], filter: &ExplainFilter) -> Vec<ExplainRow> {
+        type Key = (usize, String, String, usize);
+        let mut sums: HashMap<Key, (CostTotals, Vec<chrono::NaiveDate>)> = HashMap::new();
+        let mut described: Vec<(String, String, String, String, String, String)> = Vec::new();
+        let mut description_ids: HashMap<(String, String, String, String, String, String), usize> = HashMap::new();
+        let mut normalised = HashMap::new();
+        for facts in sources.iter().filter(|facts| !facts.is_empty()) {
+            let allocation = self.allocate_period(facts);
+            for share in allocation.shares() {
+                let key = &share.fact.key;
+                let tags = normalised.entry(key.tags.clone()).or_insert_with(|| self.tags.normalise(&key.tags));
+                if !filter.conditions.matches(key, tags) {
+                    continue;
+                }
+                let value_of = |dimension: &str| {
+                    self.dimensions.iter().position(|d| d.name == dimension).map(|d| &share.choices[d])
+                };
+                if !filter.values.iter().all(|(d, v)| value_of(d).is_some_and(|c| &c.value == v)) {
+                    continue;
+                }
+                let sub_account = if key.sub_account_name.is_empty() {
+                    key.sub_account_id.clone()
+                } else {
+                    format!("{} ({})", key.sub_account_name, key.sub_account_id)
+                };
+                let description = (
+                    key.provider.clone(),
+                    sub_account,
+                    key.service_name.clone(),
+                    key.charge_category.clone(),
+                    key.tags.clone(),
+                    key.currency.clone(),
+                );
+                let next = described.len();
+                let id = *description_ids.entry(description.clone()).or_insert_with(|| {
+                    described.push(description);
+                    next
+                });
+                for (d, choice) in share.choices.iter().enumerate() {
+                    if !filter.dimensions.is_empty() && !filter.dimensions.contains(&self.dimensions[d].name) {
+                        continue;
+                    }
+                    let entry = sums.entry((d, choice.value.clone(), choice.method.to_string(), id)).or_default();
+                    entry.0.add(&share.costs);
+                    entry.1.push(key.charge_date);
+                }
+            }
+        }
+        let mut rows: Vec<(usize, ExplainRow)> = sums
+            .into_iter()
+            .map(|((d, value, method, id), (costs, mut days))| {
+                days.sort();
+                days.dedup();
+                let (provider, sub_account, service, charge_category, tags, currency) = described[id].clone();
+                let row = ExplainRow {
+                    dimension: self.dimensions[d].name.clone(),
+                    value,
+                    method,
+                    provider,
+                    sub_account,
+                    service,
+                    charge_category,
+                    tags,
+                    currency,
+                    costs,
+                    days: days.len(),
+                };
+                (d, row)
+            })
+            .collect();
+        rows.sort_by(|(da, a), (db, b)| {
+            (da, &a.currency)
+                .cmp(&(db, &b.currency))
+                .then(b.costs.effective_cost.cmp(&a.costs.effective_cost))
+                .then_with(|| {
+                    (&a.value, &a.method, &a.service, &a.sub_account).cmp(&(
+                        &b.value,
+                        &b.method,
+                        &b.service,
+                        &b.sub_account,
+                    ))
+                })
+        });
+        rows.into_iter().map(|(_, row)| row).collect()
+    }
+
+    /// EffectiveCost and BilledCost per dimension, value and currency that these rules give
+    /// a month's facts.
+    pub fn totals(&self, sources: &[Vec<CostFact>]) -> BTreeMap<(String, String, String), CostTotals> {
+        let mut totals: BTreeMap<(String, String, String), CostTotals> = BTreeMap::new();
+        for facts in sources.iter().filter(|facts| !facts.is_empty()) {
+            let allocation = self.allocate_period(facts);
+            for share in allocation.shares() {
+                for (d, choice) in share.choices.iter().enumerate() {
+                    let key = (self.dimensions[d].name.clone(), choice.value.clone(), share.fact.key.currency.clone());
+                    totals.entry(key).or_default().add(&share.costs);
+                }
+            }
+        }
+        totals
+    }
+}
+
+/// How one value's month moves from the current rules to proposed ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationChange {
+    pub dimension: String,
+    pub value: String,
+    pub month: BillingPeriod,
+    pub currency: String,
+    pub current: Money,
+    pub proposed: Money,
+}
+
+/// Per dimension value and currency, the EffectiveCost of `month` under both rule sets,
+/// where they differ (dimensions only one set has are compared against nothing).
+pub fn diff(
+    current: &Allocator,
+    proposed: &Allocator,
+    month: BillingPeriod,
+    sources: &[Vec<CostFact>],
+) -> Vec<AllocationChange> {
+    let before = current.totals(sources);
+    let after = proposed.totals(sources);
+    let mut keys: Vec<&(String, String, String)> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let current = before.get(key).map_or(Money::ZERO, |c| c.effective_cost);
+            let proposed = after.get(key).map_or(Money::ZERO, |c| c.effective_cost);
+            (current != proposed).then(|| AllocationChange {
+                dimension: key.0.clone(),
+                value: key.1.clone(),
+                month,
+                currency: key.2.clone(),
+                current,
+                proposed,
+            })
+        })
+        .collect()
+}
