@@ -4,6 +4,7 @@
 //! that owns its types. The binary (`src/main.rs`) is a thin CLI over these.
 
 pub mod allocate;
+pub mod analyse;
 pub mod config;
 pub mod focus;
 pub mod ingest;

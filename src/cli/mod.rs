@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions, dispatch, and the error → exit code rule.
 
 mod allocate;
+mod analyse;
 mod costs;
 mod demo;
 mod ingest;
@@ -51,6 +52,12 @@ pub enum Command {
     Allocate(allocate::AllocateArgs),
     /// Spend of one invoice month per team, service or cost centre, against the month before.
     Showback(showback::ShowbackArgs),
+    /// Cost per unit (request, customer, GB…) per dimension value and month or day, from
+    /// unit-metric feeds; `unit-costs pull` fetches the feeds.
+    UnitCosts(analyse::UnitCostsArgs),
+    /// Each budget's actual spend, end-of-period forecast and variance; records the
+    /// thresholds crossed as budget alerts.
+    Budgets(analyse::BudgetsArgs),
     /// Check and show the configuration.
     Config {
         #[command(subcommand)]
@@ -123,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Costs(args) => costs::run(&config, args).await,
         Command::Allocate(args) => allocate::run(&config, args).await,
         Command::Showback(args) => showback::run(&config, args).await,
+        Command::UnitCosts(args) => analyse::run_unit_costs(&config, args).await,
+        Command::Budgets(args) => analyse::run_budgets(&config, args).await,
         Command::Config { action: ConfigAction::Check } => {
             print!("{}", config.to_redacted_toml());
             let store = open_store(&config).await.context("the store in the config cannot be opened")?;

@@ -29,6 +29,9 @@ pub struct Config {
     pub store: StoreConfig,
     pub ingest: IngestConfig,
     pub allocation: crate::allocate::AllocationConfig,
+    pub unit_costs: crate::analyse::unit_costs::UnitCostConfig,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<crate::analyse::budgets::BudgetConfig>,
     pub logging: LoggingConfig,
 }
 
@@ -189,6 +192,9 @@ impl Config {
             return Err(invalid(format!("ingest.tag_keys has an empty key `{key}`")));
         }
         crate::allocate::Allocator::new(&self.allocation).map_err(|err| invalid(err.to_string()))?;
+        self.unit_costs.validate().map_err(invalid)?;
+        let dimensions: Vec<&str> = self.allocation.dimensions.iter().map(|d| d.name.as_str()).collect();
+        crate::analyse::budgets::validate(&self.budgets, &dimensions).map_err(invalid)?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! engine it talks to. Each engine owns its migrations.
 
 mod allocations;
+mod analysis;
 mod costs;
 mod ledger;
 
@@ -21,6 +22,7 @@ use crate::config::DatabaseUrl;
 pub use allocations::{
     AllocatedCost, AllocationBatch, AllocationSummary, CoverageRow, ShowbackQuery, ShowbackRow, UnallocatedItem,
 };
+pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
