@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Line, TestStore, focus_csv, write};
-use finopsd::allocate::config::{Conditions, DimensionConfig, Pattern, RuleConfig};
+use finopsd::allocate::config::{Conditions, DimensionConfig, Pattern, RuleConfig, SplitConfig, SplitMethod};
 use finopsd::allocate::{AllocationConfig, Allocator, allocate_store};
 use finopsd::focus::Money;
 use finopsd::store::ShowbackQuery;
@@ -110,6 +110,92 @@ async fn showback_compares_with_the_month_before_by_two_dimensions() {
     }
 }
 
+fn support_split(method: SplitMethod) -> SplitConfig {
+    SplitConfig {
+        name: "support plan".into(),
+        dimension: "team".into(),
+        conditions: Conditions { service: Some(Pattern::Exact("AWS Support".into())), ..Conditions::default() },
+        method,
+        targets: Vec::new(),
+        percentages: Default::default(),
+        basis: Conditions::default(),
+    }
+}
+
+#[tokio::test]
+async fn coverage_tells_tags_rules_splits_and_unallocated_apart_and_names_the_largest_gaps() {
+    for ts in common::stores().await {
+        let mut other_account = line("2025-03-01", "3", "Amazon RDS", "USD", "{}");
+        other_account.sub_account = "999988887777";
+        let lines = vec![
+            line("2025-03-01", "60", "Amazon EC2", "USD", r#"{"team":"payments"}"#),
+            line("2025-03-01", "20", "Amazon EC2", "USD", r#"{"team":"search"}"#),
+            line("2025-03-01", "10", "Amazon S3", "USD", "{}"),
+            line("2025-03-01", "8", "AWS Support", "USD", "{}"),
+            line("2025-03-01", "5", "Amazon Route 53", "USD", "{}"),
+            other_account,
+            line("2025-03-01", "7", "Amazon EC2", "EUR", "{}"),
+        ];
+        let file = write(&ts.path("march.csv"), focus_csv(&lines));
+        ts.ingest(&[&file]).await.unwrap();
+        let mut config = AllocationConfig::default();
+        config.dimensions[0].rules.push(RuleConfig {
+            name: "storage is data".into(),
+            conditions: Conditions { service: Some(Pattern::Exact("Amazon S3".into())), ..Conditions::default() },
+            value: Some("data".into()),
+            value_from_tag: None,
+            lookup: None,
+        });
+        config.splits = vec![support_split(SplitMethod::Proportional)];
+        allocate(&ts, &config).await;
+        let (facts, allocated) = ts.allocation_balance().await;
+        assert_eq!(allocated, facts, "{}", ts.engine);
+        let month = "2025-03".parse().unwrap();
+        let mut kinds: std::collections::BTreeMap<(String, String), Money> = Default::default();
+        for row in ts.store.allocation_coverage(month, &["team".to_string()]).await.unwrap() {
+            *kinds.entry((row.currency, finopsd::allocate::method_kind(&row.method).to_string())).or_default() +=
+                row.effective_cost;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|((c, k), m)| format!("{c} {k} {m}")).collect();
+        // Support (8) goes to payments, search and data by their 60/20/10 of the day.
+        assert_eq!(
+            kinds,
+            vec!["EUR default 7", "USD default 8", "USD rule 10", "USD split 8", "USD tag 80"],
+            "{}",
+            ts.engine
+        );
+        let items = ts.store.unallocated_items(month, 10).await.unwrap();
+        let team: Vec<String> = items
+            .iter()
+            .filter(|i| i.dimension == "team")
+            .map(|i| format!("{} {} {} {}", i.currency, i.sub_account_id, i.service_name, i.costs.effective_cost))
+            .collect();
+        assert_eq!(
+            team,
+            vec!["EUR 210987654321 Amazon EC2 7", "USD 210987654321 Amazon Route 53 5", "USD 999988887777 Amazon RDS 3"],
+            "{}",
+            ts.engine
+        );
+        let rows = ts.store.showback(&ShowbackQuery { month, by: vec!["team".into()] }).await.unwrap();
+        let rows: Vec<String> = rows.iter().map(showback_line).collect();
+        // 8 × 60/90, 8 × 20/90 and 8 × 10/90, rounded down to the nano-unit; the 2 nano-units
+        // left over go to the largest remainders (data, then search).
+        assert_eq!(
+            rows,
+            vec![
+                "data USD 10.888888889 10.888888889 0",
+                "payments USD 65.333333333 65.333333333 0",
+                "search USD 21.777777778 21.777777778 0",
+                "unallocated EUR 7 7 0",
+                "unallocated USD 8 8 0",
+            ],
+            "{}",
+            ts.engine
+        );
+        ts.cleanup().await;
+    }
+}
+
 /// Random rules over the dimensions team and service: tag rules, fixed values on a service
 /// or a tag, in a random order.
 fn rules() -> impl Strategy<Value = AllocationConfig> {
@@ -142,15 +228,35 @@ fn rules() -> impl Strategy<Value = AllocationConfig> {
             _ => base,
         }
     });
-    (prop::collection::vec(rule.clone(), 0..5), prop::collection::vec(rule, 0..3)).prop_map(|(team, service)| {
-        AllocationConfig {
-            dimensions: vec![
-                DimensionConfig { name: "team".into(), default: "unallocated".into(), rules: team },
-                DimensionConfig { name: "service".into(), default: "unallocated".into(), rules: service },
-            ],
-            ..AllocationConfig::default()
-        }
-    })
+    // Splits of the support service and of Lambda, in either dimension.
+    let split = (0..4usize, 0..2usize, any::<bool>()).prop_map(|(method, dimension, lambda)| SplitConfig {
+        name: format!("split {method}/{dimension}/{lambda}"),
+        dimension: ["team", "service"][dimension].into(),
+        conditions: Conditions {
+            service: Some(Pattern::Exact(if lambda { "AWS Lambda" } else { "Amazon S3" }.into())),
+            ..Conditions::default()
+        },
+        percentages: if method == 2 {
+            [("payments".to_string(), 12.5), ("search".to_string(), 87.5)].into()
+        } else {
+            Default::default()
+        },
+        targets: if method == 3 { vec!["data".into(), "search".into()] } else { Vec::new() },
+        ..support_split([SplitMethod::Even, SplitMethod::Proportional, SplitMethod::Fixed, SplitMethod::Proportional][method])
+    });
+    (prop::collection::vec(rule.clone(), 0..5), prop::collection::vec(rule, 0..3), prop::collection::vec(split, 0..3))
+        .prop_map(|(team, service, mut splits)| {
+            splits.sort_by(|a, b| a.name.cmp(&b.name));
+            splits.dedup_by(|a, b| a.name == b.name);
+            AllocationConfig {
+                dimensions: vec![
+                    DimensionConfig { name: "team".into(), default: "unallocated".into(), rules: team },
+                    DimensionConfig { name: "service".into(), default: "unallocated".into(), rules: service },
+                ],
+                splits,
+                ..AllocationConfig::default()
+            }
+        })
 }
 
 fn cost_lines() -> impl Strategy<Value = Vec<Line>> {
@@ -169,7 +275,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     /// Conservation: allocated + unallocated = ingested, per day and currency, to the
-    /// nano-unit, whatever the facts and rules.
+    /// nano-unit, whatever the facts, rules and splits.
     #[test]
     fn allocation_conserves_money(lines in cost_lines(), config in rules()) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

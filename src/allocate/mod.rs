@@ -569,8 +569,10 @@ pub async fn allocate_store(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocate::config::{Conditions, DimensionConfig, LookupConfig, Pattern, RuleConfig};
-    use crate::focus::{FactAmounts, FactKey};
+    use crate::allocate::config::{
+        Conditions, DimensionConfig, LookupConfig, Pattern, RuleConfig, SplitConfig, SplitMethod,
+    };
+    use crate::focus::{FactAmounts, FactKey, Money};
 
     fn fact(service: &str, sub_account: (&str, &str), region: &str, tags: &str) -> CostFact {
         CostFact {
@@ -707,6 +709,128 @@ mod tests {
         let chosen = values(&config, &fact("x", ("1", "a"), "r", r#"{"app":"checkout"}"#));
         assert_eq!(chosen[1].0, "payments");
         assert_eq!(values(&config, &fact("x", ("1", "a"), "r", r#"{"app":"search"}"#))[1].0, "unallocated");
+    }
+
+
+    fn costing(mut fact: CostFact, day: &str, nanos: i128) -> CostFact {
+        fact.key.charge_date = day.parse().unwrap();
+        let money = Money::from_nanos(nanos);
+        fact.amounts.costs = CostTotals { billed_cost: money, effective_cost: money, list_cost: money };
+        fact
+    }
+
+    fn split(name: &str, service: &str, method: SplitMethod) -> SplitConfig {
+        SplitConfig {
+            name: name.into(),
+            dimension: "team".into(),
+            conditions: Conditions { service: Some(Pattern::Exact(service.into())), ..Conditions::default() },
+            method,
+            targets: Vec::new(),
+            percentages: Default::default(),
+            basis: Conditions::default(),
+        }
+    }
+
+    /// Team totals (EffectiveCost in nano-units) with the method of each share.
+    fn split_outcome(splits: Vec<SplitConfig>, facts: &[CostFact]) -> Vec<(String, String, i128)> {
+        let mut config = config(vec![("team", vec![tag_rule("team tag", "team")])]);
+        config.splits = splits;
+        let allocator = Allocator::new(&config).unwrap();
+        let allocation = allocator.allocate_period(facts);
+        let mut totals: BTreeMap<(String, String), i128> = BTreeMap::new();
+        for share in allocation.shares() {
+            let choice = &share.choices[0];
+            *totals.entry((choice.value.clone(), choice.method.to_string())).or_default() +=
+                share.costs.effective_cost.nanos();
+        }
+        totals.into_iter().map(|((value, method), nanos)| (value, method, nanos)).collect()
+    }
+
+    /// Two teams with compute and storage on day 2, and a shared support charge.
+    fn shared_day() -> Vec<CostFact> {
+        let ec2 = |team: &str| fact("Amazon EC2", ("1", "a"), "r", &format!(r#"{{"team":"{team}"}}"#));
+        let mut storage = fact("Amazon S3", ("1", "a"), "r", r#"{"team":"search"}"#);
+        storage.key.service_category = "Storage".into();
+        vec![
+            costing(ec2("payments"), "2025-03-02", 300),
+            costing(ec2("search"), "2025-03-02", 100),
+            costing(storage, "2025-03-02", 600),
+            costing(fact("AWS Support", ("1", "a"), "r", "{}"), "2025-03-02", 1001),
+        ]
+    }
+
+    fn outcome(rows: &[(&str, &str, i128)]) -> Vec<(String, String, i128)> {
+        rows.iter().map(|(v, m, n)| (v.to_string(), m.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn an_even_split_shares_equally_among_the_days_values_and_keeps_the_origin() {
+        let got = split_outcome(vec![split("support", "AWS Support", SplitMethod::Even)], &shared_day());
+        assert_eq!(
+            got,
+            outcome(&[
+                ("payments", "split: support (from unallocated)", 501),
+                ("payments", "tag: team tag", 300),
+                ("search", "split: support (from unallocated)", 500),
+                ("search", "tag: team tag", 700),
+            ])
+        );
+        let listed = SplitConfig {
+            targets: vec!["platform".into(), "payments".into()],
+            ..split("support", "AWS Support", SplitMethod::Even)
+        };
+        let got = split_outcome(vec![listed], &shared_day());
+        assert!(got.contains(&("platform".into(), "split: support (from unallocated)".into(), 501)), "{got:?}");
+        assert!(got.contains(&("payments".into(), "split: support (from unallocated)".into(), 500)), "{got:?}");
+    }
+
+    #[test]
+    fn a_proportional_split_follows_each_targets_cost_optionally_on_a_basis() {
+        let got = split_outcome(vec![split("support", "AWS Support", SplitMethod::Proportional)], &shared_day());
+        // payments 300 of 1000, search 700 of 1000.
+        assert!(got.contains(&("payments".into(), "split: support (from unallocated)".into(), 300)), "{got:?}");
+        assert!(got.contains(&("search".into(), "split: support (from unallocated)".into(), 701)), "{got:?}");
+        let compute = SplitConfig {
+            basis: Conditions { service_category: Some(Pattern::Exact("Compute".into())), ..Conditions::default() },
+            ..split("support", "AWS Support", SplitMethod::Proportional)
+        };
+        let got = split_outcome(vec![compute], &shared_day());
+        // On compute alone: payments 300 of 400, search 100 of 400.
+        assert!(got.contains(&("payments".into(), "split: support (from unallocated)".into(), 751)), "{got:?}");
+        assert!(got.contains(&("search".into(), "split: support (from unallocated)".into(), 250)), "{got:?}");
+    }
+
+    #[test]
+    fn a_fixed_split_uses_its_percentages_and_they_must_sum_to_100() {
+        let fixed = SplitConfig {
+            percentages: [("payments".to_string(), 33.3), ("search".to_string(), 66.7)].into(),
+            ..split("support", "AWS Support", SplitMethod::Fixed)
+        };
+        let got = split_outcome(vec![fixed.clone()], &shared_day());
+        assert!(got.contains(&("payments".into(), "split: support (from unallocated)".into(), 333)), "{got:?}");
+        assert!(got.contains(&("search".into(), "split: support (from unallocated)".into(), 668)), "{got:?}");
+        let mut wrong = fixed;
+        wrong.percentages.insert("search".into(), 60.0);
+        let mut config = config(vec![("team", vec![])]);
+        config.splits = vec![wrong];
+        let err = Allocator::new(&config).err().unwrap().to_string();
+        assert!(err.contains("`support`") && err.contains("93.3") && err.contains("not 100"), "{err}");
+    }
+
+    #[test]
+    fn a_split_with_nobody_to_share_with_leaves_the_cost_where_the_rules_put_it() {
+        let support = costing(fact("AWS Support", ("1", "a"), "r", "{}"), "2025-03-05", 42);
+        let config = {
+            let mut c = config(vec![("team", vec![tag_rule("team tag", "team")])]);
+            c.splits = vec![split("support", "AWS Support", SplitMethod::Proportional)];
+            c
+        };
+        let allocator = Allocator::new(&config).unwrap();
+        let facts = [support];
+        let allocation = allocator.allocate_period(&facts);
+        let shares: Vec<_> = allocation.shares().map(|s| (s.choices[0].value.clone(), s.costs.effective_cost)).collect();
+        assert_eq!(shares, vec![("unallocated".to_string(), Money::from_nanos(42))]);
+        assert_eq!(allocation.unsplit_days().get("support"), Some(&1));
     }
 
     #[test]
