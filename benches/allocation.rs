@@ -65,7 +65,9 @@ fn config() -> AllocationConfig {
     }];
     for i in 0..99 {
         let conditions = match i % 3 {
-            0 => Conditions { sub_account: Some(Pattern::Glob { glob: format!("acct-{i:02}*") }), ..Default::default() },
+            0 => {
+                Conditions { sub_account: Some(Pattern::Glob { glob: format!("acct-{i:02}*") }), ..Default::default() }
+            }
             1 => Conditions {
                 service: Some(Pattern::Exact(SERVICES[i % SERVICES.len()].into())),
                 region: Some(Pattern::Exact(format!("region-{}", i % 7))),
@@ -173,7 +175,11 @@ fn batch(seed: u64, facts: usize) -> Vec<CostFact> {
         let tags = match rng.random_range(0..4) {
             0 => format!(r#"{{"team":"{}"}}"#, team(rng.random_range(0..40))),
             1 => format!(r#"{{"app":"app-{:02}-web","environment":"prod"}}"#, rng.random_range(0..100)),
-            2 => format!(r#"{{"owner-team":"{}","service":"svc-{}"}}"#, team(rng.random_range(0..40)), rng.random_range(0..200)),
+            2 => format!(
+                r#"{{"owner-team":"{}","service":"svc-{}"}}"#,
+                team(rng.random_range(0..40)),
+                rng.random_range(0..200)
+            ),
             _ => "{}".to_string(),
         };
         let key = FactKey {
@@ -219,7 +225,10 @@ fn main() {
     let facts: usize = std::env::var("BENCH_FACTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000_000);
     let with_splits = config();
     let rules_only = AllocationConfig { splits: Vec::new(), ..with_splits.clone() };
-    let allocators = [("200 rules", Allocator::new(&rules_only).unwrap()), ("200 rules + 5 splits", Allocator::new(&with_splits).unwrap())];
+    let allocators = [
+        ("200 rules", Allocator::new(&rules_only).unwrap()),
+        ("200 rules + 5 splits", Allocator::new(&with_splits).unwrap()),
+    ];
     let mut seconds = [0.0f64; 2];
     let mut rows = [0usize; 2];
     let mut done = 0;

@@ -172,7 +172,11 @@ async fn coverage_tells_tags_rules_splits_and_unallocated_apart_and_names_the_la
             .collect();
         assert_eq!(
             team,
-            vec!["EUR 210987654321 Amazon EC2 7", "USD 210987654321 Amazon Route 53 5", "USD 999988887777 Amazon RDS 3"],
+            vec![
+                "EUR 210987654321 Amazon EC2 7",
+                "USD 210987654321 Amazon Route 53 5",
+                "USD 999988887777 Amazon RDS 3"
+            ],
             "{}",
             ts.engine
         );
@@ -242,7 +246,9 @@ fn rules() -> impl Strategy<Value = AllocationConfig> {
             Default::default()
         },
         targets: if method == 3 { vec!["data".into(), "search".into()] } else { Vec::new() },
-        ..support_split([SplitMethod::Even, SplitMethod::Proportional, SplitMethod::Fixed, SplitMethod::Proportional][method])
+        ..support_split(
+            [SplitMethod::Even, SplitMethod::Proportional, SplitMethod::Fixed, SplitMethod::Proportional][method],
+        )
     });
     (prop::collection::vec(rule.clone(), 0..5), prop::collection::vec(rule, 0..3), prop::collection::vec(split, 0..3))
         .prop_map(|(team, service, mut splits)| {

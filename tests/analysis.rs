@@ -278,4 +278,3 @@ async fn a_budget_forecast_crossing_its_threshold_creates_one_alert() {
         ts.cleanup().await;
     }
 }
-

@@ -281,6 +281,13 @@ fn every_subcommand_explains_itself() {
         vec!["ingest", "--help"],
         vec!["ingest", "status", "--help"],
         vec!["costs", "--help"],
+        vec!["allocate", "--help"],
+        vec!["allocate", "explain", "--help"],
+        vec!["allocate", "diff", "--help"],
+        vec!["allocate", "coverage", "--help"],
+        vec!["showback", "--help"],
+        vec!["unit-costs", "--help"],
+        vec!["budgets", "--help"],
         vec!["config", "check", "--help"],
         vec!["sample", "generate", "--help"],
         vec!["demo", "--help"],
@@ -312,4 +319,80 @@ fn the_demo_runs_on_the_bundled_sample_data() {
         assert!(stdout.contains(provider), "{provider} missing: {stdout}");
     }
     assert!(stdout.contains("EUR") && stdout.contains("USD"));
+}
+
+#[tokio::test]
+async fn explain_shows_rules_and_splits_and_diff_previews_a_rule_change() {
+    for ts in stores().await {
+        let mut storage = Line::usage("2025-03-01", "4");
+        (storage.service, storage.tags) = ("Amazon S3", "{}");
+        let mut support = Line::usage("2025-03-01", "2");
+        (support.service, support.tags) = ("AWS Support", "{}");
+        let file = write(&ts.path("march.csv"), focus_csv(&[Line::usage("2025-03-01", "6"), storage, support]));
+        let split = "[[allocation.splits]]\nname = \"support plan\"\ndimension = \"team\"\n\
+                     match = { service = \"AWS Support\" }\nmethod = \"proportional\"\n";
+        let config = write(&ts.path("finopsd.toml"), split);
+        let with_config = |args: &[&str]| {
+            let out = finopsd(&ts.url).arg("--config").arg(&config).args(args).output().unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or(serde_json::Value::Null)
+        };
+        with_config(&["ingest", file.to_str().unwrap()]);
+        let explained =
+            with_config(&["allocate", "explain", "--month", "2025-03", "--dimension", "team", "--format", "json"]);
+        let rows: Vec<String> = explained
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {} {}", r["value"], r["method"], r["service"], r["effective_cost"]))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                r#""payments" "tag: team tag" "Amazon EC2" 6"#,
+                r#""unallocated" "default" "Amazon S3" 4"#,
+                r#""payments" "split: support plan (from unallocated)" "AWS Support" 2"#,
+            ],
+            "{}",
+            ts.engine
+        );
+
+        let proposed = write(
+            &ts.path("proposed.toml"),
+            format!(
+                "{split}[[allocation.dimensions]]\nname = \"team\"\n\
+                 [[allocation.dimensions.rules]]\nname = \"team tag\"\nvalue_from_tag = \"team\"\n\
+                 [[allocation.dimensions.rules]]\nname = \"storage is data\"\nmatch = {{ service = \"Amazon S3\" }}\n\
+                 value = \"data\"\n"
+            ),
+        );
+        let diff = with_config(&["allocate", "diff", "--rules", proposed.to_str().unwrap(), "--format", "json"]);
+        let changes: Vec<String> = diff
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["dimension"] == "team")
+            .map(|c| format!("{} {} {} {} {}", c["value"], c["month"], c["current"], c["proposed"], c["change"]))
+            .collect();
+        // The support plan now follows data's storage too: 2 × 6/10 and 2 × 4/10.
+        assert_eq!(
+            changes,
+            vec![
+                r#""data" "2025-03" 0 4.8 4.8"#,
+                r#""payments" "2025-03" 8 7.2 -0.8"#,
+                r#""unallocated" "2025-03" 4 0 -4"#,
+            ],
+            "{}",
+            ts.engine
+        );
+        let coverage = with_config(&["allocate", "coverage", "--month", "2025-03", "--format", "json"]);
+        let team = coverage.as_array().unwrap().iter().find(|r| r["dimension"] == "team").unwrap().clone();
+        assert_eq!(
+            (team["by_tag"].to_string(), team["by_split"].to_string(), team["unallocated"].to_string()),
+            ("6".into(), "2".into(), "4".into()),
+            "{}",
+            ts.engine
+        );
+        ts.cleanup().await;
+    }
 }

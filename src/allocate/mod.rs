@@ -711,7 +711,6 @@ mod tests {
         assert_eq!(values(&config, &fact("x", ("1", "a"), "r", r#"{"app":"search"}"#))[1].0, "unallocated");
     }
 
-
     fn costing(mut fact: CostFact, day: &str, nanos: i128) -> CostFact {
         fact.key.charge_date = day.parse().unwrap();
         let money = Money::from_nanos(nanos);
@@ -828,7 +827,8 @@ mod tests {
         let allocator = Allocator::new(&config).unwrap();
         let facts = [support];
         let allocation = allocator.allocate_period(&facts);
-        let shares: Vec<_> = allocation.shares().map(|s| (s.choices[0].value.clone(), s.costs.effective_cost)).collect();
+        let shares: Vec<_> =
+            allocation.shares().map(|s| (s.choices[0].value.clone(), s.costs.effective_cost)).collect();
         assert_eq!(shares, vec![("unallocated".to_string(), Money::from_nanos(42))]);
         assert_eq!(allocation.unsplit_days().get("support"), Some(&1));
     }
