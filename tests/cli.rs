@@ -319,6 +319,38 @@ fn the_demo_runs_on_the_bundled_sample_data() {
         assert!(stdout.contains(provider), "{provider} missing: {stdout}");
     }
     assert!(stdout.contains("EUR") && stdout.contains("USD"));
+    for section in [
+        "Showback by team",
+        "shared costs divided by: support and tax",
+        "Allocation coverage of team",
+        "Largest unallocated team costs",
+        "Unit costs of 2025-06 per team",
+        "Budgets as they stood on 2025-06-20",
+        "budget alerts recorded for delivery",
+    ] {
+        assert!(stdout.contains(section), "{section} missing: {stdout}");
+    }
+}
+
+/// The bundled sample data is exactly what the generator writes, so the README's command
+/// reproduces it.
+#[test]
+fn the_bundled_sample_data_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .args(["sample", "generate", "--months", "6", "--seed", "42", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    for file in ["demo.toml", "unit-metrics/requests.csv", "labels/anomalies.json", "aws/focus-2025-06.csv.gz"] {
+        let generated = std::fs::read(dir.path().join(file)).unwrap();
+        assert!(
+            generated == std::fs::read(bundled.join(file)).unwrap(),
+            "sample-data/{file} differs from the generator's"
+        );
+    }
 }
 
 #[tokio::test]

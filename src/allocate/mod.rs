@@ -444,18 +444,25 @@ impl<'f> PeriodAllocation<'f> {
             .collect()
     }
 
-    /// The rows the store keeps: summed per day, provider, currency and outcome.
+    /// The rows the store keeps: summed per day, provider, charge category, currency and
+    /// outcome.
     pub fn allocated_costs(&self) -> Vec<AllocatedCost> {
-        let mut sums: HashMap<(NaiveDate, &str, &str, u32), CostTotals> = HashMap::new();
+        type Key<'a> = (NaiveDate, &'a str, &'a str, &'a str, u32);
+        let mut sums: HashMap<Key<'_>, CostTotals> = HashMap::new();
         for share in &self.shares {
             let fact = &self.facts[share.fact as usize].key;
-            sums.entry((fact.charge_date, fact.provider.as_str(), fact.currency.as_str(), share.outcome))
-                .or_default()
-                .add(&share.costs);
+            let key = (
+                fact.charge_date,
+                fact.provider.as_str(),
+                fact.charge_category.as_str(),
+                fact.currency.as_str(),
+                share.outcome,
+            );
+            sums.entry(key).or_default().add(&share.costs);
         }
         let mut rows: Vec<AllocatedCost> = sums
             .into_iter()
-            .map(|((charge_date, provider, currency, outcome), costs)| {
+            .map(|((charge_date, provider, charge_category, currency, outcome), costs)| {
                 let choices = &self.outcomes[outcome as usize];
                 let first = &self.facts[0].key;
                 AllocatedCost {
@@ -463,6 +470,7 @@ impl<'f> PeriodAllocation<'f> {
                     billing_period: first.billing_period,
                     charge_date,
                     provider: provider.to_string(),
+                    charge_category: charge_category.to_string(),
                     currency: currency.to_string(),
                     values: self.dimensions.iter().cloned().zip(choices.iter().map(|c| c.value.clone())).collect(),
                     methods: self
@@ -476,13 +484,10 @@ impl<'f> PeriodAllocation<'f> {
             })
             .collect();
         rows.sort_by(|a, b| {
-            (a.charge_date, &a.provider, &a.currency, &a.values, &a.methods).cmp(&(
-                b.charge_date,
-                &b.provider,
-                &b.currency,
-                &b.values,
-                &b.methods,
-            ))
+            let key = |r: &AllocatedCost| {
+                (r.charge_date, r.provider.clone(), r.charge_category.clone(), r.currency.clone(), r.values.clone())
+            };
+            key(a).cmp(&key(b)).then_with(|| a.methods.cmp(&b.methods))
         });
         rows
     }

@@ -198,6 +198,8 @@ fn percent(part: Money, whole: Money) -> f64 {
     part.nanos() as f64 / whole.nanos() as f64 * 100.0
 }
 
+/// The FOCUS ChargeCategory of consumption.
+const USAGE: &str = "Usage";
 /// Days of history the forecast learns from.
 const HISTORY_DAYS: u64 = 365;
 /// Below this many days the seasonal model is not trusted: four weekly cycles.
@@ -222,13 +224,22 @@ pub async fn evaluate_budgets(
         }
         let (start, end) = budget.period.containing(as_of);
         for (currency, amount) in &budget.amounts {
-            let series: BTreeMap<NaiveDate, Money> = daily[budget.dimension.as_str()]
-                .iter()
-                .filter(|d| d.value == budget.value && &d.currency == currency)
-                .map(|d| (d.date, d.effective_cost))
-                .collect();
-            let actual: Money = series.range(start..=as_of).map(|(_, cost)| *cost).sum();
-            let forecast = forecast_period(&series, actual, as_of, end);
+            let costs =
+                daily[budget.dimension.as_str()].iter().filter(|d| d.value == budget.value && &d.currency == currency);
+            let mut actual = Money::ZERO;
+            // The rest of the period is forecast from usage alone: fees, tax and credits come
+            // on their own calendar (mostly the 1st), are in the actual once charged, and
+            // would read as wild swings of daily spend.
+            let mut usage: BTreeMap<NaiveDate, Money> = BTreeMap::new();
+            for cost in costs {
+                if cost.date >= start {
+                    actual += cost.effective_cost;
+                }
+                if cost.charge_category == USAGE {
+                    *usage.entry(cost.date).or_default() += cost.effective_cost;
+                }
+            }
+            let forecast = forecast_period(&usage, actual, as_of, end);
             let mut status = BudgetStatus {
                 budget: budget.name.clone(),
                 dimension: budget.dimension.clone(),
@@ -271,7 +282,7 @@ pub async fn evaluate_budgets(
 }
 
 /// The period's total: `actual` plus the days after `as_of` up to `end`, forecast from the
-/// daily series up to `as_of` (days without costs count as zero).
+/// daily usage series up to `as_of` (days without costs count as zero).
 pub fn forecast_period(
     series: &BTreeMap<NaiveDate, Money>,
     actual: Money,
@@ -299,8 +310,9 @@ pub fn forecast_period(
     PeriodForecast { total: money(rest), low: money(low), high: money(high), method }
 }
 
-/// Sum of the MSTL point forecasts over the horizon and of the interval bounds (a
-/// conservative interval of the sum: it assumes the days' errors move together).
+/// Sum of the MSTL point forecasts over the horizon, with an interval of the sum from the
+/// days' intervals: their half-widths add in quadrature (the days' errors are taken as
+/// independent; adding the bounds would assume they all miss the same way at once).
 fn seasonal_rest(history: &[f64], horizon: usize) -> Option<(f64, f64, f64)> {
     if history.len() < SEASONAL_MIN_DAYS {
         return None;
@@ -309,8 +321,9 @@ fn seasonal_rest(history: &[f64], horizon: usize) -> Option<(f64, f64, f64)> {
     let fitted = model.fit(history).map_err(|e| tracing::debug!(error = %e, "seasonal fit failed")).ok()?;
     let forecast = fitted.predict(horizon, INTERVAL_LEVEL).ok()?;
     let intervals = forecast.intervals?;
-    let sum = |values: &[f64]| values.iter().sum::<f64>();
-    let (point, low, high) = (sum(&forecast.point), sum(&intervals.lower), sum(&intervals.upper));
+    let point: f64 = forecast.point.iter().sum();
+    let spread = |bounds: &[f64]| bounds.iter().zip(&forecast.point).map(|(b, p)| (b - p).powi(2)).sum::<f64>().sqrt();
+    let (low, high) = (point - spread(&intervals.lower), point + spread(&intervals.upper));
     (point.is_finite() && low.is_finite() && high.is_finite()).then_some((point, low, high))
 }
 

@@ -25,8 +25,9 @@ pub struct UnitCostConfig {
 pub struct UnitMetricFeed {
     /// Names the feed in the store, e.g. `requests`.
     pub name: String,
-    /// A CSV file with the header `date,dimension,value,metric,quantity`, one row per day,
-    /// dimension value and metric, e.g. `2025-03-02,service,checkout,requests,1250000`.
+    /// A CSV file (relative to the config file) with the header
+    /// `date,dimension,value,metric,quantity`, one row per day, dimension value and metric,
+    /// e.g. `2025-03-02,service,checkout,requests,1250000`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csv: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]

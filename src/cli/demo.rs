@@ -3,12 +3,15 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use chrono::Days;
 use clap::Args;
 
+use finopsd::analyse::budgets::evaluate_budgets;
+use finopsd::analyse::unit_costs::{pull_feeds, unit_costs};
 use finopsd::config::{Config, DatabaseUrl};
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::{IngestRequest, IngestSettings, ingest};
-use finopsd::sample::{SampleSpec, generate as generate_sample};
+use finopsd::sample::{DEMO_SETTINGS, SampleSpec, export_folders, generate as generate_sample};
 use finopsd::store::{CostDimension, CostQuery, ShowbackQuery, Store};
 
 use super::UsageError;
@@ -77,11 +80,21 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let url = DatabaseUrl::new(format!("sqlite://{}", args.db.display()));
+    // The sample company's own settings (splits, a unit-metric feed, budgets) when present.
+    let demo_settings = args.data.join(DEMO_SETTINGS);
+    let demo_config;
+    let config = if demo_settings.exists() {
+        demo_config = Config::load(&demo_settings, true)?;
+        &demo_config
+    } else {
+        config
+    };
     let store = Store::open(&url, 2).await?;
     let settings = IngestSettings::from_config(&config.ingest)?;
 
     println!("finopsd demo: loading the sample exports in {} into {}\n", args.data.display(), args.db.display());
-    let request = IngestRequest { paths: vec![args.data.clone()], quiet: true, ..IngestRequest::default() };
+    let paths = export_folders().into_iter().map(|folder| args.data.join(folder)).filter(|p| p.is_dir()).collect();
+    let request = IngestRequest { paths, quiet: true, ..IngestRequest::default() };
     let report = ingest(&store, &settings, &request).await?;
     println!("Reconciliation: the export's own totals beside what was stored, per billing period and currency");
     print!("{}", reconciliation_table(&report.run.reconciliation).render(OutputFormat::Table));
@@ -112,20 +125,49 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
 
     let last_month = BillingPeriod::containing(last);
     let allocation = super::allocate::allocate(config, &store).await?;
+    let splits: Vec<&str> = config.allocation.splits.iter().map(|s| s.name.as_str()).collect();
     println!(
         "\nShowback by team for {last_month}: {} facts allocated by the rules in the config (team, service and \
-         cost_center from their tags, with `owner-team` read as `team`; untagged spend stays unallocated)",
-        allocation.facts
+         cost_center from their tags, with `owner-team` read as `team`{}; untagged spend stays unallocated)",
+        allocation.facts,
+        if splits.is_empty() { String::new() } else { format!("; shared costs divided by: {}", splits.join(", ")) }
     );
     let rows = store.showback(&ShowbackQuery { month: last_month, by: vec!["team".into()] }).await?;
     print!("{}", super::showback::showback_table(&["team".into()], rows).render(OutputFormat::Table));
+
+    let dimensions = vec!["team".to_string()];
+    let coverage = store.allocation_coverage(last_month, &dimensions).await?;
+    println!("\nAllocation coverage of team for {last_month}: EffectiveCost by how it was allocated");
+    print!("{}", super::allocate::coverage_table(&coverage).render(OutputFormat::Table));
+    let mut items = store.unallocated_items(last_month, 5).await?;
+    items.retain(|item| item.dimension == "team");
+    println!("Largest unallocated team costs of {last_month} (tag these first):");
+    print!("{}", super::allocate::unallocated_table(&items).render(OutputFormat::Table));
+
+    if !config.unit_costs.feeds.is_empty() {
+        pull_feeds(&store, &config.unit_costs, last).await?;
+        let rows = unit_costs(&store, last_month, false).await?;
+        println!("\nUnit costs of {last_month} per team, from the `{}` feed", config.unit_costs.feeds[0].name);
+        print!("{}", super::analyse::unit_cost_table(&rows, false).render(OutputFormat::Table));
+    }
+    if !config.budgets.is_empty() {
+        // Mid-month, so the forecast has something to forecast; it sees no later day.
+        let as_of = (last_month.first_day() + Days::new(19)).min(last);
+        let statuses = evaluate_budgets(&store, &config.budgets, as_of).await?;
+        println!("\nBudgets as they stood on {as_of}: actual so far, end-of-period forecast with its 80% interval");
+        print!("{}", super::analyse::budget_table(&statuses).render(OutputFormat::Table));
+        let alerts = store.budget_alerts().await?;
+        println!("{} budget alerts recorded for delivery.", alerts.len());
+    }
     store.close().await;
 
     let db = args.db.display();
+    let with = if demo_settings.exists() { format!(" --config {}", demo_settings.display()) } else { String::new() };
     println!(
         "\nExplore the demo store (sample data runs {first} to {last}, {} days):\n  \
-         FINOPSD_DATABASE_URL=sqlite://{db} finopsd showback --month {last_month} --by team,service\n  \
-         FINOPSD_DATABASE_URL=sqlite://{db} finopsd costs --by service --from {last_month}\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} showback --month {last_month} --by team,service\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} allocate explain --month {last_month} --service Tax\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} budgets --as-of {last}\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd costs --by day,tag:team --from {last_month} --format csv\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd ingest status",
         (last - first).num_days() + 1,

@@ -62,8 +62,9 @@ pub struct IngestConfig {
     /// Currency codes accepted besides ISO 4217, for providers that bill in virtual
     /// currencies (FOCUS 1.2). Anything else in BillingCurrency rejects the file.
     pub extra_currencies: Vec<String>,
-    /// A folder of extra or replacement mapping files (`<format>.toml`). The mappings shipped
-    /// in `models/` are built in; a file here with the same `name` replaces one of them.
+    /// A folder of extra or replacement mapping files (`<format>.toml`), relative to the
+    /// config file. The mappings shipped in `models/` are built in; a file here with the same
+    /// `name` replaces one of them.
     pub models_dir: Option<PathBuf>,
 }
 
@@ -160,9 +161,22 @@ impl Config {
             }
             Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
         };
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
         config.apply_env(|name| std::env::var(name).ok());
         config.validate(path)?;
         Ok(config)
+    }
+
+    /// Relative paths in a config file are relative to its folder, so it works from any
+    /// working directory.
+    fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        };
+        self.ingest.models_dir.iter_mut().for_each(resolve);
+        self.unit_costs.feeds.iter_mut().filter_map(|feed| feed.csv.as_mut()).for_each(resolve);
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {

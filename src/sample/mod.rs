@@ -303,7 +303,63 @@ pub fn generate(spec: &SampleSpec) -> Result<SampleSummary, WriteError> {
     let text = serde_json::to_string_pretty(&labels).expect("labels serialise") + "\n";
     std::fs::write(&labels_path, text).map_err(io)?;
     summary.files.push(labels_path);
+    summary.files.push(write_unit_metrics(spec)?);
+    let settings_path = spec.out.join(DEMO_SETTINGS);
+    std::fs::write(&settings_path, DEMO_SETTINGS_TOML)
+        .map_err(|source| WriteError::Io { path: settings_path.display().to_string(), source })?;
+    summary.files.push(settings_path);
     Ok(summary)
+}
+
+/// The folders under the output directory that hold exports (the others hold labels and
+/// unit metrics).
+pub fn export_folders() -> Vec<&'static str> {
+    PROVIDERS.iter().map(|p| p.folder).collect()
+}
+
+/// The demo's settings, next to the sample exports: the shipped defaults plus what the
+/// sample company configures on top.
+pub const DEMO_SETTINGS: &str = "demo.toml";
+const DEMO_SETTINGS_TOML: &str = include_str!("demo.toml");
+
+/// The unit-metric feed of the sample company: each team's daily units of work.
+pub const UNIT_METRICS: &str = "unit-metrics/requests.csv";
+
+/// Team, metric, weekday quantity at the start, weekend level.
+const TEAM_METRICS: [(&str, &str, f64, f64); 5] = [
+    ("payments", "orders", 42_000.0, 0.7),
+    ("search", "queries", 1_800_000.0, 0.6),
+    ("platform", "requests", 9_000_000.0, 0.8),
+    ("data", "GB processed", 5_200.0, 1.0),
+    ("ml", "predictions", 650_000.0, 0.9),
+];
+
+/// Writes `unit-metrics/requests.csv`, with its own random stream so the exports do not
+/// change with it.
+fn write_unit_metrics(spec: &SampleSpec) -> Result<PathBuf, WriteError> {
+    let path = spec.out.join(UNIT_METRICS);
+    let io = |source| WriteError::Io { path: path.display().to_string(), source };
+    std::fs::create_dir_all(path.parent().expect("has parent")).map_err(io)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(1));
+    let mut text = String::from("date,dimension,value,metric,quantity\n");
+    let first = spec.first_month.first_day();
+    let mut period = spec.first_month;
+    for _ in 0..spec.months {
+        period = next_period(period);
+    }
+    let days = (period.first_day() - first).num_days();
+    for day in 0..days {
+        let date = first + Duration::days(day);
+        let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
+        let growth = (1.0 + MONTHLY_GROWTH).powf(day as f64 / 30.4);
+        for (team, metric, weekday, weekend_level) in TEAM_METRICS {
+            let level = if weekend { weekend_level } else { 1.0 };
+            let quantity = (weekday * level * growth * rng.random_range(0.95..1.05)).round();
+            text.push_str(&format!("{date},team,{team},{metric},{quantity}\n"));
+        }
+    }
+    std::fs::write(&path, text).map_err(io)?;
+    Ok(path)
 }
 
 fn next_period(period: BillingPeriod) -> BillingPeriod {

@@ -16,6 +16,8 @@ pub struct AllocatedCost {
     pub billing_period: BillingPeriod,
     pub charge_date: NaiveDate,
     pub provider: String,
+    /// FOCUS ChargeCategory: Usage, Purchase, Tax, Credit or Adjustment.
+    pub charge_category: String,
     pub currency: String,
     /// Dimension → value, in dimension order.
     pub values: Vec<(String, String)>,
@@ -52,9 +54,9 @@ pub struct AllocationSummary {
     pub billing_periods: i64,
 }
 
-/// Allocated rows per INSERT: 11 values each, 5,500 parameters.
+/// Allocated rows per INSERT: 12 values each, 6,000 parameters.
 const ROWS_PER_INSERT: usize = 500;
-const ALLOCATED_COLUMNS: usize = 11;
+const ALLOCATED_COLUMNS: usize = 12;
 const UNALLOCATED_COLUMNS: usize = 12;
 
 const FACT_COLUMNS: &str = "SELECT source, billing_period, charge_date, provider, billing_account_id,
@@ -114,7 +116,8 @@ impl Store {
             for chunk in batch.costs.chunks(ROWS_PER_INSERT) {
                 let sql = format!(
                     "INSERT INTO allocated_costs (allocation_run_id, source, billing_period, charge_date, provider,
-                     currency, dimension_values, methods, billed_cost_nanos, effective_cost_nanos, list_cost_nanos)
+                     charge_category, currency, dimension_values, methods, billed_cost_nanos, effective_cost_nanos,
+                     list_cost_nanos)
                      VALUES {}",
                     values_placeholders(self.engine, chunk.len(), ALLOCATED_COLUMNS)
                 );
@@ -127,6 +130,7 @@ impl Store {
                         .bind(row.billing_period.to_string())
                         .bind(row.charge_date.to_string())
                         .bind(row.provider.clone())
+                        .bind(row.charge_category.clone())
                         .bind(row.currency.clone())
                         .bind(json_object(&row.values))
                         .bind(json_object(&row.methods))

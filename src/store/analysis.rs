@@ -19,11 +19,12 @@ pub struct UnitMetric {
     pub quantity: f64,
 }
 
-/// A day's allocated EffectiveCost of one dimension value in one currency.
+/// A day's allocated EffectiveCost of one dimension value, charge category and currency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailyCost {
     pub value: String,
     pub date: NaiveDate,
+    pub charge_category: String,
     pub currency: String,
     pub effective_cost: Money,
 }
@@ -116,8 +117,8 @@ impl Store {
             .collect()
     }
 
-    /// Allocated EffectiveCost per value of `dimension`, charge day and currency, over the
-    /// days `from..=to`.
+    /// Allocated EffectiveCost per value of `dimension`, charge day, charge category and
+    /// currency, over the days `from..=to`.
     pub async fn daily_allocated_costs(
         &self,
         dimension: &str,
@@ -126,9 +127,9 @@ impl Store {
     ) -> Result<Vec<DailyCost>, StoreError> {
         let value = self.json_text_sql("dimension_values", dimension);
         let sql = format!(
-            "SELECT {value} AS v, charge_date, currency, CAST(SUM(effective_cost_nanos) AS TEXT)
+            "SELECT {value} AS v, charge_date, charge_category, currency, CAST(SUM(effective_cost_nanos) AS TEXT)
              FROM allocated_costs WHERE charge_date >= $1 AND charge_date <= $2
-             GROUP BY v, charge_date, currency ORDER BY v, currency, charge_date"
+             GROUP BY v, charge_date, charge_category, currency ORDER BY v, currency, charge_date, charge_category"
         );
         let rows = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string()).fetch_all(&self.pool).await?;
         rows.iter()
@@ -136,8 +137,9 @@ impl Store {
                 Ok(DailyCost {
                     value: row.try_get(0)?,
                     date: date_column(row, 1)?,
-                    currency: row.try_get(2)?,
-                    effective_cost: nanos_column(row, 3)?,
+                    charge_category: row.try_get(2)?,
+                    currency: row.try_get(3)?,
+                    effective_cost: nanos_column(row, 4)?,
                 })
             })
             .collect()
