@@ -113,6 +113,7 @@ fn config() -> AllocationConfig {
         lookup: Some(LookupConfig {
             dimension: "team".into(),
             table: (0..40).map(|i| (team(i), format!("cc-{}", i % 8))).collect(),
+            catalog: None,
         }),
     }];
     for i in 0..40 - 1 {

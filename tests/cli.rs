@@ -428,3 +428,23 @@ async fn explain_shows_rules_and_splits_and_diff_previews_a_rule_change() {
         ts.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_rule_on_a_tag_ingest_drops_names_the_reingest_to_run() {
+    let ts = common::sqlite_store().await;
+    let file = write(&ts.path("march.csv"), focus_csv(&[Line::usage("2025-03-01", "6")]));
+    let config = write(
+        &ts.path("finopsd.toml"),
+        "[[allocation.dimensions]]\nname = \"squad\"\n[[allocation.dimensions.rules]]\nname = \"squad tag\"\n\
+         value_from_tag = \"squad\"\n",
+    );
+    let ingest = finopsd(&ts.url).arg("--config").arg(&config).arg("ingest").arg(&file).output().unwrap();
+    assert!(ingest.status.success(), "{}", String::from_utf8_lossy(&ingest.stderr));
+    let out = finopsd(&ts.url).arg("--config").arg(&config).arg("allocate").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let expected =
+        format!("Add \"squad\" to ingest.tag_keys in the config, then run: finopsd ingest {}", file.display());
+    assert!(stderr.contains("squad / squad tag read tag `squad`") && stderr.contains(&expected), "{stderr}");
+    ts.cleanup().await;
+}

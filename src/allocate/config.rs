@@ -147,8 +147,15 @@ pub enum Pattern {
 pub struct LookupConfig {
     /// The earlier dimension whose value is looked up, e.g. `service`.
     pub dimension: String,
-    /// Its values and what they map to, e.g. `{ checkout = "payments" }`.
+    /// Its values and what they map to, e.g. `{ checkout = "payments" }`; these win over
+    /// the catalog's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub table: BTreeMap<String, String>,
+    /// A Backstage catalog file (`catalog-info.yaml`, relative to the config file): each
+    /// entity's `metadata.name` maps to its `spec.owner` (`group:default/payments` reads as
+    /// `payments`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<std::path::PathBuf>,
 }
 
 /// A shared-cost split: costs matching `match` leave the value the rules gave them (kept as

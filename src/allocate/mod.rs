@@ -707,6 +707,7 @@ mod tests {
             lookup: Some(LookupConfig {
                 dimension: "service".into(),
                 table: [("checkout".to_string(), "payments".to_string())].into(),
+                catalog: None,
             }),
             ..rule("service owner", Conditions::default(), "")
         };
@@ -839,6 +840,43 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_reads_owners_from_a_backstage_catalog_and_its_table_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = dir.path().join("catalog-info.yaml");
+        std::fs::write(
+            &catalog,
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: checkout\n\
+             spec:\n  type: service\n  owner: group:default/payments\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: search-api\n\
+             spec:\n  owner: search\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: payments\nspec:\n  type: team\n",
+        )
+        .unwrap();
+        let lookup = RuleConfig {
+            value: None,
+            lookup: Some(LookupConfig {
+                dimension: "service".into(),
+                table: [("search-api".to_string(), "discovery".to_string())].into(),
+                catalog: Some(catalog.clone()),
+            }),
+            ..rule("catalog owner", Conditions::default(), "")
+        };
+        let config = config(vec![("service", vec![tag_rule("service tag", "service")]), ("team", vec![lookup])]);
+        let team_of =
+            |app: &str| values(&config, &fact("x", ("1", "a"), "r", &format!(r#"{{"app":"{app}"}}"#)))[1].0.clone();
+        assert_eq!(team_of("checkout"), "payments");
+        assert_eq!(team_of("search-api"), "discovery");
+        assert_eq!(team_of("unknown"), "unallocated");
+
+        std::fs::write(&catalog, "kind: Component\nmetadata: [not, a, map]\n").unwrap();
+        let err = Allocator::new(&config).err().unwrap().to_string();
+        assert!(
+            err.contains("catalog-info.yaml") && err.contains("entity 1") && err.contains("catalog owner"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn broken_rules_are_refused_with_their_names() {
         let bad_regex = rule(
             "bad",
@@ -852,7 +890,7 @@ mod tests {
         assert!(err.contains("exactly one"), "{err}");
         let forward = RuleConfig {
             value: None,
-            lookup: Some(LookupConfig { dimension: "service".into(), table: Default::default() }),
+            lookup: Some(LookupConfig { dimension: "service".into(), table: Default::default(), catalog: None }),
             ..rule("forward", Conditions::default(), "")
         };
         let err =

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Deserialize;
+
 use super::config::{AllocationConfig, Conditions, Pattern, RuleConfig};
 use crate::focus::FactKey;
 use crate::ingest::normalise_tag_key;
@@ -150,7 +152,12 @@ impl CompiledRule {
                         if earlier.is_empty() { "none".to_string() } else { earlier.join(", ") }
                     ));
                 }
-                RuleValue::Lookup { dimension: lookup.dimension.clone(), table: lookup.table.clone() }
+                let mut table = match &lookup.catalog {
+                    Some(path) => catalog_owners(path)?,
+                    None => BTreeMap::new(),
+                };
+                table.extend(lookup.table.clone());
+                RuleValue::Lookup { dimension: lookup.dimension.clone(), table }
             }
             _ => return Err("give exactly one of value, value_from_tag and lookup".into()),
         };
@@ -165,6 +172,43 @@ impl CompiledRule {
         }
         keys
     }
+}
+
+/// A Backstage catalog's entities by `metadata.name`, with their `spec.owner` without the
+/// entity-reference kind and namespace.
+fn catalog_owners(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Entity {
+        metadata: Metadata,
+        #[serde(default)]
+        spec: Option<Spec>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        owner: Option<String>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the catalog {}: {e}", path.display()))?;
+    let mut owners = BTreeMap::new();
+    for (i, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+        let value = serde_yaml_ng::Value::deserialize(document)
+            .map_err(|e| format!("the catalog {} is not valid YAML: {e}", path.display()))?;
+        if value.is_null() {
+            continue;
+        }
+        let entity: Entity = serde_yaml_ng::from_value(value).map_err(|e| {
+            format!("entity {} of the catalog {} lacks what a Backstage entity has: {e}", i + 1, path.display())
+        })?;
+        if let Some(owner) = entity.spec.and_then(|spec| spec.owner) {
+            // `group:default/payments` → `payments`.
+            let name = owner.rsplit(['/', ':']).next().unwrap_or(&owner).to_string();
+            owners.insert(entity.metadata.name, name);
+        }
+    }
+    Ok(owners)
 }
 
 /// Folds tag keys into their canonical key and tag values into their canonical spelling.

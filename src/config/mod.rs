@@ -177,6 +177,8 @@ impl Config {
         };
         self.ingest.models_dir.iter_mut().for_each(resolve);
         self.unit_costs.feeds.iter_mut().filter_map(|feed| feed.csv.as_mut()).for_each(resolve);
+        let rules = self.allocation.dimensions.iter_mut().flat_map(|d| d.rules.iter_mut());
+        rules.filter_map(|rule| rule.lookup.as_mut()?.catalog.as_mut()).for_each(resolve);
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
