@@ -250,26 +250,25 @@ impl Allocator {
                     .or_default() += share.costs.effective_cost.nanos();
             }
         }
-        // Per day and currency: value → (all its cost, its cost on each split's basis).
-        let mut days: HashMap<(NaiveDate, &str), BTreeMap<String, (i128, Vec<i128>)>> = HashMap::new();
+        // Per day and currency: value → its cost on each split's basis.
+        let mut days: HashMap<(NaiveDate, &str), DayWeights> = HashMap::new();
         for ((date, currency, outcome, basis), nanos) in sums {
             let value = &allocation.outcomes[outcome as usize][d].value;
             if value == default {
                 continue;
             }
-            let entry = days
+            let weights = days
                 .entry((date, currency))
                 .or_default()
                 .entry(value.clone())
-                .or_insert_with(|| (0, vec![0; self.splits.len()]));
-            entry.0 += nanos;
+                .or_insert_with(|| vec![0; self.splits.len()]);
             for (s, weighs) in basis_sets[basis as usize].iter().enumerate() {
                 if *weighs {
-                    entry.1[s] += nanos;
+                    weights[s] += nanos;
                 }
             }
         }
-        let mut targets_of: HashMap<(usize, NaiveDate, &str), Vec<(String, i128)>> = HashMap::new();
+        let mut targets_of: HashMap<(usize, NaiveDate, &str), Targets> = HashMap::new();
         let mut derived: HashMap<(u32, usize, String), u32> = HashMap::new();
         let shares = std::mem::take(&mut allocation.shares);
         for share in shares {
@@ -318,12 +317,14 @@ impl Allocator {
     }
 }
 
+/// One day and currency's values in a dimension with their cost on each split's basis (all
+/// their cost for a split without one), in nano-units.
+type DayWeights = BTreeMap<String, Vec<i128>>;
+/// Values with their weights.
+type Targets = Vec<(String, i128)>;
+
 /// A split's targets on one day with their weights; empty when there is nobody to share with.
-fn split_targets(
-    split: &CompiledSplit,
-    s: usize,
-    day: Option<&BTreeMap<String, (i128, Vec<i128>)>>,
-) -> Vec<(String, i128)> {
+fn split_targets(split: &CompiledSplit, s: usize, day: Option<&DayWeights>) -> Targets {
     let empty = BTreeMap::new();
     let day = day.unwrap_or(&empty);
     match split.method {
@@ -339,7 +340,7 @@ fn split_targets(
             let weighted: Vec<(String, i128)> = candidates
                 .into_iter()
                 .map(|value| {
-                    let weight = day.get(&value).map_or(0, |(_, basis)| basis[s]).max(0);
+                    let weight = day.get(&value).map_or(0, |basis| basis[s]).max(0);
                     (value, weight)
                 })
                 .collect();
