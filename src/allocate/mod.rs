@@ -11,7 +11,10 @@ mod review;
 mod rules;
 mod split;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::NaiveDate;
 
@@ -191,10 +194,12 @@ impl Allocator {
             fact_attributes: Vec::with_capacity(facts.len()),
             shares: Vec::with_capacity(facts.len()),
             unsplit: Vec::new(),
+            row_texts: Vec::new(),
         };
         // Rules read only a fact's attributes, not its day: decide once per distinct set.
-        let mut seen: HashMap<[&str; 10], u32> = HashMap::new();
+        let mut seen: HashMap<[&str; 11], u32> = HashMap::new();
         let mut basis_sets: HashMap<Vec<bool>, u32> = HashMap::new();
+        let mut row_texts: HashMap<[&str; 3], u32> = HashMap::new();
         for (index, fact) in facts.iter().enumerate() {
             let key = attribute_key(&fact.key);
             let attribute = match seen.get(&key) {
@@ -215,8 +220,15 @@ impl Allocator {
                         .collect();
                     let next = basis_sets.len() as u32;
                     let basis = *basis_sets.entry(weighs).or_insert(next);
+                    let k = &fact.key;
+                    let text = [k.provider.as_str(), k.charge_category.as_str(), k.currency.as_str()];
+                    let next = allocation.row_texts.len() as u32;
+                    let row_text = *row_texts.entry(text).or_insert(next);
+                    if row_text == next {
+                        allocation.row_texts.push(text);
+                    }
                     let attribute = allocation.attributes.len() as u32;
-                    allocation.attributes.push(Attributes { outcome, split, basis });
+                    allocation.attributes.push(Attributes { outcome, split, basis, row_text });
                     seen.insert(key, attribute);
                     attribute
                 }
@@ -268,8 +280,11 @@ impl Allocator {
                 }
             }
         }
-        let mut targets_of: HashMap<(usize, NaiveDate, &str), Targets> = HashMap::new();
-        let mut derived: HashMap<(u32, usize, String), u32> = HashMap::new();
+        // Per split, day and currency: the targets, their weights and their ids.
+        let mut targets_of: HashMap<(usize, NaiveDate, &str), DayTargets> = HashMap::new();
+        let mut target_ids: HashMap<String, u32> = HashMap::new();
+        // (outcome, split, target id) → the outcome of that target's share.
+        let mut derived: HashMap<(u32, usize, u32), u32> = HashMap::new();
         let shares = std::mem::take(&mut allocation.shares);
         for share in shares {
             let fact = &facts[share.fact as usize].key;
@@ -279,25 +294,34 @@ impl Allocator {
                 continue;
             };
             let split = &self.splits[s];
-            let targets = targets_of
-                .entry((s, fact.charge_date, fact.currency.as_str()))
-                .or_insert_with(|| split_targets(split, s, days.get(&(fact.charge_date, fact.currency.as_str()))));
+            let (targets, weights, ids) =
+                targets_of.entry((s, fact.charge_date, fact.currency.as_str())).or_insert_with(|| {
+                    let targets = split_targets(split, s, days.get(&(fact.charge_date, fact.currency.as_str())));
+                    let weights = targets.iter().map(|(_, weight)| *weight).collect();
+                    let ids = targets
+                        .iter()
+                        .map(|(target, _)| {
+                            let next = target_ids.len() as u32;
+                            *target_ids.entry(target.clone()).or_insert(next)
+                        })
+                        .collect();
+                    (targets, weights, ids)
+                });
             if targets.is_empty() {
                 // Nothing to share with on this day: the cost keeps the rules' value.
                 allocation.unsplit.push((split.name.clone(), fact.charge_date));
                 allocation.shares.push(share);
                 continue;
             }
-            let weights: Vec<i128> = targets.iter().map(|(_, weight)| *weight).collect();
-            let billed = divide(share.costs.billed_cost, &weights);
-            let effective = divide(share.costs.effective_cost, &weights);
-            let list = divide(share.costs.list_cost, &weights);
+            let billed = divide(share.costs.billed_cost, weights);
+            let effective = divide(share.costs.effective_cost, weights);
+            let list = divide(share.costs.list_cost, weights);
             for (i, (target, _)) in targets.iter().enumerate() {
                 let costs = CostTotals { billed_cost: billed[i], effective_cost: effective[i], list_cost: list[i] };
                 if costs == CostTotals::default() {
                     continue;
                 }
-                let outcome = match derived.get(&(share.outcome, s, target.clone())) {
+                let outcome = match derived.get(&(share.outcome, s, ids[i])) {
                     Some(&outcome) => outcome,
                     None => {
                         let mut choices = allocation.outcomes[share.outcome as usize].clone();
@@ -307,7 +331,7 @@ impl Allocator {
                             method: AllocationMethod::Split { split: split.name.clone(), from },
                         };
                         let outcome = allocation.intern(choices);
-                        derived.insert((share.outcome, s, target.clone()), outcome);
+                        derived.insert((share.outcome, s, ids[i]), outcome);
                         outcome
                     }
                 };
@@ -322,6 +346,8 @@ impl Allocator {
 type DayWeights = BTreeMap<String, Vec<i128>>;
 /// Values with their weights.
 type Targets = Vec<(String, i128)>;
+/// A split's targets on one day in one currency, their weights, and their ids.
+type DayTargets = (Targets, Vec<i128>, Vec<u32>);
 
 /// A split's targets on one day with their weights; empty when there is nobody to share with.
 fn split_targets(split: &CompiledSplit, s: usize, day: Option<&DayWeights>) -> Targets {
@@ -354,9 +380,11 @@ fn split_targets(split: &CompiledSplit, s: usize, day: Option<&DayWeights>) -> T
     }
 }
 
-/// The fact columns rules and splits can read (everything but source, period, day and currency).
-fn attribute_key(fact: &FactKey) -> [&str; 10] {
+/// The fact columns rules and splits can read, and the currency (everything but source,
+/// period and day).
+fn attribute_key(fact: &FactKey) -> [&str; 11] {
     [
+        &fact.currency,
         &fact.provider,
         &fact.billing_account_id,
         &fact.billing_account_name,
@@ -376,6 +404,8 @@ struct Attributes {
     split: Vec<Option<usize>>,
     /// Which splits' basis these costs are on (an id of a set).
     basis: u32,
+    /// Index of the provider, charge category and currency in `row_texts`.
+    row_text: u32,
 }
 
 /// A fact, or one target's share of a shared fact.
@@ -398,6 +428,8 @@ pub struct PeriodAllocation<'f> {
     shares: Vec<Share>,
     /// Split and day of costs a split found no targets for.
     unsplit: Vec<(String, NaiveDate)>,
+    /// Distinct provider, charge category and currency of the facts.
+    row_texts: Vec<[&'f str; 3]>,
 }
 
 /// A fact, or a share of it, and its value in every dimension.
@@ -448,49 +480,61 @@ impl<'f> PeriodAllocation<'f> {
     /// The rows the store keeps: summed per day, provider, charge category, currency and
     /// outcome.
     pub fn allocated_costs(&self) -> Vec<AllocatedCost> {
-        type Key<'a> = (NaiveDate, &'a str, &'a str, &'a str, u32);
-        let mut sums: HashMap<Key<'_>, CostTotals> = HashMap::new();
-        for share in &self.shares {
-            let fact = &self.facts[share.fact as usize].key;
-            let key = (
-                fact.charge_date,
-                fact.provider.as_str(),
-                fact.charge_category.as_str(),
-                fact.currency.as_str(),
-                share.outcome,
-            );
-            sums.entry(key).or_default().add(&share.costs);
+        let Some(first) = self.facts.first().map(|f| &f.key) else { return Vec::new() };
+        // Sorting small integer keys and merging runs beats hashing text for every share.
+        let mut keyed: Vec<((NaiveDate, u32, u32), CostTotals)> = self
+            .shares
+            .iter()
+            .map(|share| {
+                let fact = share.fact as usize;
+                let row_text = self.attributes[self.fact_attributes[fact] as usize].row_text;
+                ((self.facts[fact].key.charge_date, row_text, share.outcome), share.costs)
+            })
+            .collect();
+        keyed.sort_unstable_by_key(|(key, _)| *key);
+        let mut sums: Vec<((NaiveDate, u32, u32), CostTotals)> = Vec::new();
+        for (key, costs) in keyed {
+            match sums.last_mut() {
+                Some((last, sum)) if *last == key => sum.add(&costs),
+                _ => sums.push((key, costs)),
+            }
         }
-        let mut rows: Vec<AllocatedCost> = sums
-            .into_iter()
-            .map(|((charge_date, provider, charge_category, currency, outcome), costs)| {
-                let choices = &self.outcomes[outcome as usize];
-                let first = &self.facts[0].key;
+        let source: Arc<str> = first.source.as_str().into();
+        let mut text: HashMap<&str, Arc<str>> = HashMap::new();
+        let mut shared = |value: &'f str| text.entry(value).or_insert_with(|| value.into()).clone();
+        let mut json: HashMap<u32, (Arc<str>, Arc<str>)> = HashMap::new();
+        sums.into_iter()
+            .map(|((charge_date, row_text, outcome), costs)| {
+                let [provider, charge_category, currency] = self.row_texts[row_text as usize];
+                let (dimension_values, methods) = json
+                    .entry(outcome)
+                    .or_insert_with(|| {
+                        let choices = &self.outcomes[outcome as usize];
+                        let object = |part: &dyn Fn(&Choice) -> String| -> Arc<str> {
+                            let map: serde_json::Map<String, serde_json::Value> = self
+                                .dimensions
+                                .iter()
+                                .zip(choices)
+                                .map(|(d, c)| (d.clone(), serde_json::Value::String(part(c))))
+                                .collect();
+                            serde_json::Value::Object(map).to_string().into()
+                        };
+                        (object(&|c| c.value.clone()), object(&|c| c.method.to_string()))
+                    })
+                    .clone();
                 AllocatedCost {
-                    source: first.source.clone(),
+                    source: source.clone(),
                     billing_period: first.billing_period,
                     charge_date,
-                    provider: provider.to_string(),
-                    charge_category: charge_category.to_string(),
-                    currency: currency.to_string(),
-                    values: self.dimensions.iter().cloned().zip(choices.iter().map(|c| c.value.clone())).collect(),
-                    methods: self
-                        .dimensions
-                        .iter()
-                        .cloned()
-                        .zip(choices.iter().map(|c| c.method.to_string()))
-                        .collect(),
+                    provider: shared(provider),
+                    charge_category: shared(charge_category),
+                    currency: shared(currency),
+                    dimension_values,
+                    methods,
                     costs,
                 }
             })
-            .collect();
-        rows.sort_by(|a, b| {
-            let key = |r: &AllocatedCost| {
-                (r.charge_date, r.provider.clone(), r.charge_category.clone(), r.currency.clone(), r.values.clone())
-            };
-            key(a).cmp(&key(b)).then_with(|| a.methods.cmp(&b.methods))
-        });
-        rows
+            .collect()
     }
 
     /// The largest costs no rule allocated, per dimension and currency: the sub-accounts and

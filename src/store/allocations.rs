@@ -1,5 +1,7 @@
 //! Allocated costs: written by `finopsd allocate` from the stored facts, read by showback.
 
+use std::sync::Arc;
+
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -8,21 +10,22 @@ use super::ledger::nanos_column;
 use super::{Store, StoreError, values_placeholders};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 
-/// Facts of one day, source, provider and currency that got the same value in every
-/// dimension, the same way.
+/// Facts of one day, source, provider, charge category and currency that got the same value
+/// in every dimension, the same way. Text is shared between the rows of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AllocatedCost {
-    pub source: String,
+    pub source: Arc<str>,
     pub billing_period: BillingPeriod,
     pub charge_date: NaiveDate,
-    pub provider: String,
+    pub provider: Arc<str>,
     /// FOCUS ChargeCategory: Usage, Purchase, Tax, Credit or Adjustment.
-    pub charge_category: String,
-    pub currency: String,
-    /// Dimension → value, in dimension order.
-    pub values: Vec<(String, String)>,
-    /// Dimension → how the value was chosen (`tag: <rule>`, `rule: <rule>`, `default`).
-    pub methods: Vec<(String, String)>,
+    pub charge_category: Arc<str>,
+    pub currency: Arc<str>,
+    /// A JSON object: dimension → value.
+    pub dimension_values: Arc<str>,
+    /// A JSON object: dimension → how the value was chosen (`tag: <rule>`, `rule: <rule>`,
+    /// `split: <split> (from <value>)`, `default`).
+    pub methods: Arc<str>,
     pub costs: CostTotals,
 }
 
@@ -68,12 +71,6 @@ fn stored_nanos(money: Money, currency: &str) -> Result<i64, StoreError> {
     money
         .to_stored()
         .ok_or_else(|| StoreError::AmountTooLarge { amount: money.to_string(), currency: currency.to_string() })
-}
-
-fn json_object(pairs: &[(String, String)]) -> String {
-    let object: serde_json::Map<String, serde_json::Value> =
-        pairs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    serde_json::Value::Object(object).to_string()
 }
 
 impl Store {
@@ -126,14 +123,14 @@ impl Store {
                     let stored = |money: Money| stored_nanos(money, &row.currency);
                     query = query
                         .bind(run_id)
-                        .bind(row.source.clone())
+                        .bind(row.source.to_string())
                         .bind(row.billing_period.to_string())
                         .bind(row.charge_date.to_string())
-                        .bind(row.provider.clone())
-                        .bind(row.charge_category.clone())
-                        .bind(row.currency.clone())
-                        .bind(json_object(&row.values))
-                        .bind(json_object(&row.methods))
+                        .bind(row.provider.to_string())
+                        .bind(row.charge_category.to_string())
+                        .bind(row.currency.to_string())
+                        .bind(row.dimension_values.to_string())
+                        .bind(row.methods.to_string())
                         .bind(stored(row.costs.billed_cost)?)
                         .bind(stored(row.costs.effective_cost)?)
                         .bind(stored(row.costs.list_cost)?);
