@@ -294,20 +294,20 @@ impl Allocator {
                 continue;
             };
             let split = &self.splits[s];
-            let (targets, weights, ids) =
+            let DayTargets { values, weights, ids } =
                 targets_of.entry((s, fact.charge_date, fact.currency.as_str())).or_insert_with(|| {
                     let targets = split_targets(split, s, days.get(&(fact.charge_date, fact.currency.as_str())));
-                    let weights = targets.iter().map(|(_, weight)| *weight).collect();
-                    let ids = targets
+                    let (values, weights): (Vec<String>, Vec<i128>) = targets.into_iter().unzip();
+                    let ids = values
                         .iter()
-                        .map(|(target, _)| {
+                        .map(|value| {
                             let next = target_ids.len() as u32;
-                            *target_ids.entry(target.clone()).or_insert(next)
+                            *target_ids.entry(value.clone()).or_insert(next)
                         })
                         .collect();
-                    (targets, weights, ids)
+                    DayTargets { values, weights, ids }
                 });
-            if targets.is_empty() {
+            if values.is_empty() {
                 // Nothing to share with on this day: the cost keeps the rules' value.
                 allocation.unsplit.push((split.name.clone(), fact.charge_date));
                 allocation.shares.push(share);
@@ -316,7 +316,7 @@ impl Allocator {
             let billed = divide(share.costs.billed_cost, weights);
             let effective = divide(share.costs.effective_cost, weights);
             let list = divide(share.costs.list_cost, weights);
-            for (i, (target, _)) in targets.iter().enumerate() {
+            for (i, target) in values.iter().enumerate() {
                 let costs = CostTotals { billed_cost: billed[i], effective_cost: effective[i], list_cost: list[i] };
                 if costs == CostTotals::default() {
                     continue;
@@ -346,8 +346,12 @@ impl Allocator {
 type DayWeights = BTreeMap<String, Vec<i128>>;
 /// Values with their weights.
 type Targets = Vec<(String, i128)>;
-/// A split's targets on one day in one currency, their weights, and their ids.
-type DayTargets = (Targets, Vec<i128>, Vec<u32>);
+/// A split's targets on one day in one currency: values, weights and ids, by position.
+struct DayTargets {
+    values: Vec<String>,
+    weights: Vec<i128>,
+    ids: Vec<u32>,
+}
 
 /// A split's targets on one day with their weights; empty when there is nobody to share with.
 fn split_targets(split: &CompiledSplit, s: usize, day: Option<&DayWeights>) -> Targets {

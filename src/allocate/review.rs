@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::NaiveDate;
+
 use super::config::Conditions;
 use super::rules::CompiledConditions;
-use super::{AllocationError, Allocator};
+use super::{AllocationError, Allocator, Choice};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, Money};
 
 /// Which costs to explain: conditions on the facts (as rules have them), values the costs
@@ -50,69 +52,63 @@ impl Allocator {
     /// Allocates the facts of a month (one entry per source) and lists, per dimension, which
     /// rule or split put each matching cost where it is; largest first.
     pub fn explain(&self, sources: &[Vec<CostFact>], filter: &ExplainFilter) -> Vec<ExplainRow> {
-        type Key = (usize, String, String, usize);
-        let mut sums: HashMap<Key, (CostTotals, Vec<chrono::NaiveDate>)> = HashMap::new();
-        let mut described: Vec<(String, String, String, String, String, String)> = Vec::new();
-        let mut description_ids: HashMap<(String, String, String, String, String, String), usize> = HashMap::new();
-        let mut normalised = HashMap::new();
-        for facts in sources.iter().filter(|facts| !facts.is_empty()) {
-            let allocation = self.allocate_period(facts);
-            for share in allocation.shares() {
-                let key = &share.fact.key;
-                let tags = normalised.entry(key.tags.clone()).or_insert_with(|| self.tags.normalise(&key.tags));
-                if !filter.conditions.matches(key, tags) {
+        // Kept whole while summing, so the sums can be keyed by borrowed text and choices.
+        let allocations: Vec<_> =
+            sources.iter().filter(|facts| !facts.is_empty()).map(|facts| self.allocate_period(facts)).collect();
+        /// Provider, sub-account id and name, service, charge category, tags, currency.
+        type Described<'a> = [&'a str; 7];
+        let mut sums: HashMap<(usize, &Choice, Described<'_>), (CostTotals, Vec<NaiveDate>)> = HashMap::new();
+        let mut normalised: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
+        for share in allocations.iter().flat_map(|allocation| allocation.shares()) {
+            let key = &share.fact.key;
+            let tags = normalised.entry(key.tags.as_str()).or_insert_with(|| self.tags.normalise(&key.tags));
+            if !filter.conditions.matches(key, tags) {
+                continue;
+            }
+            let value_of =
+                |dimension: &str| self.dimensions.iter().position(|d| d.name == dimension).map(|d| &share.choices[d]);
+            if !filter.values.iter().all(|(d, v)| value_of(d).is_some_and(|c| &c.value == v)) {
+                continue;
+            }
+            let described = [
+                key.provider.as_str(),
+                &key.sub_account_id,
+                &key.sub_account_name,
+                &key.service_name,
+                &key.charge_category,
+                &key.tags,
+                &key.currency,
+            ];
+            for (d, choice) in share.choices.iter().enumerate() {
+                if !filter.dimensions.is_empty() && !filter.dimensions.contains(&self.dimensions[d].name) {
                     continue;
                 }
-                let value_of = |dimension: &str| {
-                    self.dimensions.iter().position(|d| d.name == dimension).map(|d| &share.choices[d])
-                };
-                if !filter.values.iter().all(|(d, v)| value_of(d).is_some_and(|c| &c.value == v)) {
-                    continue;
-                }
-                let sub_account = if key.sub_account_name.is_empty() {
-                    key.sub_account_id.clone()
-                } else {
-                    format!("{} ({})", key.sub_account_name, key.sub_account_id)
-                };
-                let description = (
-                    key.provider.clone(),
-                    sub_account,
-                    key.service_name.clone(),
-                    key.charge_category.clone(),
-                    key.tags.clone(),
-                    key.currency.clone(),
-                );
-                let next = described.len();
-                let id = *description_ids.entry(description.clone()).or_insert_with(|| {
-                    described.push(description);
-                    next
-                });
-                for (d, choice) in share.choices.iter().enumerate() {
-                    if !filter.dimensions.is_empty() && !filter.dimensions.contains(&self.dimensions[d].name) {
-                        continue;
-                    }
-                    let entry = sums.entry((d, choice.value.clone(), choice.method.to_string(), id)).or_default();
-                    entry.0.add(&share.costs);
-                    entry.1.push(key.charge_date);
-                }
+                let entry = sums.entry((d, choice, described)).or_default();
+                entry.0.add(&share.costs);
+                entry.1.push(key.charge_date);
             }
         }
         let mut rows: Vec<(usize, ExplainRow)> = sums
             .into_iter()
-            .map(|((d, value, method, id), (costs, mut days))| {
+            .map(|((d, choice, described), (costs, mut days))| {
                 days.sort();
                 days.dedup();
-                let (provider, sub_account, service, charge_category, tags, currency) = described[id].clone();
+                let [provider, sub_account_id, sub_account_name, service, charge_category, tags, currency] = described;
+                let sub_account = if sub_account_name.is_empty() {
+                    sub_account_id.to_string()
+                } else {
+                    format!("{sub_account_name} ({sub_account_id})")
+                };
                 let row = ExplainRow {
                     dimension: self.dimensions[d].name.clone(),
-                    value,
-                    method,
-                    provider,
+                    value: choice.value.clone(),
+                    method: choice.method.to_string(),
+                    provider: provider.into(),
                     sub_account,
-                    service,
-                    charge_category,
-                    tags,
-                    currency,
+                    service: service.into(),
+                    charge_category: charge_category.into(),
+                    tags: tags.into(),
+                    currency: currency.into(),
                     costs,
                     days: days.len(),
                 };

@@ -10,12 +10,12 @@ use clap::{Args, Subcommand};
 use finopsd::allocate::config::{Conditions, Pattern};
 use finopsd::allocate::{AllocationConfig, Allocator, ExplainFilter, allocate_store, diff, method_kind};
 use finopsd::config::Config;
-use finopsd::focus::{BillingPeriod, Money};
+use finopsd::focus::Money;
 use finopsd::ingest::normalise_tag_key;
 use finopsd::store::{AllocationSummary, Store};
 
 use super::output::{Field, OutputFormat, Tabular};
-use super::{UsageError, open_store};
+use super::{UsageError, check_dimensions, month_arg, open_store};
 
 #[derive(Debug, Args)]
 pub struct AllocateArgs {
@@ -141,10 +141,6 @@ pub async fn allocate(config: &Config, store: &Store) -> anyhow::Result<Allocati
     Ok(allocate_store(store, &allocator, &config.allocation).await?)
 }
 
-fn month_arg(text: &str) -> Result<BillingPeriod, UsageError> {
-    text.parse().map_err(|_| UsageError(format!("--month `{text}` is not a month (YYYY-MM)")))
-}
-
 /// `text` as a rule pattern: a glob when it has glob characters, else exact.
 fn pattern(text: &Option<String>) -> Option<Pattern> {
     text.as_ref().map(|text| {
@@ -163,22 +159,11 @@ fn pairs(flag: &str, texts: &[String]) -> Result<Vec<(String, String)>, UsageErr
         .collect()
 }
 
-fn check_dimensions(config: &AllocationConfig, flag: &str, names: &[&String]) -> Result<(), UsageError> {
-    let known: Vec<&str> = config.dimensions.iter().map(|d| d.name.as_str()).collect();
-    match names.iter().find(|name| !known.contains(&name.as_str())) {
-        Some(unknown) => Err(UsageError(format!(
-            "--{flag} {unknown}: not an allocation dimension; the config has: {}",
-            known.join(", ")
-        ))),
-        None => Ok(()),
-    }
-}
-
 async fn explain(config: &Config, store: &Store, args: ExplainArgs) -> anyhow::Result<()> {
     let month = month_arg(&args.month)?;
     let values = pairs("value", &args.value)?;
-    check_dimensions(&config.allocation, "value", &values.iter().map(|(d, _)| d).collect::<Vec<_>>())?;
-    check_dimensions(&config.allocation, "dimension", &args.dimension.iter().collect::<Vec<_>>())?;
+    check_dimensions(config, "value", values.iter().map(|(d, _)| d.as_str()))?;
+    check_dimensions(config, "dimension", args.dimension.iter().map(String::as_str))?;
     let conditions = Conditions {
         provider: pattern(&args.provider),
         sub_account: pattern(&args.sub_account),

@@ -12,7 +12,7 @@ use finopsd::focus::BillingPeriod;
 use finopsd::store::Store;
 
 use super::output::{Field, OutputFormat, Tabular};
-use super::{UsageError, open_store};
+use super::{month_arg, open_store};
 
 #[derive(Debug, Args)]
 pub struct UnitCostsArgs {
@@ -66,7 +66,7 @@ async fn unit_costs_command(config: &Config, store: &Store, args: UnitCostsArgs)
         return Ok(());
     }
     let month = match &args.month {
-        Some(text) => text.parse().map_err(|_| UsageError(format!("--month `{text}` is not a month (YYYY-MM)")))?,
+        Some(text) => month_arg(text)?,
         None => match store.charge_date_range().await? {
             Some((_, last)) => BillingPeriod::containing(last),
             None => {

@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use finopsd::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, LogFormat};
+use finopsd::focus::BillingPeriod;
 use finopsd::ingest::IngestError;
 use finopsd::store::Store;
 
@@ -116,6 +117,27 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     match &cli.config {
         Some(path) => Config::load(path, true),
         None => Config::load(std::path::Path::new(DEFAULT_CONFIG_PATH), false),
+    }
+}
+
+/// A `--month` value: an invoice month (billing period), YYYY-MM.
+fn month_arg(text: &str) -> Result<BillingPeriod, UsageError> {
+    text.parse().map_err(|_| UsageError(format!("--month `{text}` is not a month (YYYY-MM)")))
+}
+
+/// Every name is a configured allocation dimension, or `--flag` names the first that is not.
+fn check_dimensions<'a>(
+    config: &Config,
+    flag: &str,
+    mut names: impl Iterator<Item = &'a str>,
+) -> Result<(), UsageError> {
+    let known: Vec<&str> = config.allocation.dimensions.iter().map(|d| d.name.as_str()).collect();
+    match names.find(|name| !known.contains(name)) {
+        Some(unknown) => Err(UsageError(format!(
+            "--{flag} {unknown} is not an allocation dimension; the config has: {}",
+            known.join(", ")
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -3,11 +3,11 @@
 use clap::Args;
 
 use finopsd::config::Config;
-use finopsd::focus::{BillingPeriod, Money};
+use finopsd::focus::Money;
 use finopsd::store::{ShowbackQuery, ShowbackRow};
 
 use super::output::{Field, OutputFormat, Tabular};
-use super::{UsageError, open_store};
+use super::{check_dimensions, month_arg, open_store};
 
 #[derive(Debug, Args)]
 pub struct ShowbackArgs {
@@ -23,17 +23,9 @@ pub struct ShowbackArgs {
 }
 
 pub async fn run(config: &Config, args: ShowbackArgs) -> anyhow::Result<()> {
-    let month: BillingPeriod =
-        args.month.parse().map_err(|_| UsageError(format!("--month `{}` is not a month (YYYY-MM)", args.month)))?;
+    let month = month_arg(&args.month)?;
     let by: Vec<String> = args.by.iter().map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
-    let known: Vec<&str> = config.allocation.dimensions.iter().map(|d| d.name.as_str()).collect();
-    if let Some(unknown) = by.iter().find(|d| !known.contains(&d.as_str())) {
-        return Err(UsageError(format!(
-            "--by {unknown} is not an allocation dimension; the config has: {}",
-            known.join(", ")
-        ))
-        .into());
-    }
+    check_dimensions(config, "by", by.iter().map(String::as_str))?;
     let store = open_store(config).await?;
     let allocated = store.allocated_dimensions().await;
     let rows = store.showback(&ShowbackQuery { month, by: by.clone() }).await;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::ledger::nanos_column;
-use super::{Store, StoreError, values_placeholders};
+use super::{Store, StoreError, stored_nanos, values_placeholders};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 
 /// Facts of one day, source, provider, charge category and currency that got the same value
@@ -66,12 +66,6 @@ const FACT_COLUMNS: &str = "SELECT source, billing_period, charge_date, provider
     billing_account_name, sub_account_id, sub_account_name, service_name, service_category, region, charge_category,
     currency, tags, billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items
     FROM cost_facts";
-
-fn stored_nanos(money: Money, currency: &str) -> Result<i64, StoreError> {
-    money
-        .to_stored()
-        .ok_or_else(|| StoreError::AmountTooLarge { amount: money.to_string(), currency: currency.to_string() })
-}
 
 impl Store {
     /// Replaces every allocation in one transaction: the facts of each billing period are

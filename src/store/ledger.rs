@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError, values_placeholders};
+use super::{Store, StoreError, stored_nanos, values_placeholders};
 use crate::focus::money::ONE_CENT;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, Money};
 
@@ -154,12 +154,7 @@ impl Store {
             for fact in chunk {
                 let k = &fact.key;
                 let a = &fact.amounts;
-                let stored = |money: Money| {
-                    money.to_stored().ok_or_else(|| StoreError::AmountTooLarge {
-                        amount: money.to_string(),
-                        currency: k.currency.clone(),
-                    })
-                };
+                let stored = |money: Money| stored_nanos(money, &k.currency);
                 query = query
                     .bind(k.source.clone())
                     .bind(k.billing_period.to_string())

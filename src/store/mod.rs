@@ -49,6 +49,13 @@ pub enum StoreError {
     Unreconciled(Vec<ReconciliationLine>),
 }
 
+/// `money` as the BIGINT nano-units a row stores, or the error naming it when it does not fit.
+fn stored_nanos(money: crate::focus::Money, currency: &str) -> Result<i64, StoreError> {
+    money
+        .to_stored()
+        .ok_or_else(|| StoreError::AmountTooLarge { amount: money.to_string(), currency: currency.to_string() })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
