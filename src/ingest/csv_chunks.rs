@@ -210,7 +210,7 @@ mod tests {
         };
         std::fs::write(&path, &bytes).unwrap();
         let encoding = if gzip { Encoding::GzipCsv } else { Encoding::Csv };
-        let file = ExportFile { path, encoding, bytes: bytes.len() as u64 };
+        let file = ExportFile { path, encoding, bytes: bytes.len() as u64, role: None };
         let mut chunks = Vec::new();
         for event in read_chunks(&file, chunk_bytes).0 {
             match event {

@@ -13,50 +13,51 @@ use std::sync::atomic::Ordering;
 use super::csv_chunks::{self, ChunkEvent};
 use super::error::{BadInput, IngestError, Position};
 use super::export_file::ExportFile;
-use super::groups::{ATTRIBUTE_TEXT, DailyGroups, ExportRead, GroupKey, KEY_DATES, KEY_TEXT, MONEY, RowAt};
-use super::mapping::ExportMapping;
+use super::groups::{DailyGroups, ExportRead, RowAt};
 use super::progress::RowCounter;
-use crate::focus::FocusColumn;
+use super::row_layout::{RowLayout, RowScratch, RowValues};
 use crate::focus::money::parse_picos;
 
-/// One export column a fact needs: where it is in a record and what it must hold.
-#[derive(Debug, Clone)]
-struct SourceField {
-    index: usize,
-    name: String,
-    focus: FocusColumn,
-    /// Money only: an empty value counts as zero instead of being refused.
-    zero_if_null: bool,
+/// One CSV record, read through a layout.
+struct CsvRow<'r> {
+    record: &'r csv::ByteRecord,
+    layout: &'r RowLayout,
 }
 
-/// Where the columns a fact needs are in the records of one file.
-pub struct CsvLayout {
-    /// The grouping key: `KEY_DATES`, then `KEY_TEXT`.
-    key: Vec<Option<SourceField>>,
-    attributes: Vec<Option<SourceField>>,
-    money: Vec<Option<SourceField>>,
-    quantity: Option<SourceField>,
-    /// Every column above that the file has: each value must be UTF-8 text.
-    used: Vec<SourceField>,
+impl CsvRow<'_> {
+    fn field(&self, column: usize) -> &[u8] {
+        self.record.get(self.layout.columns[column].header_index).unwrap_or_default()
+    }
 }
 
-impl CsvLayout {
-    pub fn new(mapping: &ExportMapping, header: &[String]) -> Self {
-        let field = |focus: FocusColumn| {
-            let name = mapping.resolve(focus, header)?;
-            Some(SourceField {
-                index: header.iter().position(|h| h == name)?,
-                name: name.to_string(),
-                focus,
-                zero_if_null: mapping.zero_if_null(focus),
-            })
-        };
-        let key: Vec<_> = KEY_DATES.into_iter().chain(KEY_TEXT).map(field).collect();
-        let attributes: Vec<_> = ATTRIBUTE_TEXT.into_iter().map(field).collect();
-        let money: Vec<_> = MONEY.into_iter().map(field).collect();
-        let quantity = field(FocusColumn::ConsumedQuantity);
-        let used = key.iter().chain(&attributes).chain(&money).chain([&quantity]).flatten().cloned().collect();
-        CsvLayout { key, attributes, money, quantity, used }
+impl RowValues for CsvRow<'_> {
+    fn text(&mut self, column: usize) -> &[u8] {
+        self.field(column)
+    }
+
+    fn amount(&mut self, column: usize) -> Result<Option<i128>, String> {
+        let text = self.field(column).trim_ascii();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse_picos(text).map(Some).ok_or_else(|| format!("`{}` is not a number", String::from_utf8_lossy(text)))
+    }
+
+    fn quantity(&mut self, column: usize) -> Result<Option<f64>, String> {
+        let text = self.field(column).trim_ascii();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|q| q.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("`{}` is not a number", String::from_utf8_lossy(text)))
+    }
+
+    fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.field(column));
     }
 }
 
@@ -78,7 +79,7 @@ struct ChunkRead {
     problem: Option<RowProblem>,
 }
 
-fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
+fn read_chunk(chunk: &[u8], layout: &RowLayout) -> ChunkRead {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(chunk);
     // The header was read and checked before chunking; here it only sets the field count.
     let header_lines = match reader.byte_headers() {
@@ -90,7 +91,7 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
     // its values checked one by one, to name the bad one.
     let check_text = std::str::from_utf8(chunk).is_err();
     let mut record = csv::ByteRecord::new();
-    let mut key = GroupKey::default();
+    let mut scratch = RowScratch::default();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -102,7 +103,7 @@ fn read_chunk(chunk: &[u8], layout: &CsvLayout) -> ChunkRead {
         }
         read.rows += 1;
         let at = record.position().map_or_else(RowAt::default, |p| RowAt { line: p.line(), row: p.record() });
-        if let Err(problem) = add_row(layout, &record, at, check_text, &mut key, &mut read.groups) {
+        if let Err(problem) = add_row(layout, &record, at, check_text, &mut scratch, &mut read.groups) {
             read.problem = Some(problem);
             break;
         }
@@ -126,85 +127,30 @@ fn record_problem(err: &csv::Error) -> RowProblem {
 }
 
 fn add_row(
-    layout: &CsvLayout,
+    layout: &RowLayout,
     record: &csv::ByteRecord,
     at: RowAt,
     check_text: bool,
-    key: &mut GroupKey,
+    scratch: &mut RowScratch,
     groups: &mut DailyGroups,
 ) -> Result<(), RowProblem> {
-    let problem = |field: &SourceField, problem: String, expected: String| RowProblem {
+    for column in layout.columns.iter().filter(|_| check_text) {
+        if std::str::from_utf8(record.get(column.header_index).unwrap_or_default()).is_err() {
+            return Err(RowProblem {
+                at: Some(at),
+                column: Some(column.name.clone()),
+                problem: "the value is not valid UTF-8 text".into(),
+                expected: "UTF-8 text (re-export the file as UTF-8)".into(),
+            });
+        }
+    }
+    let mut row = CsvRow { record, layout };
+    layout.add_row(&mut row, scratch, groups, Some(at)).map_err(|err| RowProblem {
         at: Some(at),
-        column: Some(field.name.clone()),
-        problem,
-        expected,
-    };
-    let value = |field: &SourceField| record.get(field.index).unwrap_or_default();
-    for field in layout.used.iter().filter(|_| check_text) {
-        if std::str::from_utf8(value(field)).is_err() {
-            return Err(problem(
-                field,
-                "the value is not valid UTF-8 text".into(),
-                "UTF-8 text (re-export the file as UTF-8)".into(),
-            ));
-        }
-    }
-    let mut picos = [0i128; 3];
-    for (sum, field) in picos.iter_mut().zip(&layout.money) {
-        let Some(field) = field else { continue };
-        let text = value(field).trim_ascii();
-        if text.is_empty() {
-            if field.zero_if_null {
-                continue;
-            }
-            return Err(problem(
-                field,
-                "the value is empty".into(),
-                format!("a value: {} is required on every row", field.focus),
-            ));
-        }
-        *sum = parse_picos(text).ok_or_else(|| not_a_number(field, text, at))?;
-    }
-    let consumed_quantity = match &layout.quantity {
-        Some(field) if !value(field).trim_ascii().is_empty() => {
-            let text = value(field).trim_ascii();
-            std::str::from_utf8(text)
-                .ok()
-                .and_then(|t| t.parse::<f64>().ok())
-                .filter(|q| q.is_finite())
-                .ok_or_else(|| not_a_number(field, text, at))?
-        }
-        _ => 0.0,
-    };
-
-    key.clear();
-    for (slot, field) in layout.key.iter().enumerate() {
-        let mut text = field.as_ref().map_or(&b""[..], value);
-        // Dates are grouped on the calendar day they start with, and parsed once per group.
-        if slot < KEY_DATES.len() && text.len() > 10 && is_char_boundary(text, 10) {
-            text = &text[..10];
-        }
-        key.push(text);
-    }
-    groups.add_row(key, picos, consumed_quantity, Some(at), |slot| {
-        let text = layout.attributes[slot].as_ref().map_or(&b""[..], value);
-        (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
-    });
-    Ok(())
-}
-
-fn is_char_boundary(text: &[u8], at: usize) -> bool {
-    // A UTF-8 continuation byte is 0b10xx_xxxx.
-    text.get(at).is_none_or(|&b| (b as i8) >= -0x40)
-}
-
-fn not_a_number(field: &SourceField, text: &[u8], at: RowAt) -> RowProblem {
-    RowProblem {
-        at: Some(at),
-        column: Some(field.name.clone()),
-        problem: format!("`{}` is not a number", String::from_utf8_lossy(text)),
-        expected: "a decimal number such as 12.34, -0.5 or 5.6E-05".into(),
-    }
+        column: err.column.map(|c| layout.column_name(c).to_string()),
+        problem: err.problem,
+        expected: err.expected,
+    })
 }
 
 /// The groups of the chunks merged so far, with rows and lines placed in the whole file.
@@ -239,7 +185,7 @@ pub struct CsvRead {
 
 /// Reads `file` (a header already checked against `layout`) on every core in chunks of about
 /// `chunk_bytes`; `rows_read` counts rows as chunks are merged.
-pub fn read_csv(file: &ExportFile, layout: &CsvLayout, chunk_bytes: usize, rows_read: &RowCounter) -> CsvRead {
+pub fn read_csv(file: &ExportFile, layout: &RowLayout, chunk_bytes: usize, rows_read: &RowCounter) -> CsvRead {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let bad = |position: Option<Position>, column: Option<String>, problem: String, expected: String| {
         IngestError::from(BadInput { file: file.path.clone(), position, column, problem, expected })
@@ -317,6 +263,7 @@ mod tests {
     use super::*;
     use crate::ingest::export_file::Encoding;
     use crate::ingest::mapping::MappingSet;
+    use crate::ingest::tags::TagFilter;
 
     const HEADER: &str = "ChargePeriodStart,BillingPeriodStart,ProviderName,BillingAccountId,ServiceName,\
 ChargeCategory,BillingCurrency,BilledCost,EffectiveCost,ListCost,Tags\n";
@@ -339,10 +286,10 @@ ChargeCategory,BillingCurrency,BilledCost,EffectiveCost,ListCost,Tags\n";
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
         std::fs::write(&path, text).unwrap();
-        let file = ExportFile { bytes: text.len() as u64, path, encoding: Encoding::Csv };
+        let file = ExportFile { bytes: text.len() as u64, path, encoding: Encoding::Csv, role: None };
         let header = file.csv_header().unwrap();
         let mappings = MappingSet::load(None).unwrap();
-        let layout = CsvLayout::new(mappings.by_name("focus-1.0").unwrap(), &header);
+        let layout = RowLayout::new(mappings.by_name("focus-1.0").unwrap(), &header, &TagFilter::new(&[]));
         read_csv(&file, &layout, chunk_bytes, &RowCounter::default())
     }
 

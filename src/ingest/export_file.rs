@@ -6,6 +6,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::error::{BadInput, IngestError, Position};
+use super::manifest::{self, DatasetRole};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -19,22 +20,25 @@ pub struct ExportFile {
     pub path: PathBuf,
     pub encoding: Encoding,
     pub bytes: u64,
+    /// Actual or amortised, where the export's manifest or folder says so.
+    pub role: Option<DatasetRole>,
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
 
 /// Every export file named by `paths`: files as given, folders searched recursively for
-/// `.csv`, `.csv.gz` and `.parquet` (manifests and hidden files are not data). Sorted, so an
-/// ingest reads files in the same order every time; a file named twice (a folder and a file
-/// in it) is read once, or its rows would count twice.
+/// `.csv`, `.csv.gz` and `.parquet` (hidden files are not data), of which only the newest
+/// snapshot of each export and month is read where manifests tell snapshots apart. Sorted,
+/// so an ingest reads files in the same order every time; a file named twice (a folder and a
+/// file in it) is read once, or its rows would count twice.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<ExportFile>, IngestError> {
     let mut found = Vec::new();
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|source| IngestError::Io { path: path.clone(), source })?;
         if metadata.is_dir() {
-            let mut files = Vec::new();
-            collect_data_files(path, &mut files)?;
+            let (mut files, mut manifests) = (Vec::new(), Vec::new());
+            collect_data_files(path, &mut files, &mut manifests)?;
             if files.is_empty() {
                 return Err(BadInput {
                     file: path.clone(),
@@ -46,11 +50,20 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<ExportFile>, IngestError> {
                 .into());
             }
             files.sort();
-            for file in files {
-                found.push(open(&file)?);
+            manifests.sort();
+            let selection = manifest::select(path, &files, &manifests)?;
+            if !selection.superseded.is_empty() {
+                tracing::info!(
+                    folder = %path.display(),
+                    files = selection.superseded.len(),
+                    "older export snapshots left out: the newest manifest of each export and month wins"
+                );
+            }
+            for file in selection.files {
+                found.push(ExportFile { role: file.role, ..open(&file.path)? });
             }
         } else {
-            found.push(open(path)?);
+            found.push(ExportFile { role: DatasetRole::from_path(path), ..open(path)? });
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -58,7 +71,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<ExportFile>, IngestError> {
     Ok(found)
 }
 
-fn collect_data_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+fn collect_data_files(dir: &Path, out: &mut Vec<PathBuf>, manifests: &mut Vec<PathBuf>) -> Result<(), IngestError> {
     let io_error = |source| IngestError::Io { path: dir.to_path_buf(), source };
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
         let path = entry.map_err(io_error)?.path();
@@ -67,9 +80,11 @@ fn collect_data_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IngestEr
             continue;
         }
         if path.is_dir() {
-            collect_data_files(&path, out)?;
+            collect_data_files(&path, out, manifests)?;
         } else if is_data_file_name(name) {
             out.push(path);
+        } else if manifest::is_manifest_name(name) {
+            manifests.push(path);
         }
     }
     Ok(())
@@ -100,7 +115,7 @@ fn open(path: &Path) -> Result<ExportFile, IngestError> {
     } else {
         Encoding::Csv
     };
-    Ok(ExportFile { path: path.to_path_buf(), encoding, bytes })
+    Ok(ExportFile { path: path.to_path_buf(), encoding, bytes, role: None })
 }
 
 /// How many bytes of the file a reader has consumed so far.

@@ -82,10 +82,23 @@ pub struct ExportRead {
     pub totals: Vec<ExportTotal>,
 }
 
-/// The calendar date a FOCUS date-time starts with (`2024-03-01T…` → 2024-03-01).
+/// The calendar date a date value starts with, in the forms exports write: ISO
+/// (`2024-03-01T…`, FOCUS, CUR, MCA), US `M/D/YYYY` (Azure EA), basic `20240301` (CUR
+/// manifests), and a month alone, `YYYYMM` (GCP's invoice.month) or `YYYY-MM`, as its first day.
 pub fn parse_date_prefix(value: &str) -> Option<NaiveDate> {
-    let prefix = value.get(..10)?;
-    NaiveDate::parse_from_str(prefix, "%Y-%m-%d").ok()
+    let value = value.trim();
+    if let Some(prefix) = value.get(..10).filter(|p| p.as_bytes()[4] == b'-') {
+        return NaiveDate::parse_from_str(prefix, "%Y-%m-%d").ok();
+    }
+    let day = value.get(..10).unwrap_or(value);
+    let all_digits = day.bytes().all(|b| b.is_ascii_digit());
+    match day.len() {
+        8 if all_digits => NaiveDate::parse_from_str(day, "%Y%m%d").ok(),
+        6 if all_digits => NaiveDate::parse_from_str(&format!("{day}01"), "%Y%m%d").ok(),
+        7 if day.as_bytes()[4] == b'-' => NaiveDate::parse_from_str(&format!("{day}-01"), "%Y-%m-%d").ok(),
+        _ if day.contains('/') => NaiveDate::parse_from_str(day.split(' ').next()?, "%m/%d/%Y").ok(),
+        _ => None,
+    }
 }
 
 /// A CSV record's place in a chunk or, once merged, in the file: its first physical line
@@ -103,7 +116,7 @@ impl RowAt {
 }
 
 /// The key of a row's group, built value by value in [`KEY_DATES`] then [`KEY_TEXT`] order.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct GroupKey(Vec<u8>);
 
 impl GroupKey {
@@ -158,7 +171,7 @@ impl DailyGroups {
         picos: [i128; 3],
         consumed_quantity: f64,
         first_row: Option<RowAt>,
-        attributes: impl Fn(usize) -> Option<String>,
+        mut attributes: impl FnMut(usize) -> Option<String>,
     ) {
         match self.groups.get_mut(key.0.as_slice()) {
             Some(group) => {

@@ -14,6 +14,9 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("models/focus-1.0.toml", include_str!("../../models/focus-1.0.toml")),
     ("models/focus-1.1.toml", include_str!("../../models/focus-1.1.toml")),
     ("models/focus-1.2.toml", include_str!("../../models/focus-1.2.toml")),
+    ("models/aws-cur-2.0.toml", include_str!("../../models/aws-cur-2.0.toml")),
+    ("models/aws-cur-legacy.toml", include_str!("../../models/aws-cur-legacy.toml")),
+    ("models/azure-cost-details.toml", include_str!("../../models/azure-cost-details.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -30,22 +33,65 @@ pub struct ExportMapping {
     /// Short name, e.g. `focus-1.2`; `--format` takes it and the ledger records it.
     pub name: String,
     pub description: String,
-    /// Header columns that identify the format; all must be present.
-    pub detect: Vec<String>,
+    /// Header columns that identify the format; all must be present (an entry may list
+    /// spellings, any of which will do).
+    pub detect: Vec<OneOrMany>,
     pub columns: BTreeMap<FocusColumn, ColumnSource>,
+    /// The format comes as an actual and an amortised export of the same scope and month
+    /// (Azure): read together, BilledCost comes from the actual one and EffectiveCost from
+    /// the amortised one.
+    #[serde(default)]
+    pub paired_datasets: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnSource {
     /// The export's column, or alternatives in order of preference.
-    pub from: OneOrMany,
+    pub from: Option<OneOrMany>,
+    /// A fixed value for every row, when the format has no column for it (CUR has no
+    /// provider column: every row is AWS).
+    pub value: Option<String>,
+    /// Tags only: one export column per tag, named by this prefix and the tag key
+    /// (legacy CUR's `resourceTags/user:team`).
+    pub columns_prefix: Option<String>,
     /// The column must exist and no row may leave it empty.
     #[serde(default)]
     pub required: bool,
     /// Money only: an empty value counts as zero.
     #[serde(default)]
     pub zero_if_null: bool,
+    /// Text only: export value → FOCUS value (CUR line item types → ChargeCategory).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// Text with `values`: the FOCUS value of an export value not listed (default: the
+    /// value unchanged).
+    pub other: Option<String>,
+    /// Money only: rows matching a case take their amount from the case's columns instead
+    /// (CUR amortisation by line item type). The first matching case wins.
+    #[serde(default)]
+    pub cases: Vec<MoneyCase>,
+    /// Tags only: tag key prefixes rewritten before keys are folded (`user_` → nothing,
+    /// `aws_` → `aws:`); the first listed prefix a key starts with applies.
+    #[serde(default)]
+    pub key_prefixes: Vec<(String, String)>,
+}
+
+/// A per-row rule for a money column: when every condition holds, the amount is
+/// Σ `sum` − Σ `minus` (empty values count as zero; no columns at all is zero).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyCase {
+    /// Column → the values that select this case (exact text).
+    #[serde(default)]
+    pub when: BTreeMap<String, OneOrMany>,
+    /// Columns that must be non-empty too.
+    #[serde(default)]
+    pub when_present: Vec<String>,
+    #[serde(default)]
+    pub sum: Vec<String>,
+    #[serde(default)]
+    pub minus: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +107,12 @@ impl OneOrMany {
             OneOrMany::One(name) => std::slice::from_ref(name),
             OneOrMany::Many(names) => names,
         }
+    }
+}
+
+impl ColumnSource {
+    fn names(&self) -> &[String] {
+        self.from.as_ref().map_or(&[], OneOrMany::names)
     }
 }
 
@@ -87,10 +139,33 @@ impl ExportMapping {
                 _ => return Err(invalid(format!("column {column} must be mapped with required = true"))),
             }
         }
-        if let Some((column, _)) =
-            mapping.columns.iter().find(|(column, source)| source.zero_if_null && !column.is_money())
-        {
-            return Err(invalid(format!("zero_if_null is for money columns only, not {column}")));
+        for (column, source) in &mapping.columns {
+            let kinds = [source.from.is_some(), source.value.is_some(), source.columns_prefix.is_some()];
+            if kinds.iter().filter(|k| **k).count() != 1 {
+                return Err(invalid(format!("{column} needs exactly one of from, value or columns_prefix")));
+            }
+            let misplaced = if column.is_money() {
+                [("values", !source.values.is_empty()), ("other", source.other.is_some())]
+                    .into_iter()
+                    .chain([("key_prefixes", !source.key_prefixes.is_empty()), ("columns_prefix", kinds[2])])
+                    .find(|(_, set)| *set)
+            } else {
+                let tags = *column == FocusColumn::Tags;
+                [("zero_if_null", source.zero_if_null), ("cases", !source.cases.is_empty())]
+                    .into_iter()
+                    .chain([
+                        ("key_prefixes", !tags && !source.key_prefixes.is_empty()),
+                        ("columns_prefix", !tags && kinds[2]),
+                    ])
+                    .chain([("values", tags && !source.values.is_empty())])
+                    .find(|(_, set)| *set)
+            };
+            if let Some((option, _)) = misplaced {
+                return Err(invalid(format!("{option} does not apply to {column}")));
+            }
+            if source.other.is_some() && source.values.is_empty() {
+                return Err(invalid(format!("{column}: other needs values")));
+            }
         }
         if mapping.detect.is_empty() {
             return Err(invalid("detect must name at least one column".into()));
@@ -101,7 +176,48 @@ impl ExportMapping {
     /// The export column feeding `column` in a file with this `header`, if any.
     pub fn resolve<'h>(&self, column: FocusColumn, header: &'h [String]) -> Option<&'h str> {
         let source = self.columns.get(&column)?;
-        source.from.names().iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
+        source.names().iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
+    }
+
+    /// How `column` is fed, if the mapping feeds it.
+    pub fn column_source(&self, column: FocusColumn) -> Option<&ColumnSource> {
+        self.columns.get(&column)
+    }
+
+    /// Whether `column` is fed by a constant or by tag columns, so no single column is needed.
+    fn is_fed_without_column(&self, column: FocusColumn) -> bool {
+        self.columns.get(&column).is_some_and(|s| s.value.is_some() || s.columns_prefix.is_some())
+    }
+
+    /// The FOCUS value of export value `value` of text column `column`.
+    pub fn translate(&self, column: FocusColumn, value: Option<String>) -> Option<String> {
+        let Some(source) = self.columns.get(&column).filter(|s| !s.values.is_empty()) else { return value };
+        let value = value?;
+        Some(source.values.get(&value).or(source.other.as_ref()).cloned().unwrap_or(value))
+    }
+
+    /// How tag keys are rewritten before folding.
+    pub fn tag_key_prefixes(&self) -> &[(String, String)] {
+        self.columns.get(&FocusColumn::Tags).map_or(&[], |s| s.key_prefixes.as_slice())
+    }
+
+    /// Header columns this mapping reads nothing from.
+    pub fn unused_columns<'h>(&self, header: &'h [String]) -> Vec<&'h str> {
+        let used = |name: &str| {
+            self.columns.values().any(|source| {
+                source.names().iter().any(|n| n == name)
+                    || source.columns_prefix.as_ref().is_some_and(|prefix| name.starts_with(prefix.as_str()))
+                    || source.cases.iter().any(|case| {
+                        case.when
+                            .keys()
+                            .chain(&case.when_present)
+                            .chain(&case.sum)
+                            .chain(&case.minus)
+                            .any(|n| n == name)
+                    })
+            })
+        };
+        header.iter().map(String::as_str).filter(|name| !used(name)).collect()
     }
 
     /// Whether an empty value of money column `column` counts as zero.
@@ -113,13 +229,15 @@ impl ExportMapping {
     pub fn missing_required(&self, header: &[String]) -> Vec<(FocusColumn, String)> {
         self.columns
             .iter()
-            .filter(|(column, source)| source.required && self.resolve(**column, header).is_none())
-            .map(|(column, source)| (*column, source.from.names().join(" or ")))
+            .filter(|(column, source)| {
+                source.required && !self.is_fed_without_column(**column) && self.resolve(**column, header).is_none()
+            })
+            .map(|(column, source)| (*column, source.names().join(" or ")))
             .collect()
     }
 
     fn detect_score(&self, header: &[String]) -> usize {
-        self.detect.iter().filter(|c| header.contains(c)).count()
+        self.detect.iter().filter(|entry| entry.names().iter().any(|c| header.contains(c))).count()
     }
 }
 

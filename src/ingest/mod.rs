@@ -6,9 +6,12 @@ mod csv_records;
 pub mod error;
 mod export_file;
 mod groups;
+mod manifest;
 pub mod mapping;
+mod paired;
 mod parquet;
 mod progress;
+mod row_layout;
 mod tags;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,12 +23,14 @@ use crate::config::IngestConfig;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn};
 use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
 
-use csv_records::{CsvLayout, CsvRead};
+use csv_records::CsvRead;
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
 use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal};
 use mapping::{Detection, ExportMapping, MappingSet};
+use paired::PairedDatasets;
 use progress::IngestProgress;
+use row_layout::RowLayout;
 pub use tags::{TagFilter, normalise_tag_key};
 
 /// What ingest needs from the config, prepared once.
@@ -78,6 +83,8 @@ pub struct IngestReport {
 struct ReadOutcome {
     facts: BTreeMap<FactKey, FactAmounts>,
     export_totals: BTreeMap<ReconciliationKey, CostTotals>,
+    /// Actual and amortised halves of paired exports, merged once every file is read.
+    paired: PairedDatasets,
     line_items: i64,
     warnings: Vec<String>,
 }
@@ -153,8 +160,13 @@ fn read_files(
 ) -> (Result<ReadOutcome, IngestError>, Vec<IngestFileRecord>) {
     let progress = IngestProgress::new(files.iter().map(|f| f.bytes).sum(), request.quiet);
     let mut records = Vec::new();
-    let mut outcome =
-        ReadOutcome { facts: BTreeMap::new(), export_totals: BTreeMap::new(), line_items: 0, warnings: Vec::new() };
+    let mut outcome = ReadOutcome {
+        facts: BTreeMap::new(),
+        export_totals: BTreeMap::new(),
+        paired: PairedDatasets::default(),
+        line_items: 0,
+        warnings: Vec::new(),
+    };
     for file in files {
         let mut record = IngestFileRecord {
             path: file.path.display().to_string(),
@@ -171,6 +183,8 @@ fn read_files(
         }
     }
     progress.finish();
+    let paired = std::mem::take(&mut outcome.paired);
+    paired.merge_into(&mut outcome.facts, &mut outcome.export_totals, &mut outcome.warnings);
     (Ok(outcome), records)
 }
 
@@ -193,15 +207,14 @@ fn read_file(
     };
     let mapping = choose_mapping(file, &header, settings, request)?;
     record.format = mapping.name.clone();
+    let layout = RowLayout::new(mapping, &header, &settings.tags);
     let mut file_read = FileRead { file, mapping, header: &header, line_items: 0, kept_tags: HashMap::new() };
 
     let file_progress = progress.start_file(file);
     let read_result = match &parquet {
         None => {
-            let CsvRead { read, end } = {
-                let layout = CsvLayout::new(mapping, &header);
-                csv_records::read_csv(file, &layout, csv_chunks::CHUNK_BYTES, &file_progress.counter())
-            };
+            let CsvRead { read, end } =
+                csv_records::read_csv(file, &layout, csv_chunks::CHUNK_BYTES, &file_progress.counter());
             // The rows before a refused one may hold an earlier bad value: it is reported first.
             file_read.absorb(read, request, &settings.currencies, &settings.tags, outcome)?;
             end
@@ -215,7 +228,7 @@ fn read_file(
             while offset < *rows || offset == 0 {
                 let slice = (offset, parquet::PARQUET_SLICE_ROWS);
                 let counter = file_progress.counter();
-                groups.merge(parquet::read_parquet_rows(file, slice, mapping, schema, &counter)?, |at| at);
+                groups.merge(parquet::read_parquet_rows(file, slice, &layout, schema, &counter)?, |at| at);
                 offset += u64::from(parquet::PARQUET_SLICE_ROWS);
             }
             file_read.absorb(groups.into_read(), request, &settings.currencies, &settings.tags, outcome)?;
@@ -274,19 +287,28 @@ impl FileRead<'_> {
                 expected: format!("a valid {column} on every row"),
             })
         };
+        let role = self.file.role.filter(|_| self.mapping.paired_datasets);
         let line_items: i64 = part.totals.iter().map(|t| t.line_items).sum();
         self.line_items += line_items;
         outcome.line_items += line_items;
         for group in part.groups {
             let first_row = group.first_row.clone();
-            let (key, amounts) = fact_from_group(group, request, currencies, tags, &mut self.kept_tags)
+            let group = translate_group(self.mapping, group);
+            let prefixes = self.mapping.tag_key_prefixes();
+            let (key, amounts) = fact_from_group(group, request, currencies, (tags, prefixes), &mut self.kept_tags)
                 .map_err(|(column, problem)| refused(first_row, problem, column))?;
-            outcome.facts.entry(key).or_default().add(&amounts);
+            match role {
+                Some(role) => outcome.paired.add_fact(role, key, &amounts),
+                None => outcome.facts.entry(key).or_default().add(&amounts),
+            }
         }
         for total in part.totals {
-            let (key, totals) =
-                export_total(&total, request).map_err(|(column, problem)| refused(None, problem, column))?;
-            outcome.export_totals.entry(key).or_default().add(&totals);
+            let (key, totals) = export_total(&total, request, self.mapping)
+                .map_err(|(column, problem)| refused(None, problem, column))?;
+            match role {
+                Some(role) => outcome.paired.add_total(role, key, &totals),
+                None => outcome.export_totals.entry(key).or_default().add(&totals),
+            }
         }
         Ok(())
     }
@@ -320,6 +342,16 @@ fn choose_mapping<'a>(
             }
         },
     };
+    let unused = mapping.unused_columns(header);
+    if !unused.is_empty() {
+        tracing::debug!(
+            file = %file.path.display(),
+            format = %mapping.name,
+            columns = unused.len(),
+            names = %shorten_list(&unused.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
+            "columns the format does not read are ignored"
+        );
+    }
     let missing = mapping.missing_required(header);
     if let Some((column, looked_for)) = missing.first() {
         let others = missing.iter().skip(1).map(|(c, _)| c.name()).collect::<Vec<_>>();
@@ -338,6 +370,24 @@ fn shorten_list(items: &[String]) -> String {
     if items.len() > shown.len() { format!("{}, …", shown.join(", ")) } else { shown.join(", ") }
 }
 
+/// The group's text values as FOCUS values (`values` maps of the mapping).
+fn translate_group(mapping: &ExportMapping, group: ExportGroup) -> ExportGroup {
+    let t = |column: FocusColumn, value: Option<String>| mapping.translate(column, value);
+    ExportGroup {
+        provider: t(FocusColumn::ProviderName, group.provider),
+        billing_account_id: t(FocusColumn::BillingAccountId, group.billing_account_id),
+        billing_account_name: t(FocusColumn::BillingAccountName, group.billing_account_name),
+        sub_account_id: t(FocusColumn::SubAccountId, group.sub_account_id),
+        sub_account_name: t(FocusColumn::SubAccountName, group.sub_account_name),
+        service_name: t(FocusColumn::ServiceName, group.service_name),
+        service_category: t(FocusColumn::ServiceCategory, group.service_category),
+        region: t(FocusColumn::RegionId, group.region),
+        charge_category: t(FocusColumn::ChargeCategory, group.charge_category),
+        currency: t(FocusColumn::BillingCurrency, group.currency),
+        ..group
+    }
+}
+
 /// A rule an aggregated value breaks: the column and what is wrong.
 type Refusal = (FocusColumn, String);
 
@@ -346,7 +396,7 @@ fn fact_from_group(
     group: ExportGroup,
     request: &IngestRequest,
     currencies: &CurrencyPolicy,
-    tags: &TagFilter,
+    (tags, prefixes): (&TagFilter, &[(String, String)]),
     kept_tags: &mut HashMap<String, String>,
 ) -> Result<(FactKey, FactAmounts), Refusal> {
     let required = |value: Option<String>, column: FocusColumn| {
@@ -364,7 +414,7 @@ fn fact_from_group(
     let tags = match kept_tags.get(&raw_tags) {
         Some(kept) => kept.clone(),
         None => {
-            let kept = tags.kept(&raw_tags).map_err(|problem| (FocusColumn::Tags, problem))?;
+            let kept = tags.kept(&raw_tags, prefixes).map_err(|problem| (FocusColumn::Tags, problem))?;
             kept_tags.insert(raw_tags, kept.clone());
             kept
         }
@@ -416,19 +466,20 @@ fn source_name(request: &IngestRequest, provider: &str, billing_account_id: &str
     }
 }
 
-fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(ReconciliationKey, CostTotals), Refusal> {
+fn export_total(
+    total: &ExportTotal,
+    request: &IngestRequest,
+    mapping: &ExportMapping,
+) -> Result<(ReconciliationKey, CostTotals), Refusal> {
+    let t = |column: FocusColumn, value: &Option<String>| mapping.translate(column, value.clone());
     let period =
         BillingPeriod::containing(required_date(total.billing_period_start.clone(), FocusColumn::BillingPeriodStart)?);
-    let currency = total
-        .currency
-        .clone()
+    let currency = t(FocusColumn::BillingCurrency, &total.currency)
         .ok_or((FocusColumn::BillingCurrency, "a row leaves BillingCurrency empty".to_string()))?;
-    let provider =
-        total.provider.as_deref().ok_or((FocusColumn::ProviderName, "a row leaves ProviderName empty".to_string()))?;
-    let account = total
-        .billing_account_id
-        .as_deref()
+    let provider = t(FocusColumn::ProviderName, &total.provider)
+        .ok_or((FocusColumn::ProviderName, "a row leaves ProviderName empty".to_string()))?;
+    let account = t(FocusColumn::BillingAccountId, &total.billing_account_id)
         .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
     let totals = CostTotals::from_picos(total.billed_picos, total.effective_picos, total.list_picos);
-    Ok(((source_name(request, provider, account), period, currency), totals))
+    Ok(((source_name(request, &provider, &account), period, currency), totals))
 }

@@ -6,14 +6,13 @@
 
 use chrono::NaiveDate;
 use polars::prelude::*;
-use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, ListArray, PrimitiveArray, StructArray, Utf8ViewArray};
 
 use super::error::{BadInput, IngestError};
 use super::export_file::ExportFile;
-use super::groups::{ATTRIBUTE_TEXT, DailyGroups, GroupKey, KEY_DATES, KEY_TEXT, MONEY};
-use super::mapping::ExportMapping;
+use super::groups::DailyGroups;
 use super::progress::RowCounter;
-use crate::focus::FocusColumn;
+use super::row_layout::{RowError, RowLayout, RowScratch, RowValues, ValueKind, write_json_string};
 
 /// Parquet money is a double; it becomes integer pico-units once per row (see `focus::money`).
 const PICOS_PER_UNIT: f64 = 1e12;
@@ -47,49 +46,96 @@ fn parquet_error(file: &ExportFile, err: &PolarsError) -> IngestError {
     .into()
 }
 
-/// A date column of the grain as it arrives: typed (days since 1970) or as text.
-enum DateChunks<'a> {
+/// One layout column of a slice, chunk by chunk (the chunks of all columns aligned), read by
+/// index: polars' per-value iterators cost more than the whole aggregation.
+enum ColumnChunks<'a> {
+    /// A typed date: days since 1970.
     Days(Vec<&'a PrimitiveArray<i32>>),
     Text(Vec<&'a Utf8ViewArray>),
+    Float(Vec<&'a PrimitiveArray<f64>>),
+    /// A Parquet map (CUR 2.0 `resource_tags`, AWS FOCUS `Tags`): a list of key/value structs.
+    Map(Vec<&'a ListArray<i64>>),
 }
 
-/// The decoded columns of one slice, chunk by chunk (the chunks of all columns aligned), read
-/// by index: polars' per-value iterators cost more than the whole aggregation.
 struct SliceColumns<'a> {
     chunk_lengths: Vec<usize>,
-    dates: Vec<DateChunks<'a>>,
-    key_text: Vec<Vec<&'a Utf8ViewArray>>,
-    attributes: Vec<Vec<&'a Utf8ViewArray>>,
-    money: Vec<Vec<&'a PrimitiveArray<f64>>>,
-    quantity: Vec<&'a PrimitiveArray<f64>>,
+    columns: Vec<ColumnChunks<'a>>,
 }
 
 impl<'a> SliceColumns<'a> {
-    fn new(slice: &'a DataFrame) -> PolarsResult<Self> {
-        let column = |name: String| slice.column(&name).map(Column::as_materialized_series);
-        let text = |name: String| -> PolarsResult<Vec<&'a Utf8ViewArray>> {
-            Ok(column(name)?.str()?.downcast_iter().collect())
-        };
-        let float = |name: String| -> PolarsResult<Vec<&'a PrimitiveArray<f64>>> {
-            Ok(column(name)?.f64()?.downcast_iter().collect())
-        };
-        let mut dates = Vec::new();
-        for i in 0..KEY_DATES.len() {
-            let series = column(format!("d{i}"))?;
-            dates.push(match series.dtype() {
-                DataType::Int32 => DateChunks::Days(series.i32()?.downcast_iter().collect()),
-                _ => DateChunks::Text(series.str()?.downcast_iter().collect()),
+    fn new(slice: &'a DataFrame, layout: &RowLayout) -> PolarsResult<Self> {
+        let mut columns = Vec::new();
+        for (index, column) in layout.columns.iter().enumerate() {
+            let series = slice.column(&format!("c{index}"))?.as_materialized_series();
+            columns.push(match (column.kind, series.dtype()) {
+                (ValueKind::Date, DataType::Int32) => ColumnChunks::Days(series.i32()?.downcast_iter().collect()),
+                (ValueKind::Amount | ValueKind::Quantity, _) => {
+                    ColumnChunks::Float(series.f64()?.downcast_iter().collect())
+                }
+                (ValueKind::Tags, DataType::List(_)) => ColumnChunks::Map(series.list()?.downcast_iter().collect()),
+                _ => ColumnChunks::Text(series.str()?.downcast_iter().collect()),
             });
         }
-        let quantity = float("q".into())?;
-        Ok(SliceColumns {
-            chunk_lengths: quantity.iter().map(|chunk| chunk.len()).collect(),
-            dates,
-            key_text: (0..KEY_TEXT.len()).map(|i| text(format!("k{i}"))).collect::<PolarsResult<_>>()?,
-            attributes: (0..ATTRIBUTE_TEXT.len()).map(|i| text(format!("a{i}"))).collect::<PolarsResult<_>>()?,
-            money: (0..MONEY.len()).map(|i| float(format!("m{i}"))).collect::<PolarsResult<_>>()?,
-            quantity,
-        })
+        let chunk_lengths = match slice.columns().first() {
+            Some(first) => first.as_materialized_series().chunks().iter().map(|chunk| chunk.len()).collect(),
+            None => vec![slice.height()],
+        };
+        Ok(SliceColumns { chunk_lengths, columns })
+    }
+}
+
+/// The row being summed: a place in a slice.
+struct ParquetRow<'s, 'a> {
+    values: &'s SliceColumns<'a>,
+    chunk: usize,
+    row: usize,
+    /// The `YYYY-MM-DD` text of the last typed date of each column, formatted once per run
+    /// of rows of one day.
+    days: Vec<Option<(i32, String)>>,
+}
+
+impl RowValues for ParquetRow<'_, '_> {
+    fn text(&mut self, column: usize) -> &[u8] {
+        let (values, chunk, row) = (self.values, self.chunk, self.row);
+        match &values.columns[column] {
+            ColumnChunks::Text(chunks) => text_at(chunks[chunk], row).as_bytes(),
+            ColumnChunks::Days(chunks) => {
+                let Some(days) = number_at(chunks[chunk], row) else { return b"" };
+                let last = &mut self.days[column];
+                if last.as_ref().is_none_or(|(d, _)| *d != days) {
+                    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+                    let date = epoch.checked_add_signed(chrono::Duration::days(days.into()));
+                    *last = Some((days, date.map_or_else(|| days.to_string(), |d| d.to_string())));
+                }
+                last.as_ref().expect("just set").1.as_bytes()
+            }
+            ColumnChunks::Float(_) | ColumnChunks::Map(_) => b"",
+        }
+    }
+
+    fn amount(&mut self, column: usize) -> Result<Option<i128>, String> {
+        let ColumnChunks::Float(chunks) = &self.values.columns[column] else { return Ok(None) };
+        match number_at(chunks[self.chunk], self.row) {
+            None => Ok(None),
+            // Parquet money is a double; it becomes integer pico-units once per row.
+            Some(amount) if amount.is_finite() => Ok(Some((amount * PICOS_PER_UNIT).round() as i128)),
+            Some(amount) => Err(format!("the value {amount} is not an amount")),
+        }
+    }
+
+    fn quantity(&mut self, column: usize) -> Result<Option<f64>, String> {
+        let ColumnChunks::Float(chunks) = &self.values.columns[column] else { return Ok(None) };
+        Ok(number_at(chunks[self.chunk], self.row).filter(|q| q.is_finite()))
+    }
+
+    fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
+        match &self.values.columns[column] {
+            ColumnChunks::Map(chunks) => map_json(chunks[self.chunk], self.row, out),
+            _ => {
+                let text = self.text(column);
+                out.extend_from_slice(text);
+            }
+        }
     }
 }
 
@@ -101,58 +147,66 @@ fn number_at<T: polars_arrow::types::NativeType>(chunk: &PrimitiveArray<T>, row:
     chunk.is_valid(row).then(|| chunk.value(row))
 }
 
-/// The `YYYY-MM-DD` text a date is grouped on, formatted once per run of rows of one day.
-fn push_days(key: &mut GroupKey, days: Option<i32>, last: &mut Option<(i32, String)>) {
-    let Some(days) = days else { return key.push(b"") };
-    if last.as_ref().is_none_or(|(d, _)| *d != days) {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-        let date = epoch.checked_add_signed(chrono::Duration::days(days.into()));
-        *last = Some((days, date.map_or_else(|| days.to_string(), |d| d.to_string())));
+/// A map row as JSON object text; entries with an empty value are left out (CUR 2.0 writes
+/// only activated, non-empty keys anyway).
+fn map_json(chunk: &ListArray<i64>, row: usize, out: &mut Vec<u8>) {
+    if !chunk.is_valid(row) {
+        return;
     }
-    key.push(last.as_ref().expect("just set").1.as_bytes());
+    let Some(entries) = chunk.values().as_any().downcast_ref::<StructArray>() else { return };
+    let fields = entries.values();
+    let (Some(keys), Some(values)) = (
+        fields.first().and_then(|f| f.as_any().downcast_ref::<Utf8ViewArray>()),
+        fields.get(1).and_then(|f| f.as_any().downcast_ref::<Utf8ViewArray>()),
+    ) else {
+        return;
+    };
+    let (start, end) = chunk.offsets().start_end(row);
+    for entry in start..end {
+        let value = text_at(values, entry);
+        if value.is_empty() {
+            continue;
+        }
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        write_json_string(out, text_at(keys, entry).as_bytes());
+        out.push(b':');
+        write_json_string(out, value.as_bytes());
+    }
+    if !out.is_empty() {
+        out.push(b'}');
+    }
 }
 
-/// Reads `rows` rows from `offset` of a Parquet export with `mapping` into daily groups.
+/// Reads `rows` rows from `offset` of a Parquet export through `layout` into daily groups.
 /// `schema` holds the file's columns and their types, `rows_read` counts rows as they pass.
 pub fn read_parquet_rows(
     file: &ExportFile,
     (offset, rows): (u64, u32),
-    mapping: &ExportMapping,
+    layout: &RowLayout,
     schema: &Schema,
     rows_read: &RowCounter,
 ) -> Result<DailyGroups, IngestError> {
-    let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-    let source = |column: FocusColumn| mapping.resolve(column, &header);
-    let text = |column: FocusColumn| match source(column) {
-        Some(name) => col(name).cast(DataType::String),
-        None => lit(NULL).cast(DataType::String),
-    };
-    let float = |column: FocusColumn| match source(column) {
-        Some(name) => col(name).cast(DataType::Float64),
-        None => lit(NULL).cast(DataType::Float64),
-    };
-    let mut columns = Vec::new();
-    for (i, focus) in KEY_DATES.into_iter().enumerate() {
-        let date = match source(focus).map(|name| (name, schema.get(name))) {
-            Some((name, Some(DataType::Date))) => col(name).cast(DataType::Int32),
-            Some((name, Some(DataType::Datetime(_, _)))) => col(name).dt().date().cast(DataType::Int32),
-            _ => text(focus),
-        };
-        columns.push(date.alias(format!("d{i}")));
-    }
-    columns.extend(KEY_TEXT.into_iter().enumerate().map(|(i, focus)| text(focus).alias(format!("k{i}"))));
-    columns.extend(ATTRIBUTE_TEXT.into_iter().enumerate().map(|(i, focus)| text(focus).alias(format!("a{i}"))));
-    columns.extend(MONEY.into_iter().enumerate().map(|(i, focus)| float(focus).alias(format!("m{i}"))));
-    columns.push(float(FocusColumn::ConsumedQuantity).alias("q"));
+    let columns: Vec<Expr> = layout
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            let name = column.name.as_str();
+            let expr = match (column.kind, schema.get(name)) {
+                (ValueKind::Date, Some(DataType::Date)) => col(name).cast(DataType::Int32),
+                (ValueKind::Date, Some(DataType::Datetime(_, _))) => col(name).dt().date().cast(DataType::Int32),
+                (ValueKind::Amount | ValueKind::Quantity, _) => col(name).cast(DataType::Float64),
+                (ValueKind::Tags, Some(DataType::List(_))) => col(name),
+                _ => col(name).cast(DataType::String),
+            };
+            expr.alias(format!("c{index}"))
+        })
+        .collect();
     let mut slice = scan_parquet(file)
         .and_then(|lf| lf.slice(offset as i64, rows).select(columns).collect())
         .map_err(|err| parquet_error(file, &err))?;
     slice.align_chunks_par();
-    let values = SliceColumns::new(&slice).map_err(|err| parquet_error(file, &err))?;
-    let money = MoneyRules {
-        columns: MONEY.map(source),
-        zero_if_null: MONEY.map(|focus| source(focus).is_none() || mapping.zero_if_null(focus)),
-    };
+    let values = SliceColumns::new(&slice, layout).map_err(|err| parquet_error(file, &err))?;
     // Polars decodes on every core; the rows are summed on every core too, in contiguous
     // parts merged in order.
     let height = slice.height();
@@ -161,8 +215,18 @@ pub fn read_parquet_rows(
         let parts: Vec<_> = (0..workers)
             .map(|w| {
                 let rows = height * w / workers..height * (w + 1) / workers;
-                let (values, money) = (&values, &money);
-                scope.spawn(move || sum_rows(values, rows, money).map_err(|problem| problem.into_error(file, offset)))
+                let values = &values;
+                scope.spawn(move || {
+                    sum_rows(values, layout, rows).map_err(|(row, err)| {
+                        IngestError::from(BadInput {
+                            file: file.path.clone(),
+                            position: None,
+                            column: err.column.map(|c| layout.column_name(c).to_string()),
+                            problem: format!("row {} of the file: {}", offset + row as u64 + 1, err.problem),
+                            expected: err.expected,
+                        })
+                    })
+                })
             })
             .collect();
         parts.into_iter().map(|part| part.join().expect("summing rows panicked")).collect()
@@ -175,82 +239,23 @@ pub fn read_parquet_rows(
     Ok(groups)
 }
 
-/// Where the money columns come from and which may be empty.
-struct MoneyRules<'a> {
-    columns: [Option<&'a str>; 3],
-    zero_if_null: [bool; 3],
-}
-
-/// A money value that is not an amount, at a row of the slice.
-struct MoneyProblem {
-    row: usize,
-    column: FocusColumn,
-    source: Option<String>,
-    problem: String,
-}
-
-impl MoneyProblem {
-    fn into_error(self, file: &ExportFile, offset: u64) -> IngestError {
-        BadInput {
-            file: file.path.clone(),
-            position: None,
-            column: self.source,
-            problem: format!("row {} of the file {}", offset + self.row as u64 + 1, self.problem),
-            expected: format!("a finite number: {} is required on every row", self.column),
-        }
-        .into()
-    }
-}
-
-/// Sums the slice's rows `rows` into daily groups.
+/// Sums the slice's rows `rows` into daily groups; a refused row comes back with its place
+/// in the slice.
 fn sum_rows(
     values: &SliceColumns<'_>,
+    layout: &RowLayout,
     rows: std::ops::Range<usize>,
-    money: &MoneyRules<'_>,
-) -> Result<DailyGroups, MoneyProblem> {
+) -> Result<DailyGroups, (usize, RowError)> {
     let mut groups = DailyGroups::default();
-    let mut key = GroupKey::default();
-    let mut last_days: [Option<(i32, String)>; 2] = [None, None];
+    let mut scratch = RowScratch::default();
+    let mut row = ParquetRow { values, chunk: 0, row: 0, days: vec![None; layout.columns.len()] };
     let mut chunk_start = 0;
     for (chunk, &length) in values.chunk_lengths.iter().enumerate() {
         let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + length));
         for slice_row in from..to {
-            let row = slice_row - chunk_start;
-            key.clear();
-            for (date, last) in values.dates.iter().zip(&mut last_days) {
-                match date {
-                    DateChunks::Days(chunks) => push_days(&mut key, number_at(chunks[chunk], row), last),
-                    DateChunks::Text(chunks) => {
-                        let text = text_at(chunks[chunk], row);
-                        key.push(text.get(..10).unwrap_or(text).as_bytes());
-                    }
-                }
-            }
-            for column in &values.key_text {
-                key.push(text_at(column[chunk], row).as_bytes());
-            }
-            let mut picos = [0i128; 3];
-            for (slot, column) in values.money.iter().enumerate() {
-                let problem = match number_at(column[chunk], row) {
-                    Some(amount) if amount.is_finite() => {
-                        picos[slot] = (amount * PICOS_PER_UNIT).round() as i128;
-                        continue;
-                    }
-                    None if money.zero_if_null[slot] => continue,
-                    None => "is empty".to_string(),
-                    Some(amount) => format!("holds {amount}, which is not an amount"),
-                };
-                return Err(MoneyProblem {
-                    row: slice_row,
-                    column: MONEY[slot],
-                    source: money.columns[slot].map(String::from),
-                    problem,
-                });
-            }
-            let consumed_quantity = number_at(values.quantity[chunk], row).filter(|q| q.is_finite()).unwrap_or(0.0);
-            groups.add_row(&key, picos, consumed_quantity, None, |slot| {
-                Some(text_at(values.attributes[slot][chunk], row)).filter(|n| !n.is_empty()).map(str::to_string)
-            });
+            row.chunk = chunk;
+            row.row = slice_row - chunk_start;
+            layout.add_row(&mut row, &mut scratch, &mut groups, None).map_err(|err| (slice_row, err))?;
         }
         chunk_start += length;
     }
@@ -262,6 +267,7 @@ mod tests {
     use super::*;
     use crate::ingest::export_file::Encoding;
     use crate::ingest::mapping::MappingSet;
+    use crate::ingest::tags::TagFilter;
     use crate::sample::{ExportEncoding, write_benchmark_export};
 
     #[test]
@@ -269,13 +275,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.parquet");
         write_benchmark_export(&path, ExportEncoding::Parquet, 2_500, 5).unwrap();
-        let file = ExportFile { bytes: std::fs::metadata(&path).unwrap().len(), path, encoding: Encoding::Parquet };
+        let file = ExportFile {
+            bytes: std::fs::metadata(&path).unwrap().len(),
+            path,
+            encoding: Encoding::Parquet,
+            role: None,
+        };
         let mappings = MappingSet::load(None).unwrap();
         let mapping = mappings.by_name("focus-1.2").unwrap();
         let (schema, rows) = parquet_layout(&file).unwrap();
         assert_eq!(rows, 2_500);
+        let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let layout = RowLayout::new(mapping, &header, &TagFilter::new(&[]));
         let read = |offset: u64, rows: u32| {
-            read_parquet_rows(&file, (offset, rows), mapping, &schema, &RowCounter::default()).unwrap()
+            read_parquet_rows(&file, (offset, rows), &layout, &schema, &RowCounter::default()).unwrap()
         };
         let billed = |groups: DailyGroups| {
             let read = groups.into_read();

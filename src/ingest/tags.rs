@@ -12,6 +12,15 @@ pub fn normalise_tag_key(key: &str) -> String {
     key.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
+/// `key` with the first of `prefixes` it starts with rewritten (CUR 2.0's `user_team` →
+/// `team`, `aws_createdBy` → `aws:createdBy`), so one tag has one key in every format.
+pub fn rewrite_key_prefix<'k>(key: &'k str, prefixes: &[(String, String)]) -> std::borrow::Cow<'k, str> {
+    match prefixes.iter().find_map(|(from, to)| key.strip_prefix(from.as_str()).map(|rest| (to, rest))) {
+        Some((to, rest)) => format!("{to}{rest}").into(),
+        None => key.into(),
+    }
+}
+
 /// Which tag keys to keep, normalised.
 #[derive(Debug, Clone)]
 pub struct TagFilter {
@@ -23,20 +32,33 @@ impl TagFilter {
         TagFilter { keep: keys.iter().map(|k| normalise_tag_key(k)).collect() }
     }
 
+    /// Whether tag key `key` (before folding) is kept.
+    pub fn keeps(&self, key: &str) -> bool {
+        self.keep.contains(&normalise_tag_key(key))
+    }
+
     /// The kept tags of one export value (a FOCUS Tags JSON object) as a JSON object with
-    /// normalised keys in sorted order. Values are trimmed text; FOCUS allows numbers and
-    /// booleans (a key without a value is `true`). When two keys fold to one, the first
-    /// non-empty value in the document wins.
-    pub fn kept(&self, raw: &str) -> Result<String, String> {
+    /// normalised keys in sorted order, key prefixes rewritten first. Values are trimmed
+    /// text; FOCUS allows numbers and booleans (a key without a value is `true`). When two
+    /// keys fold to one, the first non-empty value in the document wins. Azure's Tags
+    /// column leaves out the outer braces (`"team": "a","env": "b"`); they are added back.
+    pub fn kept(&self, raw: &str, prefixes: &[(String, String)]) -> Result<String, String> {
         let raw = raw.trim();
         if raw.is_empty() || raw == "{}" {
             return Ok("{}".into());
         }
-        let object: serde_json::Map<String, Value> =
-            serde_json::from_str(raw).map_err(|e| format!("`{}` is not a JSON object of tags ({e})", shorten(raw)))?;
+        let braced;
+        let document = if raw.starts_with('{') {
+            raw
+        } else {
+            braced = format!("{{{raw}}}");
+            &braced
+        };
+        let object: serde_json::Map<String, Value> = serde_json::from_str(document)
+            .map_err(|e| format!("`{}` is not a JSON object of tags ({e})", shorten(raw)))?;
         let mut kept = BTreeMap::new();
         for (key, value) in object {
-            let key = normalise_tag_key(&key);
+            let key = normalise_tag_key(&rewrite_key_prefix(&key, prefixes));
             if !self.keep.contains(&key) || kept.contains_key(&key) {
                 continue;
             }
@@ -77,27 +99,35 @@ mod tests {
 
     #[test]
     fn keys_fold_case_and_whitespace() {
-        let kept = filter().kept(r#"{"Team ":"payments","COST  center":"cc-1","env":"prod"}"#).unwrap();
+        let kept = filter().kept(r#"{"Team ":"payments","COST  center":"cc-1","env":"prod"}"#, &[]).unwrap();
         assert_eq!(kept, r#"{"cost center":"cc-1","team":"payments"}"#);
     }
 
     #[test]
     fn provider_prefixes_stay() {
-        let kept = filter().kept(r#"{"aws:createdBy":"ci","createdBy":"x"}"#).unwrap();
+        let kept = filter().kept(r#"{"aws:createdBy":"ci","createdBy":"x"}"#, &[]).unwrap();
         assert_eq!(kept, r#"{"aws:createdby":"ci"}"#);
     }
 
     #[test]
     fn first_non_empty_value_wins_and_scalars_become_text() {
-        let kept = filter().kept(r#"{"team":"","Team":"search","TEAM":"other"}"#).unwrap();
+        let kept = filter().kept(r#"{"team":"","Team":"search","TEAM":"other"}"#, &[]).unwrap();
         assert_eq!(kept, r#"{"team":"search"}"#);
-        assert_eq!(filter().kept(r#"{"team":true}"#).unwrap(), r#"{"team":"true"}"#);
-        assert_eq!(filter().kept("").unwrap(), "{}");
+        assert_eq!(filter().kept(r#"{"team":true}"#, &[]).unwrap(), r#"{"team":"true"}"#);
+        assert_eq!(filter().kept("", &[]).unwrap(), "{}");
+    }
+
+    #[test]
+    fn prefixes_are_rewritten_and_missing_braces_added() {
+        let prefixes = [("user_".to_string(), String::new()), ("aws_".to_string(), "aws:".to_string())];
+        let kept = filter().kept(r#"{"user_Team":"a","aws_createdBy":"ci"}"#, &prefixes).unwrap();
+        assert_eq!(kept, r#"{"aws:createdby":"ci","team":"a"}"#);
+        assert_eq!(filter().kept(r#""team": "payments","env": "prod""#, &[]).unwrap(), r#"{"team":"payments"}"#);
     }
 
     #[test]
     fn malformed_tags_are_reported() {
-        assert!(filter().kept("team=payments").unwrap_err().contains("not a JSON object"));
-        assert!(filter().kept(r#"{"team":{"a":1}}"#).unwrap_err().contains("nested"));
+        assert!(filter().kept("team=payments", &[]).unwrap_err().contains("not a JSON object"));
+        assert!(filter().kept(r#"{"team":{"a":1}}"#, &[]).unwrap_err().contains("nested"));
     }
 }

@@ -1,0 +1,384 @@
+//! Where each value of a daily group comes from in one export file's rows, compiled once per
+//! file from its mapping and header, and the per-row work both readers (CSV and Parquet)
+//! share: the group key, money (with per-row cases such as CUR amortisation) and tags
+//! assembled from one column per tag. The readers only say how to get a column's value on
+//! the current row ([`RowValues`]).
+
+use super::groups::{ATTRIBUTE_TEXT, DailyGroups, GroupKey, KEY_DATES, KEY_TEXT, MONEY, RowAt};
+use super::mapping::{ColumnSource, ExportMapping, MoneyCase};
+use super::tags::{TagFilter, rewrite_key_prefix};
+use crate::focus::FocusColumn;
+
+/// What a reader must deliver for a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A date or date-time, as text (`YYYY-MM-DD…`, `M/D/YYYY`, `YYYYMM`) or typed.
+    Date,
+    Text,
+    /// Money, summed exactly.
+    Amount,
+    Quantity,
+    /// A tags value: a JSON object as text, or a Parquet map.
+    Tags,
+}
+
+/// An export column the layout reads.
+#[derive(Debug, Clone)]
+pub struct LayoutColumn {
+    pub name: String,
+    pub kind: ValueKind,
+    /// Its place in the file's header.
+    pub header_index: usize,
+}
+
+/// The values of the row being read, by layout column (an index into [`RowLayout::columns`]).
+pub trait RowValues {
+    /// The column's text; empty when the row leaves it empty.
+    fn text(&mut self, column: usize) -> &[u8];
+    /// The column's amount in pico-units; `None` when empty, `Err` with what is wrong when
+    /// it is not an amount.
+    fn amount(&mut self, column: usize) -> Result<Option<i128>, String>;
+    /// The column's quantity; `None` when empty.
+    fn quantity(&mut self, column: usize) -> Result<Option<f64>, String>;
+    /// Appends the column's tags as JSON object text (nothing when the row has none).
+    fn tags_json(&mut self, column: usize, out: &mut Vec<u8>);
+}
+
+/// Where one value of the group comes from.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// The file has no column for it.
+    Missing,
+    Column(usize),
+    Constant(Box<[u8]>),
+    /// Tags, one column per key: (column, tag key before folding).
+    TagColumns(Vec<(usize, String)>),
+}
+
+/// A money value's rule.
+#[derive(Debug, Clone)]
+struct MoneyRule {
+    focus: FocusColumn,
+    main: Option<usize>,
+    zero_if_null: bool,
+    cases: Vec<CaseRule>,
+}
+
+/// A case condition: the column (absent from the file: an empty value) and the values that
+/// select the case.
+#[derive(Debug, Clone)]
+struct Condition {
+    column: Option<usize>,
+    values: Vec<Box<[u8]>>,
+}
+
+#[derive(Debug, Clone)]
+struct CaseRule {
+    when: Vec<Condition>,
+    present: Vec<Option<usize>>,
+    plus: Vec<Term>,
+    minus: Vec<Term>,
+}
+
+#[derive(Debug, Clone)]
+enum Term {
+    Column(usize),
+    /// A column the case needs that the file does not have: an error on a row that needs it.
+    Absent(String),
+}
+
+/// A row value that breaks a rule.
+#[derive(Debug, Clone)]
+pub struct RowError {
+    /// The layout column, when one is to blame.
+    pub column: Option<usize>,
+    pub problem: String,
+    pub expected: String,
+}
+
+/// Buffers reused from row to row.
+#[derive(Default)]
+pub struct RowScratch {
+    key: GroupKey,
+    tags: Vec<u8>,
+}
+
+/// How one file's rows become daily groups.
+#[derive(Debug, Clone)]
+pub struct RowLayout {
+    pub columns: Vec<LayoutColumn>,
+    /// [`KEY_DATES`], then [`KEY_TEXT`].
+    key: Vec<Slot>,
+    attributes: Vec<Slot>,
+    money: Vec<MoneyRule>,
+    quantity: Option<usize>,
+}
+
+impl RowLayout {
+    /// The layout of a file with `header` read through `mapping`; tag columns are read only
+    /// for the keys `tags` keeps.
+    pub fn new(mapping: &ExportMapping, header: &[String], tags: &TagFilter) -> Self {
+        let mut layout = RowLayout {
+            columns: Vec::new(),
+            key: Vec::new(),
+            attributes: Vec::new(),
+            money: Vec::new(),
+            quantity: None,
+        };
+        for focus in KEY_DATES {
+            let slot = layout.slot(mapping, header, focus, ValueKind::Date, tags);
+            layout.key.push(slot);
+        }
+        for focus in KEY_TEXT {
+            let kind = if focus == FocusColumn::Tags { ValueKind::Tags } else { ValueKind::Text };
+            let slot = layout.slot(mapping, header, focus, kind, tags);
+            layout.key.push(slot);
+        }
+        for focus in ATTRIBUTE_TEXT {
+            let slot = layout.slot(mapping, header, focus, ValueKind::Text, tags);
+            layout.attributes.push(slot);
+        }
+        for focus in MONEY {
+            let rule = layout.money_rule(mapping, header, focus);
+            layout.money.push(rule);
+        }
+        layout.quantity = mapping
+            .resolve(FocusColumn::ConsumedQuantity, header)
+            .map(|name| layout.column(header, name, ValueKind::Quantity).expect("resolved from the header"));
+        layout
+    }
+
+    pub fn column_name(&self, column: usize) -> &str {
+        &self.columns[column].name
+    }
+
+    /// The layout column reading `name` as `kind`, added on first use; `None` when the
+    /// header has no such column.
+    fn column(&mut self, header: &[String], name: &str, kind: ValueKind) -> Option<usize> {
+        if let Some(found) = self.columns.iter().position(|c| c.name == name && c.kind == kind) {
+            return Some(found);
+        }
+        let header_index = header.iter().position(|h| h == name)?;
+        self.columns.push(LayoutColumn { name: name.to_string(), kind, header_index });
+        Some(self.columns.len() - 1)
+    }
+
+    fn slot(
+        &mut self,
+        mapping: &ExportMapping,
+        header: &[String],
+        focus: FocusColumn,
+        kind: ValueKind,
+        tags: &TagFilter,
+    ) -> Slot {
+        let Some(source) = mapping.column_source(focus) else { return Slot::Missing };
+        if let Some(value) = &source.value {
+            return Slot::Constant(value.as_bytes().into());
+        }
+        if let Some(prefix) = &source.columns_prefix {
+            let columns = header
+                .iter()
+                .filter_map(|name| {
+                    let key = name.strip_prefix(prefix.as_str())?;
+                    tags.keeps(&rewrite_key_prefix(key, &source.key_prefixes)).then(|| (name.clone(), key.to_string()))
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .filter_map(|(name, key)| Some((self.column(header, &name, ValueKind::Text)?, key)))
+                .collect();
+            return Slot::TagColumns(columns);
+        }
+        match mapping.resolve(focus, header) {
+            Some(name) => Slot::Column(self.column(header, name, kind).expect("resolved from the header")),
+            None => Slot::Missing,
+        }
+    }
+
+    fn money_rule(&mut self, mapping: &ExportMapping, header: &[String], focus: FocusColumn) -> MoneyRule {
+        let source: Option<&ColumnSource> = mapping.column_source(focus);
+        let main = mapping.resolve(focus, header).and_then(|name| self.column(header, name, ValueKind::Amount));
+        let cases = source.map_or(&[][..], |s| s.cases.as_slice()).iter().map(|case| self.case_rule(header, case));
+        MoneyRule {
+            focus,
+            main,
+            // A money column the file does not have counts as zero; required ones were
+            // checked before the layout was built.
+            zero_if_null: main.is_none() || mapping.zero_if_null(focus),
+            cases: cases.collect(),
+        }
+    }
+
+    fn case_rule(&mut self, header: &[String], case: &MoneyCase) -> CaseRule {
+        let when = case
+            .when
+            .iter()
+            .map(|(name, values)| {
+                let column = self.column(header, name, ValueKind::Text);
+                Condition { column, values: values.names().iter().map(|v| v.as_bytes().into()).collect() }
+            })
+            .collect();
+        let present = case.when_present.iter().map(|name| self.column(header, name, ValueKind::Text)).collect();
+        let mut terms = |names: &[String]| -> Vec<Term> {
+            names
+                .iter()
+                .map(|name| match self.column(header, name, ValueKind::Amount) {
+                    Some(column) => Term::Column(column),
+                    None => Term::Absent(name.clone()),
+                })
+                .collect()
+        };
+        let plus = terms(&case.sum);
+        let minus = terms(&case.minus);
+        CaseRule { when, present, plus, minus }
+    }
+
+    /// Adds one row to `groups`.
+    pub fn add_row(
+        &self,
+        row: &mut impl RowValues,
+        scratch: &mut RowScratch,
+        groups: &mut DailyGroups,
+        at: Option<RowAt>,
+    ) -> Result<(), RowError> {
+        let mut picos = [0i128; 3];
+        for (sum, rule) in picos.iter_mut().zip(&self.money) {
+            *sum = rule.amount(row, self)?;
+        }
+        let consumed_quantity = match self.quantity {
+            Some(column) => row.quantity(column).map_err(|problem| RowError {
+                column: Some(column),
+                problem,
+                expected: "a decimal number such as 12.34, -0.5 or 5.6E-05".into(),
+            })?,
+            None => None,
+        };
+        let RowScratch { key, tags } = scratch;
+        key.clear();
+        for (index, slot) in self.key.iter().enumerate() {
+            match slot {
+                Slot::Missing => key.push(b""),
+                Slot::Constant(value) => key.push(value),
+                Slot::Column(column) if index < KEY_DATES.len() => key.push(date_key(row.text(*column))),
+                Slot::Column(column) if self.columns[*column].kind == ValueKind::Tags => {
+                    tags.clear();
+                    row.tags_json(*column, tags);
+                    key.push(tags);
+                }
+                Slot::Column(column) => key.push(row.text(*column)),
+                Slot::TagColumns(columns) => {
+                    tag_columns_json(row, columns, tags);
+                    key.push(tags);
+                }
+            }
+        }
+        groups.add_row(key, picos, consumed_quantity.unwrap_or(0.0), at, |slot| match &self.attributes[slot] {
+            Slot::Column(column) => {
+                let text = row.text(*column);
+                (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
+            }
+            Slot::Constant(value) => Some(String::from_utf8_lossy(value).into_owned()),
+            Slot::Missing | Slot::TagColumns(_) => None,
+        });
+        Ok(())
+    }
+}
+
+impl MoneyRule {
+    fn amount(&self, row: &mut impl RowValues, layout: &RowLayout) -> Result<i128, RowError> {
+        if let Some(case) = self.cases.iter().find(|case| case.selects(row)) {
+            return case.amount(row, self.focus);
+        }
+        let Some(column) = self.main else { return Ok(0) };
+        match row.amount(column) {
+            Ok(Some(picos)) => Ok(picos),
+            Ok(None) if self.zero_if_null => Ok(0),
+            Ok(None) => Err(RowError {
+                column: Some(column),
+                problem: "the value is empty".into(),
+                expected: format!("a value: {} ({}) is required on every row", self.focus, layout.column_name(column)),
+            }),
+            Err(problem) => Err(not_an_amount(column, problem)),
+        }
+    }
+}
+
+impl CaseRule {
+    fn selects(&self, row: &mut impl RowValues) -> bool {
+        self.when.iter().all(|condition| {
+            let text = condition.column.map_or(&b""[..], |c| row.text(c)).trim_ascii();
+            condition.values.iter().any(|v| **v == *text)
+        }) && self.present.iter().all(|column| column.is_some_and(|c| !row.text(c).trim_ascii().is_empty()))
+    }
+
+    fn amount(&self, row: &mut impl RowValues, focus: FocusColumn) -> Result<i128, RowError> {
+        let mut total = 0i128;
+        for (terms, sign) in [(&self.plus, 1), (&self.minus, -1)] {
+            for term in terms {
+                let column = match term {
+                    Term::Column(column) => *column,
+                    Term::Absent(name) => {
+                        return Err(RowError {
+                            column: None,
+                            problem: format!("the row's {focus} is computed from column {name}, which the file lacks"),
+                            expected: format!("a column named {name}"),
+                        });
+                    }
+                };
+                // Case columns are filled only on the rows they concern.
+                let picos = row.amount(column).map_err(|problem| not_an_amount(column, problem))?.unwrap_or(0);
+                total += sign * picos;
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn not_an_amount(column: usize, problem: String) -> RowError {
+    RowError { column: Some(column), problem, expected: "a decimal number such as 12.34, -0.5 or 5.6E-05".into() }
+}
+
+/// The part of a date or date-time value a row is grouped on: the date before a `T` or a
+/// space (`2024-03-01T10:00:00Z`, `3/1/2024 00:00`, `20240301T000000.000Z`), at most ten
+/// characters. Parsing happens once per group.
+pub fn date_key(text: &[u8]) -> &[u8] {
+    let end = text.iter().take(11).position(|&b| b == b'T' || b == b' ').unwrap_or(text.len().min(10));
+    // A UTF-8 continuation byte is 0b10xx_xxxx: never cut inside a character.
+    if text.get(end).is_none_or(|&b| (b as i8) >= -0x40) { &text[..end] } else { text }
+}
+
+/// Tags from one column per key, as a JSON object (empty when the row has none).
+fn tag_columns_json(row: &mut impl RowValues, columns: &[(usize, String)], out: &mut Vec<u8>) {
+    out.clear();
+    for (column, key) in columns {
+        let value = row.text(*column).trim_ascii();
+        if value.is_empty() {
+            continue;
+        }
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        write_json_string(out, key.as_bytes());
+        out.push(b':');
+        write_json_string(out, value);
+    }
+    if !out.is_empty() {
+        out.push(b'}');
+    }
+}
+
+/// Appends `text` as a JSON string.
+pub fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
+    serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)).expect("writing to memory");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_cut_before_the_time() {
+        assert_eq!(date_key(b"2024-03-01T10:00:00Z"), b"2024-03-01");
+        assert_eq!(date_key(b"3/1/2024 00:00:00"), b"3/1/2024");
+        assert_eq!(date_key(b"20240301T000000.000Z"), b"20240301");
+        assert_eq!(date_key(b"202403"), b"202403");
+        assert_eq!(date_key(b"2024-03-01"), b"2024-03-01");
+    }
+}
