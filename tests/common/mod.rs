@@ -127,6 +127,18 @@ impl TestStore {
         )
     }
 
+    /// Billed and effective cost per (source, billing period, currency, charge category),
+    /// exact nano-units: what a provider fixture's hand-computed totals are checked against.
+    pub async fn category_totals(&self) -> Vec<String> {
+        query_strings(
+            &self.url,
+            "SELECT source || ' ' || billing_period || ' ' || currency || ' ' || charge_category || ' '
+                    || CAST(SUM(billed_cost_nanos) AS TEXT) || ' ' || CAST(SUM(effective_cost_nanos) AS TEXT)
+             FROM cost_facts GROUP BY source, billing_period, currency, charge_category ORDER BY 1",
+        )
+        .await
+    }
+
     /// Outcomes of the ledger, oldest first.
     pub async fn ledger_outcomes(&self) -> Vec<String> {
         query_strings(&self.url, "SELECT outcome FROM ingest_runs ORDER BY id").await
