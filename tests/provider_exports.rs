@@ -404,3 +404,101 @@ async fn bad_provider_files_are_refused_naming_format_row_and_column() {
         ts.cleanup().await;
     }
 }
+
+/// One GCP billing export row as BigQuery saves it to newline-delimited JSON.
+fn gcp_row(account: &str, service: &str, usage: &str, cost: &str, credits: &[&str], extra: &str) -> String {
+    let credits: Vec<String> =
+        credits.iter().map(|amount| format!(r#"{{"name":"c","amount":{amount},"type":"PROMOTION"}}"#)).collect();
+    let (currency, month) = if account.contains("EEEE") { ("EUR", "202503") } else { ("USD", "202503") };
+    let mut row = format!(
+        r#"{{"billing_account_id":"{account}","service":{{"id":"x","description":"{service}"}},"usage_start_time":"{usage} UTC","project":{{"id":"shop-prod","name":"Shop"}},"location":{{"region":"us-central1"}},"cost":{cost},"currency":"{currency}","credits":[{}],"invoice":{{"month":"{month}"}},"cost_type":"regular","export_time":"2025-03-02T01:00:00Z"{extra}}}"#,
+        credits.join(",")
+    );
+    row.push('\n');
+    row
+}
+
+#[tokio::test]
+async fn gcp_json_exports_net_credits_and_never_count_an_appended_row_twice() {
+    const USD: &str = "01ABCD-234567-89EFGH";
+    const EUR: &str = "01EEEE-555555-66FFFF";
+    for ts in stores().await {
+        // Keys repeated in `extra` override the row's earlier ones (the last key wins in JSON).
+        let labels = r#","labels":[{"key":"team","value":"search"},{"key":"env","value":"prod"}]"#;
+        let tax = r#","cost_type":"tax","export_time":"2025-03-03T01:00:00Z""#;
+        let first = [
+            gcp_row(USD, "Compute Engine", "2025-03-01 00:00:00", "10.5", &["-1.25", "-0.25"], labels),
+            gcp_row(USD, "BigQuery", "2025-03-01 00:00:00", "2.00", &[], ""),
+            gcp_row(USD, "Compute Engine", "2025-03-01 00:00:00", "1.10", &[], tax),
+            gcp_row(
+                EUR,
+                "Cloud Storage",
+                "2025-03-02 00:00:00",
+                "3.3",
+                &[],
+                r#","export_time":"2025-03-02T02:00:00Z""#,
+            ),
+        ]
+        .concat();
+        // A later save that overlaps the first: the tax row again, then new rows, one of them
+        // usage of 1 March UTC that is still February in US Pacific time (its invoice month),
+        // one of the EUR account appended after its own newest row (but before the USD
+        // account's: watermarks are per billing account).
+        let second = [
+            gcp_row(
+                EUR,
+                "Cloud Storage",
+                "2025-03-03 00:00:00",
+                "1.2",
+                &[],
+                r#","export_time":"2025-03-02T03:00:00Z""#,
+            ),
+            gcp_row(USD, "Compute Engine", "2025-03-01 00:00:00", "1.10", &[], tax),
+            gcp_row(
+                USD,
+                "Compute Engine",
+                "2025-03-03 00:00:00",
+                "4.00",
+                &["-0.5"],
+                r#","export_time":"2025-03-04T01:00:00Z""#,
+            ),
+            gcp_row(
+                USD,
+                "Compute Engine",
+                "2025-03-01 03:00:00",
+                "0.70",
+                &[],
+                r#","invoice":{"month":"202502"},"export_time":"2025-03-04T02:00:00Z""#,
+            ),
+        ]
+        .concat();
+        write(&ts.path("gcp/export-2025-03-10.json"), &first);
+        write(&ts.path("gcp/export-2025-03-11.json.gz"), gzip(second.as_bytes()));
+        let report = ts.ingest(&[&ts.path("gcp")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
+        assert!(report.run.files.iter().all(|f| f.format == "gcp-billing-export"), "{:?}", report.run.files);
+        // USD March usage billed 10.50 + 2 + 4, net of credits 9 + 2 + 3.50; tax 1.10 once;
+        // February 0.70; EUR 3.30 + 1.20.
+        assert_eq!(
+            ts.category_totals().await,
+            [
+                "google-cloud:01ABCD-234567-89EFGH 2025-02 USD Usage 700000000 700000000",
+                "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Tax 1100000000 1100000000",
+                "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Usage 16500000000 14500000000",
+                "google-cloud:01EEEE-555555-66FFFF 2025-03 EUR Usage 4500000000 4500000000",
+            ],
+            "{}",
+            ts.engine
+        );
+        let facts = ts.facts().await;
+        assert!(facts.iter().any(|f| f.contains(r#"{"env":"prod","team":"search"}"#)), "{facts:?}");
+
+        // A line that is not JSON names its line and changes nothing.
+        let before = ts.facts().await;
+        let broken = gcp_row(USD, "BigQuery", "2025-03-05 00:00:00", "1", &[], "") + "{oops\n";
+        write(&ts.path("gcp/export-2025-03-12.json"), broken);
+        let Err(IngestError::BadInput(bad)) = ts.ingest(&[&ts.path("gcp")]).await else { panic!("not refused") };
+        assert!(bad.to_string().contains("export-2025-03-12.json, line 2"), "{bad}");
+        assert_eq!(ts.facts().await, before, "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}

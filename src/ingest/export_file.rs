@@ -13,6 +13,19 @@ pub enum Encoding {
     Csv,
     GzipCsv,
     Parquet,
+    /// Newline-delimited JSON (GCP's BigQuery export), one object per line.
+    JsonLines,
+    GzipJsonLines,
+}
+
+impl Encoding {
+    pub fn is_gzip(self) -> bool {
+        matches!(self, Encoding::GzipCsv | Encoding::GzipJsonLines)
+    }
+
+    pub fn is_json_lines(self) -> bool {
+        matches!(self, Encoding::JsonLines | Encoding::GzipJsonLines)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -28,7 +41,8 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
 
 /// Every export file named by `paths`: files as given, folders searched recursively for
-/// `.csv`, `.csv.gz` and `.parquet` (hidden files are not data), of which only the newest
+/// `.csv`, `.parquet` and newline-delimited `.json`/`.jsonl`/`.ndjson`, plain or `.gz`
+/// (hidden files and manifests are not data), of which only the newest
 /// snapshot of each export and month is read where manifests tell snapshots apart. Sorted,
 /// so an ingest reads files in the same order every time; a file named twice (a folder and a
 /// file in it) is read once, or its rows would count twice.
@@ -45,7 +59,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<ExportFile>, IngestError> {
                     position: None,
                     column: None,
                     problem: "the folder holds no export files".into(),
-                    expected: ".csv, .csv.gz or .parquet files in it or its subfolders".into(),
+                    expected: ".csv, .csv.gz, .parquet or .json(.gz) files in it or its subfolders".into(),
                 }
                 .into());
             }
@@ -81,10 +95,10 @@ fn collect_data_files(dir: &Path, out: &mut Vec<PathBuf>, manifests: &mut Vec<Pa
         }
         if path.is_dir() {
             collect_data_files(&path, out, manifests)?;
-        } else if is_data_file_name(name) {
-            out.push(path);
         } else if manifest::is_manifest_name(name) {
             manifests.push(path);
+        } else if is_data_file_name(name) {
+            out.push(path);
         }
     }
     Ok(())
@@ -92,7 +106,12 @@ fn collect_data_files(dir: &Path, out: &mut Vec<PathBuf>, manifests: &mut Vec<Pa
 
 fn is_data_file_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name.ends_with(".csv") || name.ends_with(".csv.gz") || name.ends_with(".parquet")
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with(".csv") || name.ends_with(".parquet") || is_json_lines_name(name)
+}
+
+fn is_json_lines_name(name: &str) -> bool {
+    [".json", ".jsonl", ".ndjson"].iter().any(|ext| name.ends_with(ext))
 }
 
 /// Tells the encoding by content, not name: a `.csv` that is really gzip still reads.
@@ -108,12 +127,14 @@ fn open(path: &Path) -> Result<ExportFile, IngestError> {
             n => read += n,
         }
     }
-    let encoding = if read >= 2 && magic[..2] == GZIP_MAGIC {
-        Encoding::GzipCsv
-    } else if read == 4 && magic == PARQUET_MAGIC {
-        Encoding::Parquet
-    } else {
-        Encoding::Csv
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let json = is_json_lines_name(name.strip_suffix(".gz").unwrap_or(&name));
+    let encoding = match (read >= 2 && magic[..2] == GZIP_MAGIC, read == 4 && magic == PARQUET_MAGIC, json) {
+        (true, _, true) => Encoding::GzipJsonLines,
+        (true, _, false) => Encoding::GzipCsv,
+        (_, true, _) => Encoding::Parquet,
+        (false, false, true) => Encoding::JsonLines,
+        (false, false, false) => Encoding::Csv,
     };
     Ok(ExportFile { path: path.to_path_buf(), encoding, bytes, role: None })
 }
@@ -136,14 +157,16 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 impl ExportFile {
-    /// The CSV text, decompressed if need be, and a counter of the file bytes consumed.
+    /// The text (CSV or JSON lines), decompressed if need be, and a counter of the file bytes
+    /// consumed.
     pub fn csv_text(&self) -> Result<(Box<dyn Read>, ConsumedBytes), IngestError> {
         let file = File::open(&self.path).map_err(|source| IngestError::Io { path: self.path.clone(), source })?;
         let count = std::rc::Rc::new(std::cell::Cell::new(0));
         let counted = CountingReader { inner: BufReader::with_capacity(1 << 16, file), count: count.clone() };
-        let text: Box<dyn Read> = match self.encoding {
-            Encoding::GzipCsv => Box::new(flate2::read::MultiGzDecoder::new(counted)),
-            _ => Box::new(counted),
+        let text: Box<dyn Read> = if self.encoding.is_gzip() {
+            Box::new(flate2::read::MultiGzDecoder::new(counted))
+        } else {
+            Box::new(counted)
         };
         Ok((text, count))
     }

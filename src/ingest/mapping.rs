@@ -17,6 +17,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("models/aws-cur-2.0.toml", include_str!("../../models/aws-cur-2.0.toml")),
     ("models/aws-cur-legacy.toml", include_str!("../../models/aws-cur-legacy.toml")),
     ("models/azure-cost-details.toml", include_str!("../../models/azure-cost-details.toml")),
+    ("models/gcp-billing-export.toml", include_str!("../../models/gcp-billing-export.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub struct ExportMapping {
     /// the amortised one.
     #[serde(default)]
     pub paired_datasets: bool,
+    /// A column that grows with every append to the export (GCP `export_time`): a row at or
+    /// below the highest value of an earlier file of the same ingest was read already.
+    pub watermark: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,22 +205,30 @@ impl ExportMapping {
         self.columns.get(&FocusColumn::Tags).map_or(&[], |s| s.key_prefixes.as_slice())
     }
 
+    /// Every column name the mapping reads (tag column prefixes aside).
+    pub fn referenced_columns(&self) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            self.columns
+                .values()
+                .flat_map(|source| {
+                    let cases = source.cases.iter().flat_map(|case| {
+                        case.when.keys().chain(&case.when_present).chain(&case.sum).chain(&case.minus)
+                    });
+                    source.names().iter().chain(cases)
+                })
+                .chain(&self.watermark)
+                .map(String::as_str)
+                .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Header columns this mapping reads nothing from.
     pub fn unused_columns<'h>(&self, header: &'h [String]) -> Vec<&'h str> {
-        let used = |name: &str| {
-            self.columns.values().any(|source| {
-                source.names().iter().any(|n| n == name)
-                    || source.columns_prefix.as_ref().is_some_and(|prefix| name.starts_with(prefix.as_str()))
-                    || source.cases.iter().any(|case| {
-                        case.when
-                            .keys()
-                            .chain(&case.when_present)
-                            .chain(&case.sum)
-                            .chain(&case.minus)
-                            .any(|n| n == name)
-                    })
-            })
-        };
+        let referenced = self.referenced_columns();
+        let prefixes: Vec<&str> = self.columns.values().filter_map(|s| s.columns_prefix.as_deref()).collect();
+        let used = |name: &str| referenced.contains(&name) || prefixes.iter().any(|p| name.starts_with(p));
         header.iter().map(String::as_str).filter(|name| !used(name)).collect()
     }
 

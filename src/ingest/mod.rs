@@ -6,6 +6,7 @@ mod csv_records;
 pub mod error;
 mod export_file;
 mod groups;
+mod json_lines;
 mod manifest;
 pub mod mapping;
 mod paired;
@@ -27,6 +28,7 @@ use csv_records::CsvRead;
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
 use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal};
+use json_lines::{JsonRead, Watermarks};
 use mapping::{Detection, ExportMapping, MappingSet};
 use paired::PairedDatasets;
 use progress::IngestProgress;
@@ -85,6 +87,8 @@ struct ReadOutcome {
     export_totals: BTreeMap<ReconciliationKey, CostTotals>,
     /// Actual and amortised halves of paired exports, merged once every file is read.
     paired: PairedDatasets,
+    /// The highest watermark values read so far, per format (see `ExportMapping::watermark`).
+    watermarks: HashMap<String, Watermarks>,
     line_items: i64,
     warnings: Vec<String>,
 }
@@ -164,6 +168,7 @@ fn read_files(
         facts: BTreeMap::new(),
         export_totals: BTreeMap::new(),
         paired: PairedDatasets::default(),
+        watermarks: HashMap::new(),
         line_items: 0,
         warnings: Vec::new(),
     };
@@ -198,20 +203,37 @@ fn read_file(
     outcome: &mut ReadOutcome,
 ) -> Result<(), IngestError> {
     let parquet = match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => None,
+        Encoding::Csv | Encoding::GzipCsv | Encoding::JsonLines | Encoding::GzipJsonLines => None,
         Encoding::Parquet => Some(parquet::parquet_layout(file)?),
     };
-    let header: Vec<String> = match &parquet {
+    let mut header: Vec<String> = match &parquet {
+        None if file.encoding.is_json_lines() => json_lines::header(file)?,
         None => file.csv_header()?,
         Some((schema, _)) => schema.iter_names().map(|n| n.to_string()).collect(),
     };
     let mapping = choose_mapping(file, &header, settings, request)?;
     record.format = mapping.name.clone();
+    if file.encoding.is_json_lines() {
+        // A JSON record leaves out what it lacks (no credits yet): every field the mapping
+        // reads may turn up in a later row.
+        for name in mapping.referenced_columns() {
+            if !header.iter().any(|h| h == name) {
+                header.push(name.to_string());
+            }
+        }
+    }
     let layout = RowLayout::new(mapping, &header, &settings.tags);
     let mut file_read = FileRead { file, mapping, header: &header, line_items: 0, kept_tags: HashMap::new() };
 
     let file_progress = progress.start_file(file);
     let read_result = match &parquet {
+        None if file.encoding.is_json_lines() => {
+            let watermarks = outcome.watermarks.entry(mapping.name.clone()).or_default();
+            let JsonRead { read, end } =
+                json_lines::read_json_lines(file, &layout, watermarks, &file_progress.counter());
+            file_read.absorb(read, request, &settings.currencies, &settings.tags, outcome)?;
+            end
+        }
         None => {
             let CsvRead { read, end } =
                 csv_records::read_csv(file, &layout, csv_chunks::CHUNK_BYTES, &file_progress.counter());

@@ -145,7 +145,7 @@ impl FileProgress<'_> {
 /// Data rows per stored byte, from the file's first few MB (0 when unknown).
 fn rows_per_byte(file: &ExportFile) -> f64 {
     match file.encoding {
-        Encoding::Csv | Encoding::GzipCsv => {
+        Encoding::Csv | Encoding::GzipCsv | Encoding::JsonLines | Encoding::GzipJsonLines => {
             let Ok((text, consumed)) = file.csv_text() else { return 0.0 };
             let mut sample = Vec::with_capacity(SAMPLE_BYTES);
             if text.take(SAMPLE_BYTES as u64).read_to_end(&mut sample).is_err() || consumed.get() == 0 {

@@ -112,6 +112,7 @@ pub struct RowLayout {
     attributes: Vec<Slot>,
     money: Vec<MoneyRule>,
     quantity: Option<usize>,
+    watermark: Option<usize>,
 }
 
 impl RowLayout {
@@ -124,6 +125,7 @@ impl RowLayout {
             attributes: Vec::new(),
             money: Vec::new(),
             quantity: None,
+            watermark: None,
         };
         for focus in KEY_DATES {
             let slot = layout.slot(mapping, header, focus, ValueKind::Date, tags);
@@ -145,7 +147,22 @@ impl RowLayout {
         layout.quantity = mapping
             .resolve(FocusColumn::ConsumedQuantity, header)
             .map(|name| layout.column(header, name, ValueKind::Quantity).expect("resolved from the header"));
+        layout.watermark = mapping.watermark.as_deref().and_then(|name| layout.column(header, name, ValueKind::Text));
         layout
+    }
+
+    /// The row's watermark value (see `ExportMapping::watermark`) and the billing account it
+    /// counts for, when the file has a watermark column.
+    pub fn watermark(&self, row: &mut impl RowValues) -> Option<(String, String)> {
+        let column = self.watermark?;
+        let mark = String::from_utf8_lossy(row.text(column)).into_owned();
+        let account_slot = KEY_DATES.len() + KEY_TEXT.iter().position(|c| *c == FocusColumn::BillingAccountId)?;
+        let account = match &self.key[account_slot] {
+            Slot::Column(column) => String::from_utf8_lossy(row.text(*column)).into_owned(),
+            Slot::Constant(value) => String::from_utf8_lossy(value).into_owned(),
+            Slot::Missing | Slot::TagColumns(_) => String::new(),
+        };
+        Some((account, mark))
     }
 
     pub fn column_name(&self, column: usize) -> &str {

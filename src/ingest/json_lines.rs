@@ -1,0 +1,268 @@
+//! Reading a newline-delimited JSON export (GCP's BigQuery billing export saved as JSON),
+//! plain or gzip'd, line by line into daily groups. Nested records are addressed by dotted
+//! paths (`service.description`, `invoice.month`); a path through a repeated record collects
+//! every element (`credits.amount` sums a row's credits, `labels` is a list of key/value
+//! records read as tags). Numbers keep their decimal text, so money is exact.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufRead;
+
+use serde_json::Value;
+
+use super::error::{BadInput, IngestError, Position};
+use super::export_file::ExportFile;
+use super::groups::{DailyGroups, ExportRead, RowAt};
+use super::progress::RowCounter;
+use super::row_layout::{RowLayout, RowScratch, RowValues, write_json_string};
+use crate::focus::money::parse_picos;
+
+/// Lines sampled for the column names: a record or repeated field absent from the first row
+/// (no credits yet) still shows in later ones.
+const HEADER_SAMPLE_LINES: usize = 1_000;
+
+/// The dotted paths of the first lines' fields, sorted.
+pub fn header(file: &ExportFile) -> Result<Vec<String>, IngestError> {
+    let (text, _) = file.csv_text()?;
+    let mut paths = BTreeSet::new();
+    for (index, line) in std::io::BufReader::new(text).lines().take(HEADER_SAMPLE_LINES).enumerate() {
+        let line = line.map_err(|source| IngestError::Io { path: file.path.clone(), source })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line).map_err(|e| not_json(file, index as u64 + 1, &e))?;
+        collect_paths(&value, "", &mut paths);
+    }
+    if paths.is_empty() {
+        return Err(BadInput {
+            file: file.path.clone(),
+            position: None,
+            column: None,
+            problem: "the file holds no JSON records".into(),
+            expected: "one JSON object per line".into(),
+        }
+        .into());
+    }
+    Ok(paths.into_iter().collect())
+}
+
+fn collect_paths(value: &Value, prefix: &str, paths: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                collect_paths(field, &path, paths);
+                paths.insert(path);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_paths(item, prefix, paths);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn not_json(file: &ExportFile, line: u64, err: &serde_json::Error) -> IngestError {
+    BadInput {
+        file: file.path.clone(),
+        position: Some(Position::Row { line, row: line }),
+        column: None,
+        problem: format!("the line is not a JSON object: {err}"),
+        expected: "one JSON object per line (newline-delimited JSON)".into(),
+    }
+    .into()
+}
+
+/// Every value at `path` under `value`, through repeated records.
+fn leaves<'v>(value: &'v Value, path: &[String], out: &mut Vec<&'v Value>) {
+    match (value, path.split_first()) {
+        (Value::Array(items), _) => items.iter().for_each(|item| leaves(item, path, out)),
+        (_, None) => out.push(value),
+        (Value::Object(fields), Some((key, rest))) => {
+            if let Some(field) = fields.get(key) {
+                leaves(field, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One JSON record, read through a layout.
+struct JsonRow<'r> {
+    record: &'r Value,
+    paths: &'r [Vec<String>],
+    /// The text of each column on this row, where it had to be written out.
+    texts: Vec<Vec<u8>>,
+}
+
+impl JsonRow<'_> {
+    fn values(&self, column: usize) -> Vec<&Value> {
+        let mut out = Vec::new();
+        leaves(self.record, &self.paths[column], &mut out);
+        out.retain(|v| !v.is_null());
+        out
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl RowValues for JsonRow<'_> {
+    fn text(&mut self, column: usize) -> &[u8] {
+        let text = self.values(column).first().and_then(|v| scalar_text(v)).unwrap_or_default();
+        self.texts[column] = text.into_bytes();
+        &self.texts[column]
+    }
+
+    fn amount(&mut self, column: usize) -> Result<Option<i128>, String> {
+        let values = self.values(column);
+        let mut total = None;
+        for value in values {
+            let text = scalar_text(value).unwrap_or_default();
+            let picos = parse_picos(text.trim().as_bytes()).ok_or_else(|| format!("`{text}` is not a number"))?;
+            *total.get_or_insert(0) += picos;
+        }
+        Ok(total)
+    }
+
+    fn quantity(&mut self, column: usize) -> Result<Option<f64>, String> {
+        let values = self.values(column);
+        let mut total = None;
+        for value in values {
+            let text = scalar_text(value).unwrap_or_default();
+            let quantity = text.trim().parse::<f64>().ok().filter(|q| q.is_finite());
+            *total.get_or_insert(0.0) += quantity.ok_or_else(|| format!("`{text}` is not a number"))?;
+        }
+        Ok(total)
+    }
+
+    /// A repeated key/value record (`labels`) or an object becomes a JSON object.
+    fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
+        let values = self.values(column);
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for value in values {
+            match value {
+                Value::Object(fields) if fields.contains_key("key") => {
+                    if let (Some(key), Some(text)) =
+                        (fields.get("key").and_then(scalar_text), fields.get("value").and_then(scalar_text))
+                    {
+                        pairs.push((key, text));
+                    }
+                }
+                Value::Object(fields) => {
+                    pairs.extend(fields.iter().filter_map(|(k, v)| Some((k.clone(), scalar_text(v)?))));
+                }
+                Value::String(text) => {
+                    out.extend_from_slice(text.as_bytes());
+                    return;
+                }
+                _ => {}
+            }
+        }
+        for (key, text) in pairs {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            write_json_string(out, key.as_bytes());
+            out.push(b':');
+            write_json_string(out, text.as_bytes());
+        }
+        if !out.is_empty() {
+            out.push(b'}');
+        }
+    }
+}
+
+/// The highest watermark value read so far, per billing account.
+pub type Watermarks = HashMap<String, String>;
+
+/// What reading a JSON-lines file gave: its groups and the checksum or why reading stopped.
+pub struct JsonRead {
+    pub read: ExportRead,
+    pub end: Result<String, IngestError>,
+}
+
+/// Reads `file` through `layout`. A row whose watermark is at or below its billing account's
+/// value in `watermarks` was read from an earlier file of the export and is skipped (GCP
+/// appends rows with an increasing `export_time`; overlapping saves hold them twice); the
+/// file's own highest values are added once it is read.
+pub fn read_json_lines(
+    file: &ExportFile,
+    layout: &RowLayout,
+    watermarks: &mut Watermarks,
+    rows_read: &RowCounter,
+) -> JsonRead {
+    let mut groups = DailyGroups::default();
+    let mut latest = Watermarks::new();
+    let end =
+        read_records(file, layout, watermarks, rows_read, &mut groups, &mut latest).and_then(|()| file.checksum());
+    for (account, mark) in latest {
+        let known = watermarks.entry(account).or_default();
+        if mark > *known {
+            *known = mark;
+        }
+    }
+    JsonRead { read: groups.into_read(), end }
+}
+
+fn read_records(
+    file: &ExportFile,
+    layout: &RowLayout,
+    earlier: &Watermarks,
+    rows_read: &RowCounter,
+    groups: &mut DailyGroups,
+    latest: &mut Watermarks,
+) -> Result<(), IngestError> {
+    let paths: Vec<Vec<String>> =
+        layout.columns.iter().map(|c| c.name.split('.').map(str::to_string).collect()).collect();
+    let (text, consumed) = file.csv_text()?;
+    let mut scratch = RowScratch::default();
+    let mut skipped = 0u64;
+    for (index, line) in std::io::BufReader::with_capacity(1 << 20, text).lines().enumerate() {
+        let number = index as u64 + 1;
+        let line = line.map_err(|err| {
+            IngestError::from(BadInput {
+                file: file.path.clone(),
+                position: Some(Position::Byte(consumed.get())),
+                column: None,
+                problem: format!("the file cannot be read past this point: {err}"),
+                expected: "a complete file of UTF-8 text (a truncated download or copy?)".into(),
+            })
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Value = serde_json::from_str(&line).map_err(|e| not_json(file, number, &e))?;
+        let mut row = JsonRow { record: &record, paths: &paths, texts: vec![Vec::new(); paths.len()] };
+        if let Some((account, mark)) = layout.watermark(&mut row) {
+            if earlier.get(&account).is_some_and(|after| mark <= *after) {
+                skipped += 1;
+                continue;
+            }
+            let highest = latest.entry(account).or_default();
+            if mark > *highest {
+                *highest = mark;
+            }
+        }
+        let at = RowAt { line: number, row: number };
+        layout.add_row(&mut row, &mut scratch, groups, Some(at)).map_err(|err| {
+            IngestError::from(BadInput {
+                file: file.path.clone(),
+                position: Some(at.position()),
+                column: err.column.map(|c| layout.column_name(c).to_string()),
+                problem: err.problem,
+                expected: err.expected,
+            })
+        })?;
+        rows_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if skipped > 0 {
+        tracing::info!(file = %file.path.display(), rows = skipped, "rows already read from an earlier file skipped");
+    }
+    Ok(())
+}
