@@ -344,7 +344,15 @@ fn the_bundled_sample_data_is_what_the_generator_writes() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
-    for file in ["demo.toml", "unit-metrics/requests.csv", "labels/anomalies.json", "aws/focus-2025-06.csv.gz"] {
+    for file in [
+        "demo.toml",
+        "unit-metrics/requests.csv",
+        "labels/anomalies.json",
+        "aws/northwind-cur2/data/BILLING_PERIOD=2025-06/northwind-cur2-00001.csv.gz",
+        "aws/northwind-cur2/metadata/BILLING_PERIOD=2025-06/northwind-cur2-Manifest.json",
+        "azure/20250601-20250630/northwind-amortized/202507010600/northwind-amortized-202507010600/part_0_0001.csv.gz",
+        "gcp/billing-export-2025-06.json.gz",
+    ] {
         let generated = std::fs::read(dir.path().join(file)).unwrap();
         assert!(
             generated == std::fs::read(bundled.join(file)).unwrap(),

@@ -369,6 +369,13 @@ async fn azure_actual_and_amortised_exports_are_one_source_per_currency() {
         write(&alone, &actual);
         let report = ts.ingest(&[&alone]).await.unwrap();
         assert!(report.warnings.iter().any(|w| w.contains("amortised export")), "{:?}", report.warnings);
+
+        // Without commitments the two exports are byte for byte the same: no copy, no double.
+        let on_demand = azure_csv(&[&format!("{eur}3/2/2025,Storage,WestEurope,Usage,On Demand,100,5.5,EUR,")]);
+        write(&ts.path("pair/ActualCost/part_0_0001.csv"), &on_demand);
+        write(&ts.path("pair/AmortizedCost/part_0_0001.csv"), &on_demand);
+        ts.ingest(&[&ts.path("pair")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
+        assert_eq!(ts.category_totals().await, ["microsoft:8611537 2025-03 EUR Usage 5500000000 5500000000"]);
         ts.cleanup().await;
     }
 }
@@ -476,14 +483,15 @@ async fn gcp_json_exports_net_credits_and_never_count_an_appended_row_twice() {
         write(&ts.path("gcp/export-2025-03-11.json.gz"), gzip(second.as_bytes()));
         let report = ts.ingest(&[&ts.path("gcp")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
         assert!(report.run.files.iter().all(|f| f.format == "gcp-billing-export"), "{:?}", report.run.files);
-        // USD March usage billed 10.50 + 2 + 4, net of credits 9 + 2 + 3.50; tax 1.10 once;
+        // USD March usage 10.50 + 2 + 4 less credits 1.50 and 0.50 = 14.50 (both metrics: the
+        // invoice is net of credits); tax 1.10 once;
         // February 0.70; EUR 3.30 + 1.20.
         assert_eq!(
             ts.category_totals().await,
             [
                 "google-cloud:01ABCD-234567-89EFGH 2025-02 USD Usage 700000000 700000000",
                 "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Tax 1100000000 1100000000",
-                "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Usage 16500000000 14500000000",
+                "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Usage 14500000000 14500000000",
                 "google-cloud:01EEEE-555555-66FFFF 2025-03 EUR Usage 4500000000 4500000000",
             ],
             "{}",

@@ -29,6 +29,7 @@ pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
 use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal};
 use json_lines::{JsonRead, Watermarks};
+use manifest::DatasetRole;
 use mapping::{Detection, ExportMapping, MappingSet};
 use paired::PairedDatasets;
 use progress::IngestProgress;
@@ -180,7 +181,8 @@ fn read_files(
             bytes: file.bytes as i64,
             line_items: 0,
         };
-        let result = read_file(file, settings, request, &progress, &records, &mut record, &mut outcome);
+        let earlier: Vec<_> = records.iter().zip(files).map(|(record, file)| (record, file.role)).collect();
+        let result = read_file(file, settings, request, &progress, &earlier, &mut record, &mut outcome);
         records.push(record);
         if let Err(err) = result {
             progress.finish();
@@ -198,7 +200,7 @@ fn read_file(
     settings: &IngestSettings,
     request: &IngestRequest,
     progress: &IngestProgress,
-    earlier: &[IngestFileRecord],
+    earlier: &[(&IngestFileRecord, Option<DatasetRole>)],
     record: &mut IngestFileRecord,
     outcome: &mut ReadOutcome,
 ) -> Result<(), IngestError> {
@@ -261,7 +263,10 @@ fn read_file(
     record.checksum = read_result?;
     record.line_items = file_read.line_items;
     // The parts of one export never have equal content; a copy would count its rows twice.
-    if let Some(twin) = earlier.iter().find(|e| e.checksum == record.checksum) {
+    // An actual and an amortised export are equal where no commitment was bought: that is
+    // no copy.
+    let other_half = |role: Option<DatasetRole>| role.is_some() && file.role.is_some() && role != file.role;
+    if let Some((twin, _)) = earlier.iter().find(|(e, role)| e.checksum == record.checksum && !other_half(*role)) {
         return Err(BadInput {
             file: file.path.clone(),
             position: None,

@@ -1,11 +1,14 @@
-//! Sample data: realistic FOCUS exports of a fictional company, Northwind Commerce, on AWS,
-//! Azure (billed in EUR) and Google Cloud — weekly seasonality, growth, untagged spend, messy
+//! Sample data: realistic exports of a fictional company, Northwind Commerce, on AWS (a CUR 2.0
+//! data export), Azure (actual and amortised cost details, billed in EUR) and Google Cloud (the
+//! BigQuery billing export as JSON lines) — generated as FOCUS lines and written in each
+//! provider's format (`native`), so every format carries the same spend — weekly seasonality, growth, untagged spend, messy
 //! tag keys, credits, tax, a commitment and its amortisation, support fees, and a few injected
 //! anomalies recorded in `labels/anomalies.json` so detection can be scored against them.
 //!
 //! Also the benchmark export: N rows of one month over a fixed resource population, so the
 //! number of daily facts does not grow with N and memory can be compared across sizes.
 
+mod native;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::focus::BillingPeriod;
+use native::{MonthExport, NativeFormat, month_export};
 pub use writer::{ExportEncoding, FocusLine, FocusWriter, WriteError};
 
 #[derive(Debug, Clone)]
@@ -40,7 +44,7 @@ struct Provider {
     billing_account_id: &'static str,
     billing_account_name: &'static str,
     currency: &'static str,
-    encoding: ExportEncoding,
+    format: NativeFormat,
     sub_accounts: &'static [(&'static str, &'static str)],
     services: &'static [Service],
     regions: &'static [&'static str],
@@ -175,7 +179,7 @@ const PROVIDERS: [Provider; 3] = [
         billing_account_id: "111122223333",
         billing_account_name: "Northwind AWS Organization",
         currency: "USD",
-        encoding: ExportEncoding::CsvGz,
+        format: NativeFormat::Cur2,
         sub_accounts: &[
             ("210987654321", "payments-prod"),
             ("310987654321", "search-prod"),
@@ -191,7 +195,7 @@ const PROVIDERS: [Provider; 3] = [
         billing_account_id: "8611537",
         billing_account_name: "Northwind EU Enterprise Agreement",
         currency: "EUR",
-        encoding: ExportEncoding::Parquet,
+        format: NativeFormat::AzureCostDetails,
         sub_accounts: &[
             ("5f1c0a3e-7b2d-4c1e-9a8f-1d2e3f4a5b6c", "payments-eu"),
             ("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "analytics-eu"),
@@ -205,7 +209,7 @@ const PROVIDERS: [Provider; 3] = [
         billing_account_id: "01A2B3-C4D5E6-F7A8B9",
         billing_account_name: "Northwind GCP Billing",
         currency: "USD",
-        encoding: ExportEncoding::CsvGz,
+        format: NativeFormat::GcpBillingExport,
         sub_accounts: &[("nw-search-prod", "Search Production"), ("nw-ml-dev", "ML Development")],
         services: GCP_SERVICES,
         regions: &["us-central1", "europe-west1"],
@@ -274,11 +278,9 @@ pub fn generate(spec: &SampleSpec) -> Result<SampleSummary, WriteError> {
     let mut period = spec.first_month;
     for month in 0..spec.months {
         for provider in &PROVIDERS {
-            let path = spec.out.join(provider.folder).join(format!("focus-{period}.{}", provider.encoding.extension()));
-            let mut writer = FocusWriter::create(&path, provider.encoding)?;
-            summary.line_items += write_month(&mut writer, provider, period, month, &mut rng)?;
-            writer.finish()?;
-            summary.files.push(path);
+            let mut writer = month_export(provider.format, &spec.out.join(provider.folder), period)?;
+            summary.line_items += write_month(writer.as_mut(), provider, period, month, &mut rng)?;
+            summary.files.extend(writer.finish()?);
         }
         for anomaly in ANOMALIES.iter().filter(|a| a.month == month) {
             let start = period.first_day() + Duration::days(anomaly.first_day as i64 - 1);
@@ -286,7 +288,8 @@ pub fn generate(spec: &SampleSpec) -> Result<SampleSummary, WriteError> {
             labels.push(serde_json::json!({
                 "provider": anomaly.provider,
                 "sub_account_id": anomaly.sub_account_id,
-                "service_name": anomaly.service,
+                // AWS's exports name services by product code.
+                "service_name": if anomaly.provider == "AWS" { native::product_code(anomaly.service) } else { anomaly.service },
                 "start": start.to_string(),
                 "end": end.to_string(),
                 "factor": anomaly.factor,
@@ -400,7 +403,7 @@ fn resources(provider: &Provider) -> Vec<(usize, usize, usize, usize, String)> {
 }
 
 fn write_month(
-    writer: &mut FocusWriter,
+    writer: &mut dyn MonthExport,
     provider: &Provider,
     period: BillingPeriod,
     month_index: u32,

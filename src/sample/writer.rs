@@ -115,8 +115,8 @@ pub struct FocusWriter {
 /// Rows per Parquet row group: bounded memory whatever the file size.
 const PARQUET_BATCH: usize = 250_000;
 
-fn text(value: f64) -> String {
-    // Ten decimals, trailing zeros trimmed: what providers write.
+/// Money as providers write it: ten decimals, trailing zeros trimmed.
+pub fn money_text(value: f64) -> String {
     let s = format!("{value:.10}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() || s == "-0" { "0".to_string() } else { s.to_string() }
@@ -156,10 +156,10 @@ impl FocusWriter {
     pub fn write(&mut self, line: FocusLine) -> Result<(), WriteError> {
         match &mut self.sink {
             Sink::Csv(writer) => {
-                let quantity = line.consumed_quantity.map(text).unwrap_or_default();
+                let quantity = line.consumed_quantity.map(money_text).unwrap_or_default();
                 writer
                     .write_record([
-                        text(line.billed_cost).as_str(),
+                        money_text(line.billed_cost).as_str(),
                         &line.billing_account_id,
                         &line.billing_account_name,
                         &line.currency,
@@ -174,9 +174,9 @@ impl FocusWriter {
                         &line.commitment_discount_status,
                         &quantity,
                         &line.consumed_unit,
-                        &text(line.effective_cost),
+                        &money_text(line.effective_cost),
                         &line.invoice_id,
-                        &text(line.list_cost),
+                        &money_text(line.list_cost),
                         &line.pricing_category,
                         &line.provider,
                         &line.region,
