@@ -1,5 +1,7 @@
 //! Ingest benchmark: whole `finopsd ingest` processes against DuckDB doing the same daily
-//! group-by on the same file, for FOCUS CSV, CSV.gz and Parquet.
+//! group-by on the same file, for FOCUS CSV, CSV.gz and Parquet and AWS CUR 2.0 CSV.gz and
+//! Parquet (the CUR Parquet, with `resource_tags` as a MAP, is written by DuckDB from the
+//! CSV.gz, so it needs DuckDB too).
 //!
 //!     cargo bench --bench ingest                 # 2,000,000 rows
 //!     BENCH_ROWS=10000000 cargo bench --bench ingest
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use finopsd::sample::{ExportEncoding, write_benchmark_export};
+use finopsd::sample::{ExportEncoding, write_benchmark_export, write_cur2_benchmark_export};
 
 /// Wall seconds and peak resident memory (bytes) of one child process.
 struct Measured {
@@ -75,8 +77,47 @@ fn export_file(dir: &Path, rows: u64, encoding: ExportEncoding) -> PathBuf {
     path
 }
 
+/// The CUR 2.0 benchmark export as CSV.gz, and as Parquet when DuckDB can write it.
+fn cur2_files(dir: &Path, rows: u64, baseline: bool) -> Vec<PathBuf> {
+    let folder = dir.join(format!("cur2-{rows}"));
+    let csv = folder.join("northwind-cur2/data/BILLING_PERIOD=2025-03/northwind-cur2-00001.csv.gz");
+    if !csv.exists() {
+        eprintln!("generating {}", csv.display());
+        let _ = std::fs::remove_dir_all(&folder);
+        write_cur2_benchmark_export(&folder, rows, 1).expect("write CUR 2.0 benchmark export");
+    }
+    let mut files = vec![csv.clone()];
+    if baseline {
+        let parquet = dir.join(format!("cur2-{rows}.parquet"));
+        if !parquet.exists() {
+            eprintln!("converting to {}", parquet.display());
+            let status = Command::new("python3")
+                .arg(script("duckdb_cur2.py"))
+                .arg(&csv)
+                .arg("--to-parquet")
+                .arg(&parquet)
+                .status();
+            assert!(status.is_ok_and(|s| s.success()), "DuckDB could not write the CUR 2.0 Parquet");
+        }
+        files.push(parquet);
+    }
+    files
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(name)
+}
+
 fn duckdb_available() -> bool {
     Command::new("python3").args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success())
+}
+
+/// One file to ingest: its label, the DuckDB script doing the same work, the finopsd config.
+struct Case {
+    label: String,
+    file: PathBuf,
+    script: PathBuf,
+    config: Option<PathBuf>,
 }
 
 fn main() {
@@ -85,18 +126,37 @@ fn main() {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let dir = PathBuf::from(target).join("finopsd-bench");
     std::fs::create_dir_all(&dir).expect("bench dir");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/duckdb_groupby.py");
     let baseline = duckdb_available();
     if !baseline {
         eprintln!("python3 -c 'import duckdb' failed: `pip install duckdb` for the baseline; finopsd figures only");
     }
+    let mut cases: Vec<Case> = [ExportEncoding::Csv, ExportEncoding::CsvGz, ExportEncoding::Parquet]
+        .into_iter()
+        .map(|encoding| Case {
+            label: format!("focus {}", encoding.extension()),
+            file: export_file(&dir, rows, encoding),
+            script: script("duckdb_groupby.py"),
+            config: None,
+        })
+        .collect();
+    // The CUR grain DuckDB groups on keeps one tag, `team`; so does finopsd here.
+    let cur_config = dir.join("cur2-team-only.toml");
+    std::fs::write(&cur_config, "[ingest]\ntag_keys = [\"team\"]\n").expect("write bench config");
+    for file in cur2_files(&dir, rows, baseline) {
+        let extension = if file.extension().is_some_and(|e| e == "parquet") { "parquet" } else { "csv.gz" };
+        cases.push(Case {
+            label: format!("cur2 {extension}"),
+            file,
+            script: script("duckdb_cur2.py"),
+            config: Some(cur_config.clone()),
+        });
+    }
 
     println!(
-        "{:<9} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9} {:>12}",
+        "{:<14} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9} {:>12}",
         "format", "rows", "finopsd s", "rows/s", "peak RSS", "duckdb s", "duck RSS", "ratio", "ratio f64"
     );
-    for encoding in [ExportEncoding::Csv, ExportEncoding::CsvGz, ExportEncoding::Parquet] {
-        let file = export_file(&dir, rows, encoding);
+    for case in &cases {
         let db = dir.join("bench.db");
         let fresh_store = || {
             for suffix in ["", "-wal", "-shm"] {
@@ -105,10 +165,11 @@ fn main() {
         };
         let finopsd = median_of(runs, fresh_store, || {
             let mut command = Command::new(env!("CARGO_BIN_EXE_finopsd"));
-            command
-                .env("FINOPSD_DATABASE_URL", format!("sqlite://{}", db.display()))
-                .args(["--quiet", "ingest", "--output", "csv"])
-                .arg(&file);
+            command.env("FINOPSD_DATABASE_URL", format!("sqlite://{}", db.display()));
+            if let Some(config) = &case.config {
+                command.arg("--config").arg(config);
+            }
+            command.args(["--quiet", "ingest", "--output", "csv"]).arg(&case.file);
             command
         });
         assert!(finopsd.output.contains("billing_period"), "no reconciliation printed:\n{}", finopsd.output);
@@ -119,7 +180,7 @@ fn main() {
                     || {},
                     || {
                         let mut command = Command::new("python3");
-                        command.arg(&script).arg(&file).args(extra);
+                        command.arg(&case.script).arg(&case.file).args(extra);
                         command
                     },
                 )
@@ -131,8 +192,8 @@ fn main() {
         };
         let mib = |bytes: u64| format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64);
         println!(
-            "{:<9} {:>11} {:>9.2} {:>12.0} {:>10} {:>10} {:>10} {:>9} {:>12}",
-            encoding.extension(),
+            "{:<14} {:>11} {:>9.2} {:>12.0} {:>10} {:>10} {:>10} {:>9} {:>12}",
+            case.label,
             rows,
             finopsd.seconds,
             rows as f64 / finopsd.seconds,

@@ -556,12 +556,31 @@ fn round6(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
 
-/// Writes a benchmark export of `rows` line items in one month: 400 resources over 31 days,
-/// hourly usage lines spread over seven SKUs, so the daily groups saturate early and their
-/// number does not grow with `rows`.
+/// Writes a FOCUS benchmark export of `rows` line items (see [`benchmark_lines`]).
 pub fn write_benchmark_export(path: &Path, encoding: ExportEncoding, rows: u64, seed: u64) -> Result<(), WriteError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut writer = FocusWriter::create(path, encoding)?;
+    benchmark_lines(rows, seed, &mut |line| writer.write(line))?;
+    writer.finish()
+}
+
+/// Writes the same benchmark line items as an AWS CUR 2.0 data export (gzip'd CSV) under
+/// `folder`; returns the data file.
+pub fn write_cur2_benchmark_export(folder: &Path, rows: u64, seed: u64) -> Result<PathBuf, WriteError> {
+    let period: BillingPeriod = "2025-03".parse().expect("valid month");
+    let mut writer = month_export(NativeFormat::Cur2, folder, period)?;
+    benchmark_lines(rows, seed, &mut |line| writer.write(line))?;
+    let files = writer.finish()?;
+    Ok(files.into_iter().next().expect("the data file comes first"))
+}
+
+/// `rows` line items in one month: 400 resources over 31 days, hourly usage lines spread over
+/// seven SKUs, so the daily groups saturate early and their number does not grow with `rows`.
+fn benchmark_lines(
+    rows: u64,
+    seed: u64,
+    sink: &mut dyn FnMut(FocusLine) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let period: BillingPeriod = "2025-03".parse().expect("valid month");
     let first = period.first_day();
     let provider = &PROVIDERS[0];
@@ -602,7 +621,7 @@ pub fn write_benchmark_export(path: &Path, encoding: ExportEncoding, rows: u64, 
         let start = first.and_hms_opt(0, 0, 0).expect("midnight") + Duration::hours(hour as i64);
         let service = &provider.services[*s];
         let billed = round6(service.daily_cost / 24.0 * rng.random_range(0.01..0.3));
-        writer.write(FocusLine {
+        sink(FocusLine {
             billed_cost: billed,
             effective_cost: billed,
             list_cost: round6(billed * 1.08),
@@ -628,5 +647,5 @@ pub fn write_benchmark_export(path: &Path, encoding: ExportEncoding, rows: u64, 
             ..base.clone()
         })?;
     }
-    writer.finish()
+    Ok(())
 }

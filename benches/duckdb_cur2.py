@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The DuckDB baseline for benches/ingest.rs on AWS CUR 2.0: the same daily group-by finopsd
+does on ingest, with AWS's amortisation formula.
+
+Groups by usage day, billing period, payer and usage account, product code, region, line item
+type, currency and the `team` tag (`resource_tags['user_team']`), and sums the unblended cost
+and the amortised cost as DECIMAL(38,12) (`--double`: doubles). `--to-parquet OUT` instead
+writes the CSV.gz export as CUR 2.0 Parquet (timestamps, doubles, `resource_tags` a MAP), the
+way Data Exports writes it.
+
+Usage: python3 benches/duckdb_cur2.py FILE [--double | --to-parquet OUT]   (needs `pip install duckdb`)
+"""
+import sys
+import time
+
+import duckdb
+
+MONEY = [
+    "line_item_unblended_cost", "pricing_public_on_demand_cost", "line_item_usage_amount",
+    "savings_plan_savings_plan_effective_cost", "savings_plan_total_commitment_to_date",
+    "savings_plan_used_commitment",
+]
+
+
+def to_parquet(source: str, out: str) -> None:
+    money = ", ".join(f"CAST(NULLIF({c}, '') AS DOUBLE) AS {c}" for c in MONEY)
+    duckdb.connect().execute(f"""
+        COPY (
+            SELECT * EXCLUDE ({", ".join(MONEY)}, bill_billing_period_start_date, bill_billing_period_end_date,
+                              line_item_usage_start_date, line_item_usage_end_date, resource_tags),
+                   CAST(bill_billing_period_start_date AS TIMESTAMP) AS bill_billing_period_start_date,
+                   CAST(bill_billing_period_end_date AS TIMESTAMP) AS bill_billing_period_end_date,
+                   CAST(line_item_usage_start_date AS TIMESTAMP) AS line_item_usage_start_date,
+                   CAST(line_item_usage_end_date AS TIMESTAMP) AS line_item_usage_end_date,
+                   {money},
+                   CAST(CAST(COALESCE(NULLIF(resource_tags, ''), '{{}}') AS JSON) AS MAP(VARCHAR, VARCHAR)) AS resource_tags
+            FROM read_csv('{source}', header = true, all_varchar = true)
+        ) TO '{out}' (FORMAT parquet, COMPRESSION snappy)
+    """)
+
+
+def main() -> None:
+    path = sys.argv[1]
+    if "--to-parquet" in sys.argv:
+        to_parquet(path, sys.argv[sys.argv.index("--to-parquet") + 1])
+        return
+    money = "DOUBLE" if "--double" in sys.argv[2:] else "DECIMAL(38,12)"
+    started = time.perf_counter()
+    if path.endswith(".parquet"):
+        source = f"read_parquet('{path}')"
+        day = "CAST(line_item_usage_start_date AS DATE)"
+        period = "strftime(bill_billing_period_start_date, '%Y-%m')"
+        team = "resource_tags['user_team']"
+        amount = lambda c: f"CAST({c} AS {money})"
+    else:
+        source = f"read_csv('{path}', header = true, all_varchar = true)"
+        day = "CAST(line_item_usage_start_date[1:10] AS DATE)"
+        period = "bill_billing_period_start_date[1:7]"
+        team = "json_extract_string(NULLIF(resource_tags, ''), '$.user_team')"
+        amount = lambda c: f"CAST(NULLIF({c}, '') AS {money})"
+    amortised = f"""CASE line_item_line_item_type
+        WHEN 'SavingsPlanCoveredUsage' THEN {amount('savings_plan_savings_plan_effective_cost')}
+        WHEN 'SavingsPlanRecurringFee' THEN {amount('savings_plan_total_commitment_to_date')} - {amount('savings_plan_used_commitment')}
+        WHEN 'SavingsPlanNegation' THEN 0 WHEN 'SavingsPlanUpfrontFee' THEN 0
+        ELSE {amount('line_item_unblended_cost')} END"""
+    query = f"""
+        SELECT {day} AS usage_day, {period} AS billing_period, bill_payer_account_id, line_item_usage_account_id,
+               line_item_product_code, product_region_code, line_item_line_item_type, line_item_currency_code,
+               {team} AS team, first(bill_payer_account_name), first(line_item_usage_account_name),
+               SUM({amount('line_item_unblended_cost')}), SUM({amortised}),
+               SUM({amount('pricing_public_on_demand_cost')}), SUM(CAST({amount('line_item_usage_amount')} AS DOUBLE)), COUNT(*)
+        FROM {source}
+        GROUP BY ALL
+    """
+    groups = duckdb.connect().execute(query).fetchall()
+    print(f"duckdb: {len(groups)} groups in {time.perf_counter() - started:.3f}s")
+
+
+if __name__ == "__main__":
+    main()
