@@ -54,7 +54,22 @@ enum ColumnChunks<'a> {
     Text(Vec<&'a Utf8ViewArray>),
     Float(Vec<&'a PrimitiveArray<f64>>),
     /// A Parquet map (CUR 2.0 `resource_tags`, AWS FOCUS `Tags`): a list of key/value structs.
-    Map(Vec<&'a ListArray<i64>>),
+    Map(Vec<MapChunk<'a>>),
+}
+
+/// One chunk of a map column: the rows' entry ranges and the entries' keys and values.
+struct MapChunk<'a> {
+    rows: &'a ListArray<i64>,
+    /// `None` when the entries are not text key/value pairs: such a map holds no tags.
+    entries: Option<(&'a Utf8ViewArray, &'a Utf8ViewArray)>,
+}
+
+impl<'a> MapChunk<'a> {
+    fn new(rows: &'a ListArray<i64>) -> Self {
+        let fields = rows.values().as_any().downcast_ref::<StructArray>().map(|entries| entries.values());
+        let text = |index: usize| fields?.get(index)?.as_any().downcast_ref::<Utf8ViewArray>();
+        MapChunk { rows, entries: text(0).zip(text(1)) }
+    }
 }
 
 struct SliceColumns<'a> {
@@ -72,7 +87,9 @@ impl<'a> SliceColumns<'a> {
                 (ValueKind::Amount | ValueKind::Quantity, _) => {
                     ColumnChunks::Float(series.f64()?.downcast_iter().collect())
                 }
-                (ValueKind::Tags, DataType::List(_)) => ColumnChunks::Map(series.list()?.downcast_iter().collect()),
+                (ValueKind::Tags, DataType::List(_)) => {
+                    ColumnChunks::Map(series.list()?.downcast_iter().map(MapChunk::new).collect())
+                }
                 _ => ColumnChunks::Text(series.str()?.downcast_iter().collect()),
             });
         }
@@ -130,7 +147,7 @@ impl RowValues for ParquetRow<'_, '_> {
 
     fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
         match &self.values.columns[column] {
-            ColumnChunks::Map(chunks) => map_json(chunks[self.chunk], self.row, out),
+            ColumnChunks::Map(chunks) => map_json(&chunks[self.chunk], self.row, out),
             _ => {
                 let text = self.text(column);
                 out.extend_from_slice(text);
@@ -149,19 +166,9 @@ fn number_at<T: polars_arrow::types::NativeType>(chunk: &PrimitiveArray<T>, row:
 
 /// A map row as JSON object text; entries with an empty value are left out (CUR 2.0 writes
 /// only activated, non-empty keys anyway).
-fn map_json(chunk: &ListArray<i64>, row: usize, out: &mut Vec<u8>) {
-    if !chunk.is_valid(row) {
-        return;
-    }
-    let Some(entries) = chunk.values().as_any().downcast_ref::<StructArray>() else { return };
-    let fields = entries.values();
-    let (Some(keys), Some(values)) = (
-        fields.first().and_then(|f| f.as_any().downcast_ref::<Utf8ViewArray>()),
-        fields.get(1).and_then(|f| f.as_any().downcast_ref::<Utf8ViewArray>()),
-    ) else {
-        return;
-    };
-    let (start, end) = chunk.offsets().start_end(row);
+fn map_json(chunk: &MapChunk<'_>, row: usize, out: &mut Vec<u8>) {
+    let Some((keys, values)) = chunk.entries.filter(|_| chunk.rows.is_valid(row)) else { return };
+    let (start, end) = chunk.rows.offsets().start_end(row);
     for entry in start..end {
         let value = text_at(values, entry);
         if value.is_empty() {

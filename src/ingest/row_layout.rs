@@ -383,12 +383,27 @@ fn tag_columns_json(row: &mut impl RowValues, columns: &[(usize, String)], out: 
 
 /// Appends `text` as a JSON string.
 pub fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
+    // Tag keys and values rarely need escaping; this runs once per tag per row.
+    if std::str::from_utf8(text).is_ok() && !text.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push(b'"');
+        out.extend_from_slice(text);
+        out.push(b'"');
+        return;
+    }
     serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)).expect("writing to memory");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_only_when_needed() {
+        let mut out = Vec::new();
+        write_json_string(&mut out, b"team");
+        write_json_string(&mut out, b"a\"b\\c\n");
+        assert_eq!(String::from_utf8(out).unwrap(), r#""team""a\"b\\c\n""#);
+    }
 
     #[test]
     fn dates_are_cut_before_the_time() {
