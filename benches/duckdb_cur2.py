@@ -15,6 +15,8 @@ import time
 
 import duckdb
 
+from duckdb_groupby import run_groupby, source_of
+
 MONEY = [
     "line_item_unblended_cost", "pricing_public_on_demand_cost", "line_item_usage_amount",
     "savings_plan_savings_plan_effective_cost", "savings_plan_total_commitment_to_date",
@@ -34,7 +36,7 @@ def to_parquet(source: str, out: str) -> None:
                    CAST(line_item_usage_end_date AS TIMESTAMP) AS line_item_usage_end_date,
                    {money},
                    CAST(CAST(COALESCE(NULLIF(resource_tags, ''), '{{}}') AS JSON) AS MAP(VARCHAR, VARCHAR)) AS resource_tags
-            FROM read_csv('{source}', header = true, all_varchar = true)
+            FROM {source_of(source)}
         ) TO '{out}' (FORMAT parquet, COMPRESSION snappy)
     """)
 
@@ -46,14 +48,13 @@ def main() -> None:
         return
     money = "DOUBLE" if "--double" in sys.argv[2:] else "DECIMAL(38,12)"
     started = time.perf_counter()
+    source = source_of(path)
     if path.endswith(".parquet"):
-        source = f"read_parquet('{path}')"
         day = "CAST(line_item_usage_start_date AS DATE)"
         period = "strftime(bill_billing_period_start_date, '%Y-%m')"
         team = "resource_tags['user_team']"
         amount = lambda c: f"CAST({c} AS {money})"
     else:
-        source = f"read_csv('{path}', header = true, all_varchar = true)"
         day = "CAST(line_item_usage_start_date[1:10] AS DATE)"
         period = "bill_billing_period_start_date[1:7]"
         team = "json_extract_string(NULLIF(resource_tags, ''), '$.user_team')"
@@ -72,8 +73,7 @@ def main() -> None:
         FROM {source}
         GROUP BY ALL
     """
-    groups = duckdb.connect().execute(query).fetchall()
-    print(f"duckdb: {len(groups)} groups in {time.perf_counter() - started:.3f}s")
+    run_groupby(query, started)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{gzip, stores, write};
+use common::{TestStore, gzip, stores, write};
 use finopsd::ingest::IngestError;
 
 const CUR2_HEADER: &str = "identity_line_item_id,bill_billing_period_start_date,bill_payer_account_id,\
@@ -110,7 +110,7 @@ async fn cur_2_amortises_by_line_item_type_and_maps_charge_categories() {
         let report = ts.ingest(&[&file]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
         assert_eq!(report.run.files[0].format, "aws-cur-2.0");
         assert!(report.run.reconciliation.iter().all(|l| l.balances()));
-        assert_eq!(ts.category_totals().await, AMORTISED_TOTALS, "{}", ts.engine);
+        assert_category_totals(&ts, &AMORTISED_TOTALS).await;
         let facts = ts.facts().await;
         // `user_team` is the team tag; `aws_createdBy` is not a kept key.
         assert!(facts.iter().any(|f| f.contains(r#"|{"team":"payments"}|"#)), "{facts:?}");
@@ -127,11 +127,21 @@ async fn cur_2_parquet_reads_typed_columns_and_map_tags() {
     for ts in stores().await {
         let report = ts.ingest(&[&fixture]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
         assert_eq!(report.run.files[0].format, "aws-cur-2.0");
-        assert_eq!(ts.category_totals().await, AMORTISED_TOTALS, "{}", ts.engine);
-        let facts = ts.facts().await;
-        assert!(facts.iter().any(|f| f.contains(r#"|{"team":"payments"}|"#)), "{facts:?}");
+        assert_category_totals(&ts, &AMORTISED_TOTALS).await;
+        assert_some_fact_has(&ts, r#"|{"team":"payments"}|"#).await;
         ts.cleanup().await;
     }
+}
+
+/// Asserts billed and effective cost per source, month, currency and charge category.
+async fn assert_category_totals(ts: &TestStore, expected: &[&str]) {
+    assert_eq!(ts.category_totals().await, expected, "{}", ts.engine);
+}
+
+/// Asserts that some stored fact's text holds `text` (its kept tags, say).
+async fn assert_some_fact_has(ts: &TestStore, text: &str) {
+    let facts = ts.facts().await;
+    assert!(facts.iter().any(|f| f.contains(text)), "{}: {facts:?}", ts.engine);
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -145,17 +155,15 @@ async fn aws_focus_parquet_with_map_tags_loads_through_the_focus_path() {
             ts.ingest(&[&fixture("aws-focus-1.2.parquet")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
         assert_eq!(report.run.files[0].format, "focus-1.2");
         // Usage billed 1.50 + 2 + 0.75, effective 1.25 + 2 + 0.75; tax 0.43.
-        assert_eq!(
-            ts.category_totals().await,
-            [
+        assert_category_totals(
+            &ts,
+            &[
                 "aws:111122223333 2025-03 USD Tax 430000000 430000000",
                 "aws:111122223333 2025-03 USD Usage 4250000000 4000000000",
             ],
-            "{}",
-            ts.engine
-        );
-        let facts = ts.facts().await;
-        assert!(facts.iter().any(|f| f.contains(r#"|{"team":"search"}|"#)), "{facts:?}");
+        )
+        .await;
+        assert_some_fact_has(&ts, r#"|{"team":"search"}|"#).await;
         ts.cleanup().await;
     }
 }
@@ -216,17 +224,15 @@ async fn legacy_cur_loads_exactly_the_newest_assembly_of_the_month() {
         assert_eq!(report.run.files.len(), 2, "{:?}", report.run.files);
         assert!(report.run.files.iter().all(|f| f.format == "aws-cur-legacy" && f.path.contains("bbbb")));
         // Billed 10.50 + 0 + 1.05; effective 10.50 + 2.50 + 1.05.
-        assert_eq!(
-            ts.category_totals().await,
-            [
+        assert_category_totals(
+            &ts,
+            &[
                 "aws:111122223333 2025-03 USD Tax 1050000000 1050000000",
                 "aws:111122223333 2025-03 USD Usage 10500000000 13000000000",
             ],
-            "{}",
-            ts.engine
-        );
-        let facts = ts.facts().await;
-        assert!(facts.iter().any(|f| f.contains(r#"{"env":"prod","team":"payments"}"#)), "{facts:?}");
+        )
+        .await;
+        assert_some_fact_has(&ts, r#"{"env":"prod","team":"payments"}"#).await;
 
         // A newer assembly lands and the date-range manifest moves to it: it replaces the month.
         write(&month.join("cccc/cur-1.csv.gz"), legacy_csv(&["user:team"], &[("Usage", "11", &["payments"])]));
@@ -259,7 +265,7 @@ async fn cur_2_folders_read_the_files_their_manifest_lists() {
         );
         write(&export.join("metadata/BILLING_PERIOD=2025-03/finops-cur2-Manifest.json"), &manifest);
         ts.ingest(&[&ts.path("exports")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
-        assert_eq!(ts.category_totals().await, AMORTISED_TOTALS, "{}", ts.engine);
+        assert_category_totals(&ts, &AMORTISED_TOTALS).await;
 
         // A manifest naming a file that is not there refuses the ingest and changes nothing.
         let before = ts.facts().await;
@@ -349,18 +355,16 @@ async fn azure_actual_and_amortised_exports_are_one_source_per_currency() {
         assert_eq!(report.run.files.len(), 2, "{:?}", report.run.files);
         assert!(report.warnings.is_empty(), "{:?}", report.warnings);
         // USD billed 10 + 0 + 300, effective 10 + 9.68 + 0.32; EUR 5.5 + 0.0000564902 both.
-        assert_eq!(
-            ts.category_totals().await,
-            [
+        assert_category_totals(
+            &ts,
+            &[
                 "microsoft:8611537 2025-03 EUR Usage 5500056490 5500056490",
                 "microsoft:8611537 2025-03 USD Purchase 300000000000 0",
                 "microsoft:8611537 2025-03 USD Usage 10000000000 20000000000",
             ],
-            "{}",
-            ts.engine
-        );
-        let facts = ts.facts().await;
-        assert!(facts.iter().any(|f| f.contains(r#"{"env":"prod","team":"payments"}"#)), "{facts:?}");
+        )
+        .await;
+        assert_some_fact_has(&ts, r#"{"env":"prod","team":"payments"}"#).await;
         assert!(report.run.reconciliation.iter().all(|l| l.balances()));
 
         // The actual export alone (a pay-as-you-go account without amortised data) stands for
@@ -375,7 +379,7 @@ async fn azure_actual_and_amortised_exports_are_one_source_per_currency() {
         write(&ts.path("pair/ActualCost/part_0_0001.csv"), &on_demand);
         write(&ts.path("pair/AmortizedCost/part_0_0001.csv"), &on_demand);
         ts.ingest(&[&ts.path("pair")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
-        assert_eq!(ts.category_totals().await, ["microsoft:8611537 2025-03 EUR Usage 5500000000 5500000000"]);
+        assert_category_totals(&ts, &["microsoft:8611537 2025-03 EUR Usage 5500000000 5500000000"]).await;
         ts.cleanup().await;
     }
 }
@@ -486,19 +490,17 @@ async fn gcp_json_exports_net_credits_and_never_count_an_appended_row_twice() {
         // USD March usage 10.50 + 2 + 4 less credits 1.50 and 0.50 = 14.50 (both metrics: the
         // invoice is net of credits); tax 1.10 once;
         // February 0.70; EUR 3.30 + 1.20.
-        assert_eq!(
-            ts.category_totals().await,
-            [
+        assert_category_totals(
+            &ts,
+            &[
                 "google-cloud:01ABCD-234567-89EFGH 2025-02 USD Usage 700000000 700000000",
                 "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Tax 1100000000 1100000000",
                 "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Usage 14500000000 14500000000",
                 "google-cloud:01EEEE-555555-66FFFF 2025-03 EUR Usage 4500000000 4500000000",
             ],
-            "{}",
-            ts.engine
-        );
-        let facts = ts.facts().await;
-        assert!(facts.iter().any(|f| f.contains(r#"{"env":"prod","team":"search"}"#)), "{facts:?}");
+        )
+        .await;
+        assert_some_fact_has(&ts, r#"{"env":"prod","team":"search"}"#).await;
 
         // A line that is not JSON names its line and changes nothing.
         let before = ts.facts().await;

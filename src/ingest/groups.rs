@@ -79,7 +79,6 @@ pub struct ExportTotal {
 /// What reading (part of) an export gives.
 pub struct ExportRead {
     pub groups: Vec<ExportGroup>,
-    pub totals: Vec<ExportTotal>,
 }
 
 /// The calendar date a date value starts with, in the forms exports write: ISO
@@ -213,7 +212,7 @@ impl DailyGroups {
     }
 
     /// The groups, in file order where rows are known (so the first group that breaks a
-    /// rule is the earliest row that does), and the export totals they add up to.
+    /// rule is the earliest row that does).
     pub fn into_read(self) -> ExportRead {
         let mut groups: Vec<ExportGroup> =
             self.groups.into_iter().map(|(key, sums)| export_group(&key, sums)).collect();
@@ -221,8 +220,7 @@ impl DailyGroups {
             Some(Position::Row { row, .. }) => row,
             _ => 0,
         });
-        let totals = export_totals(&groups);
-        ExportRead { groups, totals }
+        ExportRead { groups }
     }
 }
 
@@ -267,8 +265,9 @@ fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
 }
 
 /// The export's own column sums per billing period, currency and billing account: the
-/// groups hold every row's exact money, so their sums are the columns' sums.
-fn export_totals(groups: &[ExportGroup]) -> Vec<ExportTotal> {
+/// groups hold every row's exact money, so their sums are the columns' sums. Summed from the
+/// groups as FOCUS values (after a mapping's value tables), so they key like the facts.
+pub fn export_totals(groups: &[ExportGroup]) -> Vec<ExportTotal> {
     type TotalKey = (Result<Option<NaiveDate>, String>, Option<String>, Option<String>, Option<String>);
     let mut totals: BTreeMap<TotalKey, ExportTotal> = BTreeMap::new();
     for group in groups {

@@ -4,6 +4,7 @@
 //! every element (`credits.amount` sums a row's credits, `labels` is a list of key/value
 //! records read as tags). Numbers keep their decimal text, so money is exact.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
 
@@ -13,7 +14,7 @@ use super::error::{BadInput, IngestError, Position};
 use super::export_file::ExportFile;
 use super::groups::{DailyGroups, ExportRead, RowAt};
 use super::progress::RowCounter;
-use super::row_layout::{RowLayout, RowScratch, RowValues, write_json_string};
+use super::row_layout::{RowLayout, RowScratch, RowValues, close_tags, push_tag};
 use crate::focus::money::parse_picos;
 
 /// Lines sampled for the column names: a record or repeated field absent from the first row
@@ -92,72 +93,80 @@ fn leaves<'v>(value: &'v Value, path: &[String], out: &mut Vec<&'v Value>) {
 struct JsonRow<'r> {
     record: &'r Value,
     paths: &'r [Vec<String>],
-    /// The text of each column on this row, where it had to be written out.
-    texts: Vec<Vec<u8>>,
+    /// The text of each column on this row, written out (buffers reused from row to row).
+    texts: &'r mut [Vec<u8>],
 }
 
-impl JsonRow<'_> {
-    fn values(&self, column: usize) -> Vec<&Value> {
+impl<'r> JsonRow<'r> {
+    fn values(&self, column: usize) -> Vec<&'r Value> {
         let mut out = Vec::new();
         leaves(self.record, &self.paths[column], &mut out);
         out.retain(|v| !v.is_null());
         out
     }
+
+    /// The sum of the column's values (`credits.amount`: every credit of the row); `None`
+    /// when the row has none.
+    fn sum<T: std::ops::AddAssign + Default>(
+        &self,
+        column: usize,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, String> {
+        let mut total = None;
+        for value in self.values(column) {
+            let text = scalar_text(value).unwrap_or_default();
+            *total.get_or_insert_with(T::default) +=
+                parse(text.trim()).ok_or_else(|| format!("`{text}` is not a number"))?;
+        }
+        Ok(total)
+    }
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
+/// A scalar's text: strings as they are, numbers in the decimal form they were written in.
+fn scalar_text(value: &Value) -> Option<Cow<'_, str>> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
 }
 
 impl RowValues for JsonRow<'_> {
     fn text(&mut self, column: usize) -> &[u8] {
-        let text = self.values(column).first().and_then(|v| scalar_text(v)).unwrap_or_default();
-        self.texts[column] = text.into_bytes();
-        &self.texts[column]
+        let values = self.values(column);
+        let text = values.first().and_then(|v| scalar_text(v)).unwrap_or_default();
+        let buffer = &mut self.texts[column];
+        buffer.clear();
+        buffer.extend_from_slice(text.as_bytes());
+        buffer
     }
 
     fn amount(&mut self, column: usize) -> Result<Option<i128>, String> {
-        let values = self.values(column);
-        let mut total = None;
-        for value in values {
-            let text = scalar_text(value).unwrap_or_default();
-            let picos = parse_picos(text.trim().as_bytes()).ok_or_else(|| format!("`{text}` is not a number"))?;
-            *total.get_or_insert(0) += picos;
-        }
-        Ok(total)
+        self.sum(column, |text| parse_picos(text.as_bytes()))
     }
 
     fn quantity(&mut self, column: usize) -> Result<Option<f64>, String> {
-        let values = self.values(column);
-        let mut total = None;
-        for value in values {
-            let text = scalar_text(value).unwrap_or_default();
-            let quantity = text.trim().parse::<f64>().ok().filter(|q| q.is_finite());
-            *total.get_or_insert(0.0) += quantity.ok_or_else(|| format!("`{text}` is not a number"))?;
-        }
-        Ok(total)
+        self.sum(column, |text| text.parse::<f64>().ok().filter(|q| q.is_finite()))
     }
 
     /// A repeated key/value record (`labels`) or an object becomes a JSON object.
     fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
-        let values = self.values(column);
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for value in values {
+        for value in self.values(column) {
             match value {
                 Value::Object(fields) if fields.contains_key("key") => {
                     if let (Some(key), Some(text)) =
                         (fields.get("key").and_then(scalar_text), fields.get("value").and_then(scalar_text))
                     {
-                        pairs.push((key, text));
+                        push_tag(out, key.as_bytes(), text.as_bytes());
                     }
                 }
                 Value::Object(fields) => {
-                    pairs.extend(fields.iter().filter_map(|(k, v)| Some((k.clone(), scalar_text(v)?))));
+                    for (key, field) in fields {
+                        if let Some(text) = scalar_text(field) {
+                            push_tag(out, key.as_bytes(), text.as_bytes());
+                        }
+                    }
                 }
                 Value::String(text) => {
                     out.extend_from_slice(text.as_bytes());
@@ -166,15 +175,7 @@ impl RowValues for JsonRow<'_> {
                 _ => {}
             }
         }
-        for (key, text) in pairs {
-            out.push(if out.is_empty() { b'{' } else { b',' });
-            write_json_string(out, key.as_bytes());
-            out.push(b':');
-            write_json_string(out, text.as_bytes());
-        }
-        if !out.is_empty() {
-            out.push(b'}');
-        }
+        close_tags(out);
     }
 }
 
@@ -222,6 +223,7 @@ fn read_records(
         layout.columns.iter().map(|c| c.name.split('.').map(str::to_string).collect()).collect();
     let (text, consumed) = file.csv_text()?;
     let mut scratch = RowScratch::default();
+    let mut texts = vec![Vec::new(); paths.len()];
     let mut skipped = 0u64;
     for (index, line) in std::io::BufReader::with_capacity(1 << 20, text).lines().enumerate() {
         let number = index as u64 + 1;
@@ -238,7 +240,7 @@ fn read_records(
             continue;
         }
         let record: Value = serde_json::from_str(&line).map_err(|e| not_json(file, number, &e))?;
-        let mut row = JsonRow { record: &record, paths: &paths, texts: vec![Vec::new(); paths.len()] };
+        let mut row = JsonRow { record: &record, paths: &paths, texts: &mut texts };
         if let Some((account, mark)) = layout.watermark(&mut row) {
             if earlier.get(&account).is_some_and(|after| mark <= *after) {
                 skipped += 1;

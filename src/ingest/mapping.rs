@@ -148,23 +148,18 @@ impl ExportMapping {
             if kinds.iter().filter(|k| **k).count() != 1 {
                 return Err(invalid(format!("{column} needs exactly one of from, value or columns_prefix")));
             }
-            let misplaced = if column.is_money() {
-                [("values", !source.values.is_empty()), ("other", source.other.is_some())]
-                    .into_iter()
-                    .chain([("key_prefixes", !source.key_prefixes.is_empty()), ("columns_prefix", kinds[2])])
-                    .find(|(_, set)| *set)
-            } else {
-                let tags = *column == FocusColumn::Tags;
-                [("zero_if_null", source.zero_if_null), ("cases", !source.cases.is_empty())]
-                    .into_iter()
-                    .chain([
-                        ("key_prefixes", !tags && !source.key_prefixes.is_empty()),
-                        ("columns_prefix", !tags && kinds[2]),
-                    ])
-                    .chain([("values", tags && !source.values.is_empty())])
-                    .find(|(_, set)| *set)
-            };
-            if let Some((option, _)) = misplaced {
+            // Each option and the columns it applies to.
+            let (money, tags) = (column.is_money(), *column == FocusColumn::Tags);
+            let options = [
+                ("zero_if_null", source.zero_if_null, money),
+                ("cases", !source.cases.is_empty(), money),
+                ("values", !source.values.is_empty(), !money && !tags),
+                ("other", source.other.is_some(), !money && !tags),
+                ("key_prefixes", !source.key_prefixes.is_empty(), tags),
+                ("columns_prefix", kinds[2], tags),
+            ];
+            let misplaced = options.iter().find(|(_, set, applies)| *set && !applies);
+            if let Some((option, ..)) = misplaced {
                 return Err(invalid(format!("{option} does not apply to {column}")));
             }
             if source.other.is_some() && source.values.is_empty() {

@@ -27,7 +27,7 @@ use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, Reconci
 use csv_records::CsvRead;
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
-use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal};
+use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal, export_totals};
 use json_lines::{JsonRead, Watermarks};
 use manifest::DatasetRole;
 use mapping::{Detection, ExportMapping, MappingSet};
@@ -315,12 +315,13 @@ impl FileRead<'_> {
             })
         };
         let role = self.file.role.filter(|_| self.mapping.paired_datasets);
-        let line_items: i64 = part.totals.iter().map(|t| t.line_items).sum();
+        let groups: Vec<ExportGroup> = part.groups.into_iter().map(|g| translate_group(self.mapping, g)).collect();
+        let totals = export_totals(&groups);
+        let line_items: i64 = totals.iter().map(|t| t.line_items).sum();
         self.line_items += line_items;
         outcome.line_items += line_items;
-        for group in part.groups {
+        for group in groups {
             let first_row = group.first_row.clone();
-            let group = translate_group(self.mapping, group);
             let prefixes = self.mapping.tag_key_prefixes();
             let (key, amounts) = fact_from_group(group, request, currencies, (tags, prefixes), &mut self.kept_tags)
                 .map_err(|(column, problem)| refused(first_row, problem, column))?;
@@ -329,9 +330,9 @@ impl FileRead<'_> {
                 None => outcome.facts.entry(key).or_default().add(&amounts),
             }
         }
-        for total in part.totals {
-            let (key, totals) = export_total(&total, request, self.mapping)
-                .map_err(|(column, problem)| refused(None, problem, column))?;
+        for total in totals {
+            let (key, totals) =
+                export_total(&total, request).map_err(|(column, problem)| refused(None, problem, column))?;
             match role {
                 Some(role) => outcome.paired.add_total(role, key, &totals),
                 None => outcome.export_totals.entry(key).or_default().add(&totals),
@@ -493,20 +494,19 @@ fn source_name(request: &IngestRequest, provider: &str, billing_account_id: &str
     }
 }
 
-fn export_total(
-    total: &ExportTotal,
-    request: &IngestRequest,
-    mapping: &ExportMapping,
-) -> Result<(ReconciliationKey, CostTotals), Refusal> {
-    let t = |column: FocusColumn, value: &Option<String>| mapping.translate(column, value.clone());
+fn export_total(total: &ExportTotal, request: &IngestRequest) -> Result<(ReconciliationKey, CostTotals), Refusal> {
     let period =
         BillingPeriod::containing(required_date(total.billing_period_start.clone(), FocusColumn::BillingPeriodStart)?);
-    let currency = t(FocusColumn::BillingCurrency, &total.currency)
+    let currency = total
+        .currency
+        .clone()
         .ok_or((FocusColumn::BillingCurrency, "a row leaves BillingCurrency empty".to_string()))?;
-    let provider = t(FocusColumn::ProviderName, &total.provider)
-        .ok_or((FocusColumn::ProviderName, "a row leaves ProviderName empty".to_string()))?;
-    let account = t(FocusColumn::BillingAccountId, &total.billing_account_id)
+    let provider =
+        total.provider.as_deref().ok_or((FocusColumn::ProviderName, "a row leaves ProviderName empty".to_string()))?;
+    let account = total
+        .billing_account_id
+        .as_deref()
         .ok_or((FocusColumn::BillingAccountId, "a row leaves BillingAccountId empty".to_string()))?;
     let totals = CostTotals::from_picos(total.billed_picos, total.effective_picos, total.list_picos);
-    Ok(((source_name(request, &provider, &account), period, currency), totals))
+    Ok(((source_name(request, provider, account), period, currency), totals))
 }

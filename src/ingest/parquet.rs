@@ -12,7 +12,7 @@ use super::error::{BadInput, IngestError};
 use super::export_file::ExportFile;
 use super::groups::DailyGroups;
 use super::progress::RowCounter;
-use super::row_layout::{RowError, RowLayout, RowScratch, RowValues, ValueKind, write_json_string};
+use super::row_layout::{RowError, RowLayout, RowScratch, RowValues, ValueKind, close_tags, push_tag};
 
 /// Parquet money is a double; it becomes integer pico-units once per row (see `focus::money`).
 const PICOS_PER_UNIT: f64 = 1e12;
@@ -170,18 +170,9 @@ fn map_json(chunk: &MapChunk<'_>, row: usize, out: &mut Vec<u8>) {
     let Some((keys, values)) = chunk.entries.filter(|_| chunk.rows.is_valid(row)) else { return };
     let (start, end) = chunk.rows.offsets().start_end(row);
     for entry in start..end {
-        let value = text_at(values, entry);
-        if value.is_empty() {
-            continue;
-        }
-        out.push(if out.is_empty() { b'{' } else { b',' });
-        write_json_string(out, text_at(keys, entry).as_bytes());
-        out.push(b':');
-        write_json_string(out, value.as_bytes());
+        push_tag(out, text_at(keys, entry).as_bytes(), text_at(values, entry).as_bytes());
     }
-    if !out.is_empty() {
-        out.push(b'}');
-    }
+    close_tags(out);
 }
 
 /// Reads `rows` rows from `offset` of a Parquet export through `layout` into daily groups.
@@ -273,6 +264,7 @@ fn sum_rows(
 mod tests {
     use super::*;
     use crate::ingest::export_file::Encoding;
+    use crate::ingest::groups::export_totals;
     use crate::ingest::mapping::MappingSet;
     use crate::ingest::tags::TagFilter;
     use crate::sample::{ExportEncoding, write_benchmark_export};
@@ -298,8 +290,8 @@ mod tests {
             read_parquet_rows(&file, (offset, rows), &layout, &schema, &RowCounter::default()).unwrap()
         };
         let billed = |groups: DailyGroups| {
-            let read = groups.into_read();
-            (read.totals.iter().map(|t| t.billed_picos).sum::<i128>(), read.totals.iter().map(|t| t.line_items).sum())
+            let totals = export_totals(&groups.into_read().groups);
+            (totals.iter().map(|t| t.billed_picos).sum::<i128>(), totals.iter().map(|t| t.line_items).sum())
         };
         let whole = billed(read(0, 10_000));
         let mut slices = DailyGroups::default();

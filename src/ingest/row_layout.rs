@@ -193,16 +193,14 @@ impl RowLayout {
             return Slot::Constant(value.as_bytes().into());
         }
         if let Some(prefix) = &source.columns_prefix {
-            let columns = header
-                .iter()
-                .filter_map(|name| {
-                    let key = name.strip_prefix(prefix.as_str())?;
-                    tags.keeps(&rewrite_key_prefix(key, &source.key_prefixes)).then(|| (name.clone(), key.to_string()))
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .filter_map(|(name, key)| Some((self.column(header, &name, ValueKind::Text)?, key)))
-                .collect();
+            let mut columns = Vec::new();
+            for name in header {
+                let Some(key) = name.strip_prefix(prefix.as_str()) else { continue };
+                if tags.keeps(&rewrite_key_prefix(key, &source.key_prefixes)) {
+                    let column = self.column(header, name, ValueKind::Text).expect("a header column");
+                    columns.push((column, key.to_string()));
+                }
+            }
             return Slot::TagColumns(columns);
         }
         match mapping.resolve(focus, header) {
@@ -262,11 +260,7 @@ impl RowLayout {
             *sum = rule.amount(row, self)?;
         }
         let consumed_quantity = match self.quantity {
-            Some(column) => row.quantity(column).map_err(|problem| RowError {
-                column: Some(column),
-                problem,
-                expected: "a decimal number such as 12.34, -0.5 or 5.6E-05".into(),
-            })?,
+            Some(column) => row.quantity(column).map_err(|problem| not_a_number(column, problem))?,
             None => None,
         };
         let RowScratch { key, tags } = scratch;
@@ -314,7 +308,7 @@ impl MoneyRule {
                 problem: "the value is empty".into(),
                 expected: format!("a value: {} ({}) is required on every row", self.focus, layout.column_name(column)),
             }),
-            Err(problem) => Err(not_an_amount(column, problem)),
+            Err(problem) => Err(not_a_number(column, problem)),
         }
     }
 }
@@ -342,7 +336,7 @@ impl CaseRule {
                     }
                 };
                 // Case columns are filled only on the rows they concern.
-                let picos = row.amount(column).map_err(|problem| not_an_amount(column, problem))?.unwrap_or(0);
+                let picos = row.amount(column).map_err(|problem| not_a_number(column, problem))?.unwrap_or(0);
                 total += sign * picos;
             }
         }
@@ -350,7 +344,7 @@ impl CaseRule {
     }
 }
 
-fn not_an_amount(column: usize, problem: String) -> RowError {
+fn not_a_number(column: usize, problem: String) -> RowError {
     RowError { column: Some(column), problem, expected: "a decimal number such as 12.34, -0.5 or 5.6E-05".into() }
 }
 
@@ -367,22 +361,32 @@ pub fn date_key(text: &[u8]) -> &[u8] {
 fn tag_columns_json(row: &mut impl RowValues, columns: &[(usize, String)], out: &mut Vec<u8>) {
     out.clear();
     for (column, key) in columns {
-        let value = row.text(*column).trim_ascii();
-        if value.is_empty() {
-            continue;
-        }
-        out.push(if out.is_empty() { b'{' } else { b',' });
-        write_json_string(out, key.as_bytes());
-        out.push(b':');
-        write_json_string(out, value);
+        push_tag(out, key.as_bytes(), row.text(*column).trim_ascii());
     }
+    close_tags(out);
+}
+
+/// Appends one tag to the JSON object being written into `out`, opening it on the first
+/// tag; a tag without a value is left out. Every reader assembles tags this way.
+pub fn push_tag(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    if value.is_empty() {
+        return;
+    }
+    out.push(if out.is_empty() { b'{' } else { b',' });
+    write_json_string(out, key);
+    out.push(b':');
+    write_json_string(out, value);
+}
+
+/// Closes the object [`push_tag`] opened; a row without tags stays empty.
+pub fn close_tags(out: &mut Vec<u8>) {
     if !out.is_empty() {
         out.push(b'}');
     }
 }
 
 /// Appends `text` as a JSON string.
-pub fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
+fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
     // Tag keys and values rarely need escaping; this runs once per tag per row.
     if std::str::from_utf8(text).is_ok() && !text.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push(b'"');

@@ -51,6 +51,16 @@ fn create(path: &Path) -> Result<GzFile, WriteError> {
     Ok(GzEncoder::new(BufWriter::new(File::create(path).map_err(io)?), flate2::Compression::new(6)))
 }
 
+/// Ends a gzip stream and writes it out.
+fn close_gzip(out: GzFile, path: &Path) -> Result<(), WriteError> {
+    out.finish().and_then(|mut w| w.flush()).map_err(io_error(path))
+}
+
+/// Ends a gzip'd CSV file.
+fn close_csv(csv: csv::Writer<GzFile>, path: &Path) -> Result<(), WriteError> {
+    close_gzip(csv.into_inner().map_err(|e| io_error(path)(e.into_error()))?, path)
+}
+
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
     move |source| WriteError::Io { path: path.display().to_string(), source }
 }
@@ -171,12 +181,13 @@ impl Cur2Month {
             ])
             .map_err(|e| io_error(&self.data)(e.into()))
     }
+}
 
+impl MonthExport for Cur2Month {
     /// Closes the data file and writes the manifest, after the data as AWS does.
-    fn close(self) -> Result<Vec<PathBuf>, WriteError> {
-        let Cur2Month { csv, root, period, data } = self;
-        let encoder = csv.into_inner().map_err(|e| io_error(&data)(e.into_error()))?;
-        encoder.finish().and_then(|mut w| w.flush()).map_err(io_error(&data))?;
+    fn finish(self: Box<Self>) -> Result<Vec<PathBuf>, WriteError> {
+        let Cur2Month { csv, root, period, data } = *self;
+        close_csv(csv, &data)?;
         let manifest = root.join(format!("metadata/BILLING_PERIOD={period}/{CUR2_EXPORT}-Manifest.json"));
         let uri = format!(
             "s3://northwind-billing/exports/{CUR2_EXPORT}/data/BILLING_PERIOD={period}/{CUR2_EXPORT}-00001.csv.gz"
@@ -188,12 +199,6 @@ impl Cur2Month {
         });
         write_text(&manifest, &(serde_json::to_string_pretty(&body).expect("serialises") + "\n"))?;
         Ok(vec![data, manifest])
-    }
-}
-
-impl MonthExport for Cur2Month {
-    fn finish(self: Box<Self>) -> Result<Vec<PathBuf>, WriteError> {
-        self.close()
     }
 
     /// FOCUS lines as CUR line items: covered usage as Savings Plan covered usage and its
@@ -283,13 +288,14 @@ impl AzureMonth {
         }
         Ok(AzureMonth { runs, period })
     }
+}
 
-    fn close(self) -> Result<Vec<PathBuf>, WriteError> {
+impl MonthExport for AzureMonth {
+    fn finish(self: Box<Self>) -> Result<Vec<PathBuf>, WriteError> {
         let mut files = Vec::new();
         for run in self.runs {
             let data = run.folder.join(AZURE_PART);
-            let encoder = run.csv.into_inner().map_err(|e| io_error(&data)(e.into_error()))?;
-            encoder.finish().and_then(|mut w| w.flush()).map_err(io_error(&data))?;
+            close_csv(run.csv, &data)?;
             let manifest = run.folder.join("manifest.json");
             let body = json!({
                 "exportConfig": {
@@ -313,12 +319,6 @@ impl AzureMonth {
             files.extend([data, manifest]);
         }
         Ok(files)
-    }
-}
-
-impl MonthExport for AzureMonth {
-    fn finish(self: Box<Self>) -> Result<Vec<PathBuf>, WriteError> {
-        self.close()
     }
 
     /// The actual export carries every line at its billed cost; the amortised one every line
@@ -374,16 +374,12 @@ impl GcpMonth {
         let path = folder.join(format!("billing-export-{period}.json.gz"));
         Ok(GcpMonth { out: create(&path)?, path })
     }
-
-    fn close(self) -> Result<Vec<PathBuf>, WriteError> {
-        self.out.finish().and_then(|mut w| w.flush()).map_err(io_error(&self.path))?;
-        Ok(vec![self.path])
-    }
 }
 
 impl MonthExport for GcpMonth {
     fn finish(self: Box<Self>) -> Result<Vec<PathBuf>, WriteError> {
-        self.close()
+        close_gzip(self.out, &self.path)?;
+        Ok(vec![self.path])
     }
 
     /// A FOCUS line as an export row; a credit line becomes a row of no cost whose credits
