@@ -183,12 +183,12 @@ async fn coverage_tells_tags_rules_splits_and_unallocated_apart_and_names_the_la
         let rows = ts.store.showback(&ShowbackQuery { month, by: vec!["team".into()] }).await.unwrap();
         let rows: Vec<String> = rows.iter().map(showback_line).collect();
         // 8 × 60/90, 8 × 20/90 and 8 × 10/90, rounded down to the nano-unit; the 2 nano-units
-        // left over go to the largest remainders (data, then search).
+        // left over go to the largest weights (payments, then search).
         assert_eq!(
             rows,
             vec![
-                "data USD 10.888888889 10.888888889 0",
-                "payments USD 65.333333333 65.333333333 0",
+                "data USD 10.888888888 10.888888888 0",
+                "payments USD 65.333333334 65.333333334 0",
                 "search USD 21.777777778 21.777777778 0",
                 "unallocated EUR 7 7 0",
                 "unallocated USD 8 8 0",

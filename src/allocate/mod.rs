@@ -14,16 +14,16 @@ mod split;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 pub use config::{AllocationConfig, DEFAULT_VALUE};
 pub use review::{AllocationChange, ExplainFilter, ExplainRow, diff};
 use rules::{CompiledRule, RuleValue, TagNormaliser};
-use split::{CompiledSplit, divide};
+use split::{CompiledSplit, Division};
 
-use crate::focus::{CostFact, CostTotals, FactKey};
+use crate::focus::{CostFact, CostTotals, FactKey, Money};
 use crate::store::{AllocatedCost, AllocationBatch, AllocationSummary, Store, StoreError, UnallocatedItem};
 
 #[derive(Debug, thiserror::Error)]
@@ -181,33 +181,68 @@ impl Allocator {
         chosen
     }
 
-    /// Allocates the facts of one source and billing period: the rules first, then the
-    /// splits, dimension by dimension (a split's weights are the day's costs after the
-    /// rules and any earlier dimension's splits).
+    /// Allocates the facts of one source and billing period as the store keeps them: per
+    /// day, provider, charge category, currency and outcome. The rules first, then the
+    /// splits, dimension by dimension (a split's weights are the day's costs after the rules
+    /// and any earlier dimension's splits); shared costs of the same kind are summed before
+    /// they are divided, so each stored row is rounded once.
     pub fn allocate_period<'f>(&self, facts: &'f [CostFact]) -> PeriodAllocation<'f> {
-        let mut allocation = PeriodAllocation {
+        let decided = self.decide(facts);
+        let mut index: HashMap<(NaiveDate, u32, u32), usize> = HashMap::new();
+        let mut entries: Vec<Entry<()>> = Vec::new();
+        for (fact, &attribute) in facts.iter().zip(&decided.fact_attributes) {
+            let Attributes { outcome, class } = decided.attributes[attribute as usize];
+            let date = fact.key.charge_date;
+            let at = *index.entry((date, class, outcome)).or_insert_with(|| {
+                entries.push(Entry { date, class, outcome, origin: (), costs: CostTotals::default() });
+                entries.len() - 1
+            });
+            entries[at].costs.add(&fact.amounts.costs);
+        }
+        self.split(decided, entries)
+    }
+
+    /// Allocates the facts of one source and billing period fact by fact, for explaining
+    /// where each went.
+    pub fn allocate_facts<'f>(&self, facts: &'f [CostFact]) -> FactAllocation<'f> {
+        let decided = self.decide(facts);
+        let entries = facts
+            .iter()
+            .zip(&decided.fact_attributes)
+            .enumerate()
+            .map(|(index, (fact, &attribute))| {
+                let Attributes { outcome, class } = decided.attributes[attribute as usize];
+                Entry { date: fact.key.charge_date, class, outcome, origin: index as u32, costs: fact.amounts.costs }
+            })
+            .collect();
+        self.split(decided, entries)
+    }
+
+    /// The rules' outcome and the splits that apply, once per distinct set of attributes:
+    /// rules read only a fact's attributes, not its day.
+    fn decide<'f>(&self, facts: &'f [CostFact]) -> Decided<'f> {
+        let mut decided = Decided {
             facts,
-            dimensions: self.dimension_names(),
             outcomes: Vec::new(),
             interned: HashMap::new(),
             attributes: Vec::new(),
             fact_attributes: Vec::with_capacity(facts.len()),
-            shares: Vec::with_capacity(facts.len()),
-            unsplit: Vec::new(),
+            classes: Vec::new(),
+            basis_sets: Vec::new(),
             row_texts: Vec::new(),
+            unsplit: HashSet::new(),
         };
-        // Rules read only a fact's attributes, not its day: decide once per distinct set.
         let mut seen: HashMap<[&str; 11], u32> = HashMap::new();
         let mut basis_sets: HashMap<Vec<bool>, u32> = HashMap::new();
         let mut row_texts: HashMap<[&str; 3], u32> = HashMap::new();
-        for (index, fact) in facts.iter().enumerate() {
+        let mut classes: HashMap<Class, u32> = HashMap::new();
+        for fact in facts {
             let key = attribute_key(&fact.key);
             let attribute = match seen.get(&key) {
                 Some(&attribute) => attribute,
                 None => {
                     let tags = self.tags.normalise(&fact.key.tags);
-                    let choices = self.allocate(&fact.key, &tags);
-                    let outcome = allocation.intern(choices);
+                    let outcome = intern(&mut decided.interned, &mut decided.outcomes, self.allocate(&fact.key, &tags));
                     let split = (0..self.dimensions.len())
                         .map(|d| {
                             self.splits.iter().position(|s| s.dimension == d && s.conditions.matches(&fact.key, &tags))
@@ -218,139 +253,171 @@ impl Allocator {
                         .iter()
                         .map(|s| s.basis.as_ref().is_none_or(|b| b.matches(&fact.key, &tags)))
                         .collect();
-                    let next = basis_sets.len() as u32;
-                    let basis = *basis_sets.entry(weighs).or_insert(next);
+                    let basis = intern(&mut basis_sets, &mut decided.basis_sets, weighs);
                     let k = &fact.key;
                     let text = [k.provider.as_str(), k.charge_category.as_str(), k.currency.as_str()];
-                    let next = allocation.row_texts.len() as u32;
-                    let row_text = *row_texts.entry(text).or_insert(next);
-                    if row_text == next {
-                        allocation.row_texts.push(text);
-                    }
-                    let attribute = allocation.attributes.len() as u32;
-                    allocation.attributes.push(Attributes { outcome, split, basis, row_text });
+                    let row_text = intern(&mut row_texts, &mut decided.row_texts, text);
+                    let class = intern(&mut classes, &mut decided.classes, Class { row_text, split, basis });
+                    let attribute = decided.attributes.len() as u32;
+                    decided.attributes.push(Attributes { outcome, class });
                     seen.insert(key, attribute);
                     attribute
                 }
             };
-            allocation.fact_attributes.push(attribute);
-            let outcome = allocation.attributes[attribute as usize].outcome;
-            allocation.shares.push(Share { fact: index as u32, outcome, costs: fact.amounts.costs });
+            decided.fact_attributes.push(attribute);
         }
-        let mut basis_sets: Vec<(Vec<bool>, u32)> = basis_sets.into_iter().collect();
-        basis_sets.sort_by_key(|(_, id)| *id);
-        let basis_sets: Vec<Vec<bool>> = basis_sets.into_iter().map(|(set, _)| set).collect();
-        for d in 0..self.dimensions.len() {
-            if self.splits.iter().any(|s| s.dimension == d) {
-                self.split_dimension(&mut allocation, d, &basis_sets);
-            }
-        }
-        allocation
+        decided
     }
 
-    fn split_dimension<'f>(&self, allocation: &mut PeriodAllocation<'f>, d: usize, basis_sets: &[Vec<bool>]) {
-        let facts: &'f [CostFact] = allocation.facts;
+    fn split<'f, O: Copy>(&self, mut decided: Decided<'f>, mut entries: Vec<Entry<O>>) -> Allocation<'f, O> {
+        for d in 0..self.dimensions.len() {
+            if self.splits.iter().any(|s| s.dimension == d) {
+                entries = self.split_dimension(&mut decided, d, entries);
+            }
+        }
+        Allocation {
+            dimensions: self.dimension_names(),
+            split_names: self.splits.iter().map(|s| s.name.clone()).collect(),
+            decided,
+            entries,
+        }
+    }
+
+    fn split_dimension<'f, O: Copy>(
+        &self,
+        decided: &mut Decided<'f>,
+        d: usize,
+        entries: Vec<Entry<O>>,
+    ) -> Vec<Entry<O>> {
+        // Each outcome's value in this dimension, by id; the default weighs for nobody.
         let default = &self.dimensions[d].default;
+        let mut value_ids: HashMap<&str, u32> = HashMap::new();
+        let mut values: Vec<&str> = Vec::new();
+        let value_of: Vec<Option<u32>> = decided
+            .outcomes
+            .iter()
+            .map(|choices| {
+                let value = choices[d].value.as_str();
+                (value != default).then(|| intern(&mut value_ids, &mut values, value))
+            })
+            .collect();
         // The day's weights: EffectiveCost of costs not shared in this dimension, per value.
-        let mut sums: HashMap<(NaiveDate, &str, u32, u32), i128> = HashMap::new();
-        for share in &allocation.shares {
-            let attributes = &allocation.attributes[allocation.fact_attributes[share.fact as usize] as usize];
-            if attributes.split[d].is_none() {
-                let fact = &facts[share.fact as usize].key;
-                *sums
-                    .entry((fact.charge_date, fact.currency.as_str(), share.outcome, attributes.basis))
-                    .or_default() += share.costs.effective_cost.nanos();
+        let mut sums: HashMap<(NaiveDate, u32, u32, u32), i128> = HashMap::new();
+        for entry in &entries {
+            let class = &decided.classes[entry.class as usize];
+            if let (None, Some(value)) = (class.split[d], value_of[entry.outcome as usize]) {
+                *sums.entry((entry.date, class.row_text, value, class.basis)).or_default() +=
+                    entry.costs.effective_cost.nanos();
             }
         }
         // Per day and currency: value → its cost on each split's basis.
-        let mut days: HashMap<(NaiveDate, &str), DayWeights> = HashMap::new();
-        for ((date, currency, outcome, basis), nanos) in sums {
-            let value = &allocation.outcomes[outcome as usize][d].value;
-            if value == default {
-                continue;
-            }
+        let mut days: HashMap<(NaiveDate, &'f str), DayWeights> = HashMap::new();
+        for ((date, row_text, value, basis), nanos) in sums {
+            let currency: &'f str = decided.row_texts[row_text as usize][2];
             let weights = days
                 .entry((date, currency))
                 .or_default()
-                .entry(value.clone())
+                .entry(values[value as usize])
                 .or_insert_with(|| vec![0; self.splits.len()]);
-            for (s, weighs) in basis_sets[basis as usize].iter().enumerate() {
+            for (s, weighs) in decided.basis_sets[basis as usize].iter().enumerate() {
                 if *weighs {
                     weights[s] += nanos;
                 }
             }
         }
-        // Per split, day and currency: the targets, their weights and their ids.
-        let mut targets_of: HashMap<(usize, NaiveDate, &str), DayTargets> = HashMap::new();
+        // Per split, day and currency: the targets by id, and how they divide a cost.
+        let mut targets_of: HashMap<(usize, NaiveDate, &'f str), Option<DayTargets>> = HashMap::new();
+        let mut target_values: Vec<String> = Vec::new();
         let mut target_ids: HashMap<String, u32> = HashMap::new();
-        // (outcome, split, target id) → the outcome of that target's share.
-        let mut derived: HashMap<(u32, usize, u32), u32> = HashMap::new();
-        let shares = std::mem::take(&mut allocation.shares);
-        for share in shares {
-            let fact = &facts[share.fact as usize].key;
-            let attributes = &allocation.attributes[allocation.fact_attributes[share.fact as usize] as usize];
-            let Some(s) = attributes.split[d] else {
-                allocation.shares.push(share);
+        // Each entry's split and day key, and how many entries come out, before any is made.
+        let mut keys: Vec<Option<(usize, NaiveDate, &'f str)>> = Vec::with_capacity(entries.len());
+        let mut count = 0;
+        for entry in &entries {
+            let class = &decided.classes[entry.class as usize];
+            let key = class.split[d].map(|s| (s, entry.date, decided.row_texts[class.row_text as usize][2]));
+            count += match key {
+                None => 1,
+                Some(key @ (s, date, currency)) => targets_of
+                    .entry(key)
+                    .or_insert_with(|| {
+                        let targets = split_targets(&self.splits[s], s, days.get(&(date, currency)));
+                        if targets.is_empty() {
+                            decided.unsplit.insert(key);
+                            return None;
+                        }
+                        let (values, weights): (Vec<String>, Vec<i128>) = targets.into_iter().unzip();
+                        let ids = values
+                            .into_iter()
+                            .map(|value| intern(&mut target_ids, &mut target_values, value))
+                            .collect();
+                        Some(DayTargets { ids, division: Division::new(&weights) })
+                    })
+                    .as_ref()
+                    .map_or(1, |targets| targets.ids.len()),
+            };
+            keys.push(key);
+        }
+        // (outcome, split) → by target id, the outcome of that target's share.
+        let mut derived: HashMap<(u32, usize), Vec<Option<u32>>> = HashMap::new();
+        let mut parts: [Vec<Money>; 3] = Default::default();
+        let mut split_entries = Vec::with_capacity(count);
+        for (entry, key) in entries.into_iter().zip(keys) {
+            // Not shared in this dimension, or nobody to share with on this day: the cost
+            // keeps the rules' value.
+            let Some((s, Some(DayTargets { ids, division }))) = key.map(|key| (key.0, targets_of[&key].as_ref()))
+            else {
+                split_entries.push(entry);
                 continue;
             };
-            let split = &self.splits[s];
-            let DayTargets { values, weights, ids } =
-                targets_of.entry((s, fact.charge_date, fact.currency.as_str())).or_insert_with(|| {
-                    let targets = split_targets(split, s, days.get(&(fact.charge_date, fact.currency.as_str())));
-                    let (values, weights): (Vec<String>, Vec<i128>) = targets.into_iter().unzip();
-                    let ids = values
-                        .iter()
-                        .map(|value| {
-                            let next = target_ids.len() as u32;
-                            *target_ids.entry(value.clone()).or_insert(next)
-                        })
-                        .collect();
-                    DayTargets { values, weights, ids }
-                });
-            if values.is_empty() {
-                // Nothing to share with on this day: the cost keeps the rules' value.
-                allocation.unsplit.push((split.name.clone(), fact.charge_date));
-                allocation.shares.push(share);
-                continue;
-            }
-            let billed = divide(share.costs.billed_cost, weights);
-            let effective = divide(share.costs.effective_cost, weights);
-            let list = divide(share.costs.list_cost, weights);
-            for (i, target) in values.iter().enumerate() {
-                let costs = CostTotals { billed_cost: billed[i], effective_cost: effective[i], list_cost: list[i] };
+            division.divide(entry.costs.billed_cost, &mut parts[0]);
+            division.divide(entry.costs.effective_cost, &mut parts[1]);
+            division.divide(entry.costs.list_cost, &mut parts[2]);
+            let outcomes = derived.entry((entry.outcome, s)).or_default();
+            for (i, &id) in ids.iter().enumerate() {
+                let costs =
+                    CostTotals { billed_cost: parts[0][i], effective_cost: parts[1][i], list_cost: parts[2][i] };
                 if costs == CostTotals::default() {
                     continue;
                 }
-                let outcome = match derived.get(&(share.outcome, s, ids[i])) {
-                    Some(&outcome) => outcome,
-                    None => {
-                        let mut choices = allocation.outcomes[share.outcome as usize].clone();
-                        let from = std::mem::take(&mut choices[d].value);
-                        choices[d] = Choice {
-                            value: target.clone(),
-                            method: AllocationMethod::Split { split: split.name.clone(), from },
-                        };
-                        let outcome = allocation.intern(choices);
-                        derived.insert((share.outcome, s, ids[i]), outcome);
-                        outcome
-                    }
-                };
-                allocation.shares.push(Share { fact: share.fact, outcome, costs });
+                if outcomes.len() <= id as usize {
+                    outcomes.resize(id as usize + 1, None);
+                }
+                let outcome = *outcomes[id as usize].get_or_insert_with(|| {
+                    let mut choices = decided.outcomes[entry.outcome as usize].clone();
+                    let from = std::mem::take(&mut choices[d].value);
+                    choices[d] = Choice {
+                        value: target_values[id as usize].clone(),
+                        method: AllocationMethod::Split { split: self.splits[s].name.clone(), from },
+                    };
+                    intern(&mut decided.interned, &mut decided.outcomes, choices)
+                });
+                split_entries.push(Entry { outcome, costs, ..entry });
             }
         }
+        split_entries
     }
+}
+
+/// The id of `value` in `values`, adding it when new.
+fn intern<T: Clone + Eq + std::hash::Hash>(ids: &mut HashMap<T, u32>, values: &mut Vec<T>, value: T) -> u32 {
+    if let Some(&id) = ids.get(&value) {
+        return id;
+    }
+    let id = values.len() as u32;
+    values.push(value.clone());
+    ids.insert(value, id);
+    id
 }
 
 /// One day and currency's values in a dimension with their cost on each split's basis (all
 /// their cost for a split without one), in nano-units.
-type DayWeights = BTreeMap<String, Vec<i128>>;
+type DayWeights<'v> = BTreeMap<&'v str, Vec<i128>>;
 /// Values with their weights.
 type Targets = Vec<(String, i128)>;
-/// A split's targets on one day in one currency: values, weights and ids, by position.
+/// A split's targets on one day in one currency, by id, and how they divide a cost.
 struct DayTargets {
-    values: Vec<String>,
-    weights: Vec<i128>,
     ids: Vec<u32>,
+    division: Division,
 }
 
 /// A split's targets on one day with their weights; empty when there is nobody to share with.
@@ -360,17 +427,17 @@ fn split_targets(split: &CompiledSplit, s: usize, day: Option<&DayWeights>) -> T
     match split.method {
         config::SplitMethod::Fixed => split.targets.clone(),
         config::SplitMethod::Even if !split.targets.is_empty() => split.targets.clone(),
-        config::SplitMethod::Even => day.keys().map(|value| (value.clone(), 1)).collect(),
+        config::SplitMethod::Even => day.keys().map(|value| (value.to_string(), 1)).collect(),
         config::SplitMethod::Proportional => {
             let candidates: Vec<String> = if split.targets.is_empty() {
-                day.keys().cloned().collect()
+                day.keys().map(|value| value.to_string()).collect()
             } else {
                 split.targets.iter().map(|(target, _)| target.clone()).collect()
             };
             let weighted: Vec<(String, i128)> = candidates
                 .into_iter()
                 .map(|value| {
-                    let weight = day.get(&value).map_or(0, |basis| basis[s]).max(0);
+                    let weight = day.get(value.as_str()).map_or(0, |basis| basis[s]).max(0);
                     (value, weight)
                 })
                 .collect();
@@ -402,81 +469,103 @@ fn attribute_key(fact: &FactKey) -> [&str; 11] {
     ]
 }
 
+#[derive(Clone, Copy)]
 struct Attributes {
     outcome: u32,
-    /// Per dimension, the split that shares these costs.
-    split: Vec<Option<usize>>,
-    /// Which splits' basis these costs are on (an id of a set).
-    basis: u32,
+    class: u32,
+}
+
+/// What the splits and the stored rows need of a set of attributes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Class {
     /// Index of the provider, charge category and currency in `row_texts`.
     row_text: u32,
+    /// Per dimension, the split that shares these costs.
+    split: Vec<Option<usize>>,
+    /// Which splits' basis these costs are on (an index into `basis_sets`).
+    basis: u32,
 }
 
-/// A fact, or one target's share of a shared fact.
-struct Share {
-    fact: u32,
-    outcome: u32,
-    costs: CostTotals,
-}
-
-/// The allocation of one source's billing period: each fact, or its shares, with a value in
-/// every dimension.
-pub struct PeriodAllocation<'f> {
+/// The rules' decisions on one source's billing period.
+struct Decided<'f> {
     facts: &'f [CostFact],
-    dimensions: Vec<String>,
     /// Distinct choices over all dimensions.
     outcomes: Vec<Vec<Choice>>,
     interned: HashMap<Vec<Choice>, u32>,
     attributes: Vec<Attributes>,
     fact_attributes: Vec<u32>,
-    shares: Vec<Share>,
-    /// Split and day of costs a split found no targets for.
-    unsplit: Vec<(String, NaiveDate)>,
+    classes: Vec<Class>,
+    basis_sets: Vec<Vec<bool>>,
     /// Distinct provider, charge category and currency of the facts.
     row_texts: Vec<[&'f str; 3]>,
+    /// Split, day and currency of costs a split found no targets for.
+    unsplit: HashSet<(usize, NaiveDate, &'f str)>,
 }
 
-/// A fact, or a share of it, and its value in every dimension.
+/// Costs with one day, class and outcome: one fact (`origin` is its index) or, as the store
+/// keeps them, the sum of all such facts (`origin` is `()`); after a split, one target's share.
+#[derive(Clone, Copy)]
+struct Entry<O> {
+    date: NaiveDate,
+    class: u32,
+    outcome: u32,
+    origin: O,
+    costs: CostTotals,
+}
+
+/// The allocation of one source's billing period: costs with a value in every dimension.
+pub struct Allocation<'f, O> {
+    dimensions: Vec<String>,
+    split_names: Vec<String>,
+    decided: Decided<'f>,
+    entries: Vec<Entry<O>>,
+}
+
+/// Allocated costs summed as the store keeps them.
+pub type PeriodAllocation<'f> = Allocation<'f, ()>;
+/// Allocated costs fact by fact.
+pub type FactAllocation<'f> = Allocation<'f, u32>;
+
+/// Allocated costs of one day and currency and their value in every dimension.
 pub struct AllocatedShare<'a> {
+    pub charge_date: NaiveDate,
+    pub currency: &'a str,
+    pub choices: &'a [Choice],
+    pub costs: CostTotals,
+}
+
+/// A fact, or one target's share of it, and its value in every dimension.
+pub struct FactShare<'a> {
     pub fact: &'a CostFact,
     pub choices: &'a [Choice],
     pub costs: CostTotals,
 }
 
-impl<'f> PeriodAllocation<'f> {
-    fn intern(&mut self, choices: Vec<Choice>) -> u32 {
-        if let Some(&id) = self.interned.get(&choices) {
-            return id;
-        }
-        let id = self.outcomes.len() as u32;
-        self.outcomes.push(choices.clone());
-        self.interned.insert(choices, id);
-        id
-    }
-
+impl<'f, O> Allocation<'f, O> {
     pub fn dimensions(&self) -> &[String] {
         &self.dimensions
     }
 
     pub fn shares(&self) -> impl Iterator<Item = AllocatedShare<'_>> {
-        self.shares.iter().map(|share| AllocatedShare {
-            fact: &self.facts[share.fact as usize],
-            choices: &self.outcomes[share.outcome as usize],
-            costs: share.costs,
+        self.entries.iter().map(|entry| AllocatedShare {
+            charge_date: entry.date,
+            currency: self.decided.row_texts[self.decided.classes[entry.class as usize].row_text as usize][2],
+            choices: &self.decided.outcomes[entry.outcome as usize],
+            costs: entry.costs,
         })
     }
 
     /// Days on which a split found no one to share with, per split.
     pub fn unsplit_days(&self) -> BTreeMap<&str, usize> {
-        let mut days: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
-        for (split, date) in &self.unsplit {
-            days.entry(split.as_str()).or_default().push(*date);
+        let mut days: BTreeMap<usize, Vec<NaiveDate>> = BTreeMap::new();
+        for (split, date, _) in &self.decided.unsplit {
+            days.entry(*split).or_default().push(*date);
         }
         days.into_iter()
             .map(|(split, mut dates)| {
                 dates.sort();
                 dates.dedup();
-                (split, dates.len())
+                (self.split_names[split].as_str(), dates.len())
             })
             .collect()
     }
@@ -484,36 +573,38 @@ impl<'f> PeriodAllocation<'f> {
     /// The rows the store keeps: summed per day, provider, charge category, currency and
     /// outcome.
     pub fn allocated_costs(&self) -> Vec<AllocatedCost> {
-        let Some(first) = self.facts.first().map(|f| &f.key) else { return Vec::new() };
-        // Sorting small integer keys and merging runs beats hashing text for every share.
-        let mut keyed: Vec<((NaiveDate, u32, u32), CostTotals)> = self
-            .shares
+        let decided = &self.decided;
+        let Some(first) = decided.facts.first().map(|f| &f.key) else { return Vec::new() };
+        // Sorting small integer keys (day and row text, outcome, entry) and merging runs
+        // beats hashing text for every entry.
+        let mut keyed: Vec<(u64, u32, u32)> = self
+            .entries
             .iter()
-            .map(|share| {
-                let fact = share.fact as usize;
-                let row_text = self.attributes[self.fact_attributes[fact] as usize].row_text;
-                ((self.facts[fact].key.charge_date, row_text, share.outcome), share.costs)
+            .enumerate()
+            .map(|(i, entry)| {
+                let day = entry.date.num_days_from_ce() as u32 as u64;
+                (day << 32 | decided.classes[entry.class as usize].row_text as u64, entry.outcome, i as u32)
             })
             .collect();
-        keyed.sort_unstable_by_key(|(key, _)| *key);
+        keyed.sort_unstable();
         let mut sums: Vec<((NaiveDate, u32, u32), CostTotals)> = Vec::new();
-        for (key, costs) in keyed {
+        for (day_text, outcome, i) in keyed {
+            let entry = &self.entries[i as usize];
+            let key = (entry.date, day_text as u32, outcome);
             match sums.last_mut() {
-                Some((last, sum)) if *last == key => sum.add(&costs),
-                _ => sums.push((key, costs)),
+                Some((last, sum)) if *last == key => sum.add(&entry.costs),
+                _ => sums.push((key, entry.costs)),
             }
         }
         let source: Arc<str> = first.source.as_str().into();
-        let mut text: HashMap<&str, Arc<str>> = HashMap::new();
-        let mut shared = |value: &'f str| text.entry(value).or_insert_with(|| value.into()).clone();
-        let mut json: HashMap<u32, (Arc<str>, Arc<str>)> = HashMap::new();
+        let row_texts: Vec<[Arc<str>; 3]> = decided.row_texts.iter().map(|texts| texts.map(Arc::<str>::from)).collect();
+        let mut json: Vec<Option<(Arc<str>, Arc<str>)>> = vec![None; decided.outcomes.len()];
         sums.into_iter()
             .map(|((charge_date, row_text, outcome), costs)| {
-                let [provider, charge_category, currency] = self.row_texts[row_text as usize];
-                let (dimension_values, methods) = json
-                    .entry(outcome)
-                    .or_insert_with(|| {
-                        let choices = &self.outcomes[outcome as usize];
+                let [provider, charge_category, currency] = row_texts[row_text as usize].clone();
+                let (dimension_values, methods) = json[outcome as usize]
+                    .get_or_insert_with(|| {
+                        let choices = &decided.outcomes[outcome as usize];
                         let object = |part: &dyn Fn(&Choice) -> String| -> Arc<str> {
                             let map: serde_json::Map<String, serde_json::Value> = self
                                 .dimensions
@@ -530,9 +621,9 @@ impl<'f> PeriodAllocation<'f> {
                     source: source.clone(),
                     billing_period: first.billing_period,
                     charge_date,
-                    provider: shared(provider),
-                    charge_category: shared(charge_category),
-                    currency: shared(currency),
+                    provider,
+                    charge_category,
+                    currency,
                     dimension_values,
                     methods,
                     costs,
@@ -542,14 +633,20 @@ impl<'f> PeriodAllocation<'f> {
     }
 
     /// The largest costs no rule allocated, per dimension and currency: the sub-accounts and
-    /// services to tag or write rules for first.
+    /// services to tag or write rules for first. A cost stays unallocated in a dimension
+    /// unless a split shared it there, so the facts and the days a split found no targets
+    /// tell, whatever the entries' grain.
     pub fn unallocated_items(&self, per_dimension: usize) -> Vec<UnallocatedItem> {
         type Item<'a> = (usize, &'a str, &'a str, &'a str, &'a str, &'a str);
+        let decided = &self.decided;
         let mut sums: HashMap<Item<'_>, CostTotals> = HashMap::new();
-        for share in self.shares() {
-            for (d, choice) in share.choices.iter().enumerate() {
-                if choice.method == AllocationMethod::Default {
-                    let k = &share.fact.key;
+        for (fact, &attribute) in decided.facts.iter().zip(&decided.fact_attributes) {
+            let Attributes { outcome, class } = decided.attributes[attribute as usize];
+            let k = &fact.key;
+            for (d, choice) in decided.outcomes[outcome as usize].iter().enumerate() {
+                let shared = decided.classes[class as usize].split[d]
+                    .is_some_and(|s| !decided.unsplit.contains(&(s, k.charge_date, k.currency.as_str())));
+                if choice.method == AllocationMethod::Default && !shared {
                     let item = (
                         d,
                         k.currency.as_str(),
@@ -558,7 +655,7 @@ impl<'f> PeriodAllocation<'f> {
                         k.sub_account_name.as_str(),
                         k.service_name.as_str(),
                     );
-                    sums.entry(item).or_default().add(&share.costs);
+                    sums.entry(item).or_default().add(&fact.amounts.costs);
                 }
             }
         }
@@ -571,7 +668,7 @@ impl<'f> PeriodAllocation<'f> {
             let same = kept.iter().filter(|i| i.dimension == self.dimensions[d] && i.currency == currency).count();
             if same < per_dimension {
                 kept.push(UnallocatedItem {
-                    billing_period: self.facts[0].key.billing_period,
+                    billing_period: decided.facts[0].key.billing_period,
                     dimension: self.dimensions[d].clone(),
                     currency: currency.into(),
                     provider: provider.into(),
@@ -583,6 +680,16 @@ impl<'f> PeriodAllocation<'f> {
             }
         }
         kept
+    }
+}
+
+impl FactAllocation<'_> {
+    pub fn fact_shares(&self) -> impl Iterator<Item = FactShare<'_>> {
+        self.entries.iter().map(|entry| FactShare {
+            fact: &self.decided.facts[entry.origin as usize],
+            choices: &self.decided.outcomes[entry.outcome as usize],
+            costs: entry.costs,
+        })
     }
 }
 

@@ -54,12 +54,12 @@ impl Allocator {
     pub fn explain(&self, sources: &[Vec<CostFact>], filter: &ExplainFilter) -> Vec<ExplainRow> {
         // Kept whole while summing, so the sums can be keyed by borrowed text and choices.
         let allocations: Vec<_> =
-            sources.iter().filter(|facts| !facts.is_empty()).map(|facts| self.allocate_period(facts)).collect();
+            sources.iter().filter(|facts| !facts.is_empty()).map(|facts| self.allocate_facts(facts)).collect();
         /// Provider, sub-account id and name, service, charge category, tags, currency.
         type Described<'a> = [&'a str; 7];
         let mut sums: HashMap<(usize, &Choice, Described<'_>), (CostTotals, Vec<NaiveDate>)> = HashMap::new();
         let mut normalised: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
-        for share in allocations.iter().flat_map(|allocation| allocation.shares()) {
+        for share in allocations.iter().flat_map(|allocation| allocation.fact_shares()) {
             let key = &share.fact.key;
             let tags = normalised.entry(key.tags.as_str()).or_insert_with(|| self.tags.normalise(&key.tags));
             if !filter.conditions.matches(key, tags) {
@@ -139,7 +139,7 @@ impl Allocator {
             let allocation = self.allocate_period(facts);
             for share in allocation.shares() {
                 for (d, choice) in share.choices.iter().enumerate() {
-                    let key = (self.dimensions[d].name.clone(), choice.value.clone(), share.fact.key.currency.clone());
+                    let key = (self.dimensions[d].name.clone(), choice.value.clone(), share.currency.to_string());
                     totals.entry(key).or_default().add(&share.costs);
                 }
             }
