@@ -288,6 +288,7 @@ fn every_subcommand_explains_itself() {
         vec!["showback", "--help"],
         vec!["unit-costs", "--help"],
         vec!["budgets", "--help"],
+        vec!["anomalies", "scan", "--help"],
         vec!["config", "check", "--help"],
         vec!["sample", "generate", "--help"],
         vec!["demo", "--help"],
@@ -298,6 +299,49 @@ fn every_subcommand_explains_itself() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.len() > 200, "{args:?} says too little: {text}");
     }
+}
+
+#[test]
+fn anomalies_scan_replays_series_and_prints_the_alerts_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let start: chrono::NaiveDate = "2025-01-06".parse().unwrap();
+    let mut csv = String::from("series_id,date,cost\n");
+    for d in 0..90u64 {
+        let weekday = if d % 7 >= 5 { 400.0 } else { 1_000.0 };
+        let noise = ((d * 7919) % 13) as f64 * 3.0;
+        let date = start + chrono::Days::new(d);
+        csv.push_str(&format!("steady,{date},{}\n", weekday + noise));
+        let spike = if d == 70 { 2_500.0 } else { 0.0 };
+        csv.push_str(&format!("spiky,{date},{}\n", weekday + noise + spike));
+    }
+    let series = dir.path().join("series.csv");
+    std::fs::write(&series, csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .args(["anomalies", "scan", "--series", series.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let alerts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["series_id"], "spiky");
+    assert_eq!((alert["start"].as_str(), alert["end"].as_str()), (Some("2025-03-17"), Some("2025-03-17")));
+    let impact = alert["impact"].as_f64().unwrap();
+    assert!((impact - 2_500.0).abs() < 150.0, "{alert}");
+    assert_eq!(alert["severity"], "medium");
+    for key in ["expected", "actual", "impact_pct"] {
+        assert!(alert[key].is_number(), "{key}: {alert}");
+    }
+
+    std::fs::write(&series, "series_id,date,cost\nweb,2025-01-01,12\nweb,2025-01-02,lots\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_finopsd"))
+        .args(["anomalies", "scan", "--series", series.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("row 3, column `cost`") && err.contains("`lots`"), "{err}");
 }
 
 #[test]

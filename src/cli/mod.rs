@@ -2,12 +2,14 @@
 
 mod allocate;
 mod analyse;
+mod anomalies;
 mod costs;
 mod demo;
 mod ingest;
 mod output;
 mod showback;
 
+use finopsd::detect::series::SeriesError;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -59,6 +61,9 @@ pub enum Command {
     /// Each budget's actual spend, end-of-period forecast and variance; records the
     /// thresholds crossed as budget alerts.
     Budgets(analyse::BudgetsArgs),
+    /// Anomalies in daily cost series; `anomalies scan` replays a CSV of series through the
+    /// detector.
+    Anomalies(anomalies::AnomaliesArgs),
     /// Check and show the configuration.
     Config {
         #[command(subcommand)]
@@ -154,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Showback(args) => showback::run(&config, args).await,
         Command::UnitCosts(args) => analyse::run_unit_costs(&config, args).await,
         Command::Budgets(args) => analyse::run_budgets(&config, args).await,
+        Command::Anomalies(args) => anomalies::run(args),
         Command::Config { action: ConfigAction::Check } => {
             print!("{}", config.to_redacted_toml());
             let store = open_store(&config).await.context("the store in the config cannot be opened")?;
@@ -187,6 +193,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(ingest) = cause.downcast_ref::<IngestError>() {
             return if ingest.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(series) = cause.downcast_ref::<SeriesError>() {
+            return if matches!(series, SeriesError::Io { .. }) { 1 } else { 2 };
         }
     }
     1

@@ -1,0 +1,291 @@
+//! Anomaly detection on daily cost series: each day is judged against a seasonal model of
+//! the days before it (no look-ahead); consecutive anomalous days form one anomaly; an
+//! anomaly alerts only when its money and its percentage both clear the monitor's
+//! thresholds, and a level shift that lasts becomes the new normal instead of alerting on.
+
+mod model;
+pub mod series;
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use model::Forecaster;
+pub use model::{Expectation, ModelSettings};
+
+/// How one monitor judges its series.
+#[derive(Debug, Clone)]
+pub struct DetectorSettings {
+    pub model: ModelSettings,
+    /// No day is judged before this many days of history.
+    pub min_history_days: usize,
+    /// An anomaly lasting this many days is the new normal: it closes and the model learns
+    /// the new level.
+    pub new_normal_days: usize,
+    /// An alert needs |actual − expected| of at least this much money…
+    pub min_impact: f64,
+    /// …and of at least this percentage of the expected cost.
+    pub min_impact_pct: f64,
+    /// Impact from which an alert is `medium` and `high`.
+    pub medium_impact: f64,
+    pub high_impact: f64,
+    /// Days that are neither judged nor learned from as they are (public holidays, planned
+    /// events): the model learns its expectation in their place.
+    pub quiet_days: BTreeSet<NaiveDate>,
+}
+
+impl Default for DetectorSettings {
+    fn default() -> Self {
+        DetectorSettings {
+            model: ModelSettings { history_days: 182, refit_days: 7, level: 0.99 },
+            min_history_days: 14,
+            new_normal_days: 7,
+            min_impact: 100.0,
+            min_impact_pct: 20.0,
+            medium_impact: 1_000.0,
+            high_impact: 10_000.0,
+            quiet_days: BTreeSet::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyStatus {
+    /// Its last day was anomalous: it may go on.
+    Open,
+    /// A normal day followed it.
+    Resolved,
+    /// It lasted `new_normal_days`: the model took it as the new level.
+    NewNormal,
+}
+
+/// Consecutive anomalous days of one series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Anomaly {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Sums over the anomaly's days.
+    pub expected: f64,
+    pub actual: f64,
+    /// actual − expected: negative when cost dropped.
+    pub impact: f64,
+    pub impact_pct: f64,
+    /// The highest tier it reached, when it cleared the alert thresholds on some day.
+    pub severity: Option<Severity>,
+    pub status: AnomalyStatus,
+}
+
+impl Anomaly {
+    pub fn alerts(&self) -> bool {
+        self.severity.is_some()
+    }
+}
+
+/// A day's judgement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayJudgement {
+    pub date: NaiveDate,
+    pub actual: f64,
+    /// `None` before `min_history_days` and on quiet days.
+    pub expectation: Option<Expectation>,
+    pub anomalous: bool,
+}
+
+/// Judges every day of a daily series (consecutive dates, missing days already zero) in
+/// order, each on the days before it only, and returns the days and the anomalies.
+pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<DayJudgement>, Vec<Anomaly>) {
+    let mut learned: Vec<f64> = Vec::with_capacity(days.len());
+    let mut judged = Vec::with_capacity(days.len());
+    let mut anomalies: Vec<Anomaly> = Vec::new();
+    let mut forecaster = Forecaster::default();
+    // The open anomaly's first day, as an index into `days`.
+    let mut open: Option<usize> = None;
+    for (t, &(date, actual)) in days.iter().enumerate() {
+        let quiet = settings.quiet_days.contains(&date);
+        if t < settings.min_history_days {
+            learned.push(actual);
+            judged.push(DayJudgement { date, actual, expectation: None, anomalous: false });
+            continue;
+        }
+        let expectation = forecaster.expect(&learned, t, &settings.model);
+        let anomalous = !quiet && (actual < expectation.low || actual > expectation.high);
+        judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(expectation), anomalous });
+        // Anomalous and quiet days are learned as what was expected, so one bad day does not
+        // teach the model that bad days are normal.
+        learned.push(if anomalous || quiet { expectation.expected } else { actual });
+        if !anomalous {
+            if open.take().is_some() {
+                anomalies.last_mut().expect("an open anomaly was pushed").status = AnomalyStatus::Resolved;
+            }
+            continue;
+        }
+        let start = *open.get_or_insert_with(|| {
+            anomalies.push(Anomaly {
+                start: date,
+                end: date,
+                expected: 0.0,
+                actual: 0.0,
+                impact: 0.0,
+                impact_pct: 0.0,
+                severity: None,
+                status: AnomalyStatus::Open,
+            });
+            t
+        });
+        let anomaly = anomalies.last_mut().expect("an open anomaly was pushed");
+        anomaly.end = date;
+        anomaly.expected += expectation.expected;
+        anomaly.actual += actual;
+        anomaly.impact = anomaly.actual - anomaly.expected;
+        anomaly.impact_pct = percent(anomaly.impact, anomaly.expected);
+        anomaly.severity = anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct));
+        if t + 1 - start >= settings.new_normal_days {
+            // The shift lasted: the model learns the days as they were, and the history
+            // before them at the new level (scaled by how far the level moved), so the
+            // weekly shape carries over and the next days are judged against the new level.
+            anomaly.status = AnomalyStatus::NewNormal;
+            let ratio = anomaly.actual / anomaly.expected;
+            if ratio.is_finite() && ratio >= 0.0 {
+                learned[..start].iter_mut().for_each(|value| *value *= ratio);
+            }
+            for (i, &(_, actual)) in days.iter().enumerate().take(t + 1).skip(start) {
+                learned[i] = actual;
+            }
+            forecaster.reset();
+            open = None;
+        }
+    }
+    (judged, anomalies)
+}
+
+impl DetectorSettings {
+    /// The alert tier of an impact, when it clears both thresholds.
+    fn severity(&self, impact: f64, impact_pct: f64) -> Option<Severity> {
+        let money = impact.abs();
+        if money < self.min_impact || impact_pct.abs() < self.min_impact_pct {
+            return None;
+        }
+        Some(if money >= self.high_impact {
+            Severity::High
+        } else if money >= self.medium_impact {
+            Severity::Medium
+        } else {
+            Severity::Low
+        })
+    }
+}
+
+/// `part` as a percentage of `whole`; a cost appearing from nothing is 100% new.
+fn percent(part: f64, whole: f64) -> f64 {
+    if whole.abs() < f64::EPSILON {
+        if part == 0.0 { 0.0 } else { 100.0 * part.signum() }
+    } else {
+        part / whole.abs() * 100.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A year of weekday 1,000 / weekend 400 spend from 2025-01-06 (a Monday), with noise
+    /// of a few percent and slow growth.
+    fn weekly(days: usize) -> Vec<(NaiveDate, f64)> {
+        let start: NaiveDate = "2025-01-06".parse().unwrap();
+        (0..days)
+            .map(|d| {
+                let base = if d % 7 >= 5 { 400.0 } else { 1_000.0 };
+                let noise = ((d * 7919) % 13) as f64 - 6.0;
+                (start + chrono::Days::new(d as u64), base * (1.0 + d as f64 * 0.0005) + noise * 3.0)
+            })
+            .collect()
+    }
+
+    fn alerts(anomalies: &[Anomaly]) -> Vec<&Anomaly> {
+        anomalies.iter().filter(|a| a.alerts()).collect()
+    }
+
+    #[test]
+    fn weekly_cycles_and_growth_do_not_alert() {
+        let (_, anomalies) = detect(&weekly(200), &DetectorSettings::default());
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new());
+    }
+
+    #[test]
+    fn a_spike_alerts_once_with_its_impact() {
+        let mut series = weekly(120);
+        series[100].1 += 3_000.0;
+        let (judged, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!((alerts[0].start, alerts[0].end), (series[100].0, series[100].0));
+        assert!((alerts[0].impact - 3_000.0).abs() < 150.0, "{:?}", alerts[0]);
+        assert_eq!(alerts[0].severity, Some(Severity::Medium));
+        assert_eq!(alerts[0].status, AnomalyStatus::Resolved);
+        // The spike was not learned: the next week's same day is expected as before.
+        let later = judged[107].expectation.unwrap().expected;
+        assert!((later - series[107].1).abs() < 100.0, "{later}");
+    }
+
+    #[test]
+    fn a_lasting_level_shift_alerts_once_and_becomes_the_new_normal() {
+        let mut series = weekly(160);
+        for day in &mut series[90..] {
+            day.1 *= 1.6;
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!(alerts[0].start, series[90].0);
+        assert_eq!(alerts[0].status, AnomalyStatus::NewNormal);
+    }
+
+    #[test]
+    fn an_outage_to_zero_alerts() {
+        let mut series = weekly(60);
+        series[40].1 = 0.0;
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!(alerts[0].start, series[40].0);
+        // Day 40 is a weekend day, normally about 410.
+        assert!(alerts[0].impact < -350.0 && alerts[0].impact_pct < -95.0, "{:?}", alerts[0]);
+    }
+
+    #[test]
+    fn nothing_is_judged_before_the_minimum_history() {
+        let mut series = weekly(20);
+        series[5].1 = 50_000.0;
+        let (judged, anomalies) = detect(&series, &DetectorSettings::default());
+        assert!(judged[..14].iter().all(|d| d.expectation.is_none() && !d.anomalous));
+        assert!(judged[14..].iter().all(|d| d.expectation.is_some()));
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn quiet_days_and_small_changes_do_not_alert() {
+        let mut series = weekly(120);
+        series[70].1 = 0.0;
+        series[80].1 += 90.0 + 0.3 * series[80].1;
+        let settings = DetectorSettings { quiet_days: [series[70].0].into(), ..DetectorSettings::default() };
+        let (_, anomalies) = detect(&series, &settings);
+        // A day about 40% (some 400) above normal is an anomaly; it alerts under the default
+        // money threshold and stays visible, without alerting, under a higher one.
+        assert!(anomalies.iter().any(|a| a.start == series[80].0 && a.alerts()), "{anomalies:?}");
+        assert!(anomalies.iter().all(|a| a.start != series[70].0), "{anomalies:?}");
+        let gated = DetectorSettings { min_impact: 500.0, ..settings };
+        let (_, anomalies) = detect(&series, &gated);
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+        assert!(anomalies.iter().any(|a| a.start == series[80].0), "{anomalies:?}");
+    }
+}
