@@ -291,6 +291,7 @@ fn every_subcommand_explains_itself() {
         vec!["anomalies", "scan", "--help"],
         vec!["config", "check", "--help"],
         vec!["sample", "generate", "--help"],
+        vec!["sample", "anomalies", "--help"],
         vec!["demo", "--help"],
         vec!["run", "--help"],
     ] {

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use finopsd::detect::series::read_series_csv;
-use finopsd::detect::{DetectorSettings, Severity, detect};
+use finopsd::detect::{DetectorSettings, scan as scan_series};
 
 #[derive(Debug, Args)]
 pub struct AnomaliesArgs {
@@ -46,19 +45,6 @@ struct ScanArgs {
     quiet_days: Vec<NaiveDate>,
 }
 
-/// One alert of `anomalies scan`.
-#[derive(Debug, Serialize)]
-struct ScanAlert {
-    series_id: String,
-    start: NaiveDate,
-    end: NaiveDate,
-    expected: f64,
-    actual: f64,
-    impact: f64,
-    impact_pct: f64,
-    severity: Severity,
-}
-
 pub fn run(args: AnomaliesArgs) -> anyhow::Result<()> {
     match args.action {
         AnomaliesAction::Scan(args) => scan(args),
@@ -74,24 +60,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<()> {
         quiet_days: args.quiet_days.into_iter().collect(),
         ..DetectorSettings::default()
     };
-    let series = read_series_csv(&args.series)?;
-    let cents = |value: f64| (value * 100.0).round() / 100.0;
-    let mut alerts = Vec::new();
-    for (id, days) in &series {
-        let (_, anomalies) = detect(days, &settings);
-        alerts.extend(anomalies.into_iter().filter_map(|anomaly| {
-            Some(ScanAlert {
-                series_id: id.clone(),
-                start: anomaly.start,
-                end: anomaly.end,
-                expected: cents(anomaly.expected),
-                actual: cents(anomaly.actual),
-                impact: cents(anomaly.impact),
-                impact_pct: (anomaly.impact_pct * 10.0).round() / 10.0,
-                severity: anomaly.severity?,
-            })
-        }));
-    }
+    let alerts = scan_series(&read_series_csv(&args.series)?, &settings);
     let json = serde_json::to_string_pretty(&alerts).context("alerts serialise")?;
     println!("{json}");
     Ok(())

@@ -11,6 +11,7 @@ use finopsd::analyse::unit_costs::{pull_feeds, unit_costs};
 use finopsd::config::{Config, DatabaseUrl};
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::{IngestRequest, IngestSettings, ingest};
+use finopsd::sample::anomalies::{labeled_series, write_labeled_series};
 use finopsd::sample::{DEMO_SETTINGS, SampleSpec, export_folders, generate as generate_sample};
 use finopsd::store::{CostDimension, CostQuery, ShowbackQuery, Store};
 
@@ -57,6 +58,41 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         summary.files.len(),
         args.out.display(),
         summary.anomalies
+    );
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct LabeledSeriesArgs {
+    /// Folder to write series.csv, labels.csv and holidays.txt into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// How many series.
+    #[arg(long, default_value_t = 300)]
+    series: usize,
+    /// Days per series.
+    #[arg(long, default_value_t = 400)]
+    days: usize,
+    /// Random seed: the same seed writes the same files.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+pub fn generate_labeled_series(args: LabeledSeriesArgs) -> anyhow::Result<()> {
+    if args.days < 120 {
+        return Err(UsageError("--days must be at least 120: anomalies start after 45 days of history".into()).into());
+    }
+    let set = labeled_series(args.series, args.days, args.seed);
+    write_labeled_series(&args.out, &set)?;
+    println!(
+        "wrote {} series of {} days with {} labeled anomalies under {}; replay them with \
+         `finopsd anomalies scan --series {} --quiet-days $(cat {})`",
+        set.series.len(),
+        args.days,
+        set.labels.len(),
+        args.out.display(),
+        args.out.join("series.csv").display(),
+        args.out.join("holidays.txt").display()
     );
     Ok(())
 }

@@ -92,6 +92,9 @@ pub enum SampleAction {
     /// Write FOCUS exports for AWS (CSV.gz), Azure in EUR (Parquet) and Google Cloud (CSV.gz),
     /// one file per provider and month, plus labels/anomalies.json with the injected anomalies.
     Generate(demo::GenerateArgs),
+    /// Write a labeled set of daily cost series (normal patterns and injected anomalies) to
+    /// measure `anomalies scan` on.
+    Anomalies(demo::LabeledSeriesArgs),
 }
 
 /// A mistake in how the command was called (exit code 2).
@@ -168,6 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sample { action: SampleAction::Generate(args) } => demo::generate(args),
+        Command::Sample { action: SampleAction::Anomalies(args) } => demo::generate_labeled_series(args),
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Run => {
             let store = open_store(&config).await?;

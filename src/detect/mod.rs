@@ -6,9 +6,9 @@
 mod model;
 pub mod series;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
 use model::Forecaster;
@@ -91,6 +91,42 @@ impl Anomaly {
     }
 }
 
+/// An alert of a replayed series, as `finopsd anomalies scan` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesAlert {
+    pub series_id: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub expected: f64,
+    pub actual: f64,
+    pub impact: f64,
+    pub impact_pct: f64,
+    pub severity: Severity,
+}
+
+/// Runs the detector over every series and returns the alerts (money to the cent, percent to
+/// a tenth), by series and start.
+pub fn scan(series: &BTreeMap<String, Vec<(NaiveDate, f64)>>, settings: &DetectorSettings) -> Vec<SeriesAlert> {
+    let cents = |value: f64| (value * 100.0).round() / 100.0;
+    let mut alerts = Vec::new();
+    for (id, days) in series {
+        let (_, anomalies) = detect(days, settings);
+        alerts.extend(anomalies.into_iter().filter_map(|anomaly| {
+            Some(SeriesAlert {
+                series_id: id.clone(),
+                start: anomaly.start,
+                end: anomaly.end,
+                expected: cents(anomaly.expected),
+                actual: cents(anomaly.actual),
+                impact: cents(anomaly.impact),
+                impact_pct: (anomaly.impact_pct * 10.0).round() / 10.0,
+                severity: anomaly.severity?,
+            })
+        }));
+    }
+    alerts
+}
+
 /// A day's judgement.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DayJudgement {
@@ -105,6 +141,9 @@ pub struct DayJudgement {
 /// order, each on the days before it only, and returns the days and the anomalies.
 pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<DayJudgement>, Vec<Anomaly>) {
     let mut learned: Vec<f64> = Vec::with_capacity(days.len());
+    // Each day's normal cost without monthly charges: what the model expected, or in the
+    // first days the median of the week before.
+    let mut baselines: Vec<Option<f64>> = Vec::with_capacity(days.len());
     let mut judged = Vec::with_capacity(days.len());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut forecaster = Forecaster::default();
@@ -114,15 +153,23 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         let quiet = settings.quiet_days.contains(&date);
         if t < settings.min_history_days {
             learned.push(actual);
+            baselines.push((t >= model::WEEK).then(|| model::median(&learned[t - model::WEEK..t])));
             judged.push(DayJudgement { date, actual, expectation: None, anomalous: false });
             continue;
         }
-        let expectation = forecaster.expect(&learned, t, &settings.model);
+        let normal = forecaster.expect(&learned, t, &settings.model);
+        baselines.push(Some(normal.expected));
+        let monthly = monthly_charge(days, &baselines, t);
+        let expectation =
+            Expectation { expected: normal.expected + monthly, low: normal.low + monthly, high: normal.high + monthly };
         let anomalous = !quiet && (actual < expectation.low || actual > expectation.high);
         judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(expectation), anomalous });
-        // Anomalous and quiet days are learned as what was expected, so one bad day does not
-        // teach the model that bad days are normal.
-        learned.push(if anomalous || quiet { expectation.expected } else { actual });
+        // An anomalous day is learned at the edge of its interval, so one bad day does not
+        // teach the model that bad days are normal, yet an expectation that was wrong moves
+        // towards what the days really are; quiet days are learned as expected, and monthly
+        // charges not at all.
+        let usual = actual - monthly;
+        learned.push(if quiet { normal.expected } else { usual.clamp(normal.low, normal.high) });
         if !anomalous {
             if open.take().is_some() {
                 anomalies.last_mut().expect("an open anomaly was pushed").status = AnomalyStatus::Resolved;
@@ -166,6 +213,26 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         }
     }
     (judged, anomalies)
+}
+
+/// A charge that recurs on this day of the month (a fee, a subscription, a support plan billed
+/// on the 1st): the excess over normal the same day carried in the months before, when they
+/// agree — once is enough on the 1st, elsewhere it takes two months, so last month's one-off
+/// spike is not expected again.
+fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize) -> f64 {
+    let date = days[t].0;
+    let excesses: Vec<f64> = (1..=3)
+        .filter_map(|months| {
+            let prior = date.checked_sub_months(Months::new(months)).filter(|d| d.day() == date.day())?;
+            let i = t.checked_sub((date - prior).num_days() as usize)?;
+            Some(days[i].1 - baselines[i]?)
+        })
+        .collect();
+    let needed = if date.day() == 1 { 1 } else { 2 };
+    let consistent = excesses.len() >= needed
+        && excesses.iter().all(|e| *e > 0.0)
+        && excesses.iter().copied().fold(f64::INFINITY, f64::min) >= 0.5 * excesses.iter().copied().fold(0.0, f64::max);
+    if consistent { model::median(&excesses) } else { 0.0 }
 }
 
 impl DetectorSettings {
@@ -270,6 +337,23 @@ mod tests {
         assert!(judged[..14].iter().all(|d| d.expectation.is_none() && !d.anomalous));
         assert!(judged[14..].iter().all(|d| d.expectation.is_some()));
         assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_fee_on_the_1st_of_every_month_does_not_alert() {
+        let start: NaiveDate = "2025-01-25".parse().unwrap();
+        let mut series = weekly(160);
+        for (d, day) in series.iter_mut().enumerate() {
+            day.0 = start + chrono::Days::new(d as u64);
+            if day.0.day() == 1 {
+                day.1 += 2_000.0;
+            }
+        }
+        let (judged, anomalies) = detect(&series, &DetectorSettings::default());
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+        let first_of_may = judged.iter().find(|d| d.date.to_string() == "2025-05-01").unwrap();
+        // The fee is expected on top of the day's normal cost.
+        assert!((first_of_may.expectation.unwrap().expected - first_of_may.actual).abs() < 100.0, "{first_of_may:?}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use augurs::{Fit, Predict};
 
 /// Below this many days the seasonal model is not trusted: four weekly cycles.
 pub const SEASONAL_MIN_DAYS: usize = 28;
-const WEEK: usize = 7;
+pub const WEEK: usize = 7;
 /// MAD to standard deviation of a normal distribution.
 const MAD_TO_SIGMA: f64 = 1.4826;
 
@@ -92,14 +92,9 @@ fn robust(history: &[f64], level: f64) -> Expectation {
     let same_weekday: Vec<f64> = (1..=4).filter_map(|weeks| t.checked_sub(weeks * WEEK)).map(|i| history[i]).collect();
     let center = median(recent);
     let expected = match same_weekday[..] {
-        // Of two weeks, the one nearer the recent level: a single odd week cannot set it.
-        [a, b] => {
-            if (a - center).abs() <= (b - center).abs() {
-                a
-            } else {
-                b
-            }
-        }
+        // Of two weeks the lower: one-off charges (a fee, a spike) push a day up far more
+        // often than anything pulls it down.
+        [a, b] => a.min(b),
         [_, _, ..] => median(&same_weekday),
         _ => center,
     };
@@ -115,7 +110,7 @@ fn noise_floor(history: &[f64]) -> f64 {
     0.05 * median(&history[history.len().saturating_sub(2 * WEEK)..]).abs()
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

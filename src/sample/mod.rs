@@ -8,6 +8,7 @@
 //! Also the benchmark export: N rows of one month over a fixed resource population, so the
 //! number of daily facts does not grow with N and memory can be compared across sizes.
 
+pub mod anomalies;
 mod native;
 mod writer;
 

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use flate2::write::GzEncoder;
 use serde_json::{Map, Value, json};
 
-use super::writer::{FocusLine, WriteError, money_text};
+use super::writer::{FocusLine, WriteError, io_error, money_text, write_text};
 use crate::focus::BillingPeriod;
 
 /// One month of a provider's export being written from the generator's lines.
@@ -59,15 +59,6 @@ fn close_gzip(out: GzFile, path: &Path) -> Result<(), WriteError> {
 /// Ends a gzip'd CSV file.
 fn close_csv(csv: csv::Writer<GzFile>, path: &Path) -> Result<(), WriteError> {
     close_gzip(csv.into_inner().map_err(|e| io_error(path)(e.into_error()))?, path)
-}
-
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io { path: path.display().to_string(), source }
-}
-
-fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
-    std::fs::create_dir_all(path.parent().expect("has parent")).map_err(io_error(path))?;
-    std::fs::write(path, text).map_err(io_error(path))
 }
 
 fn date_of(timestamp: &str) -> NaiveDate {

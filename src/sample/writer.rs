@@ -309,3 +309,12 @@ fn text_getter(column: &str) -> fn(&FocusLine) -> &str {
         other => unreachable!("no text column {other}"),
     }
 }
+
+pub fn io_error(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io { path: path.display().to_string(), source }
+}
+
+pub fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
+    std::fs::create_dir_all(path.parent().expect("has parent")).map_err(io_error(path))?;
+    std::fs::write(path, text).map_err(io_error(path))
+}
