@@ -2,7 +2,7 @@
 //! `finopsd sample anomalies` writes, next to two naive baselines.
 //!
 //!     cargo bench --bench anomaly
-//!     BENCH_SERIES=100 BENCH_DAYS=400 cargo bench --bench anomaly
+//!     BENCH_SERIES=100 BENCH_DAYS=400 BENCH_SEED=7 cargo bench --bench anomaly
 //!
 //! An alert is true when its days overlap an injected anomaly's (a level shift's first week;
 //! two days' grace after the end). Event precision is true alerts over alerts, recall is the
@@ -123,7 +123,8 @@ fn rolling_z(series: &BTreeMap<String, Vec<(NaiveDate, f64)>>) -> Vec<Event> {
 fn main() {
     let count: usize = std::env::var("BENCH_SERIES").ok().and_then(|n| n.parse().ok()).unwrap_or(300);
     let days: usize = std::env::var("BENCH_DAYS").ok().and_then(|n| n.parse().ok()).unwrap_or(400);
-    let set = labeled_series(count, days, 42);
+    let seed: u64 = std::env::var("BENCH_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(42);
+    let set = labeled_series(count, days, seed);
     let series_years = (count * days) as f64 / 365.0;
     let settings =
         DetectorSettings { quiet_days: set.holidays.iter().copied().collect(), ..DetectorSettings::default() };
@@ -137,7 +138,7 @@ fn main() {
         ("rolling 28-day z > 3", score(&rolling_z(&set.series), &set.labels, series_years)),
     ];
     println!(
-        "anomaly detection on {count} series × {days} days ({} labeled anomalies), scan took {seconds:.1} s:",
+        "anomaly detection on {count} series × {days} days (seed {seed}, {} labeled anomalies), scan took {seconds:.1} s:",
         set.labels.len()
     );
     println!(

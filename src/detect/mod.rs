@@ -40,9 +40,9 @@ impl Default for DetectorSettings {
         DetectorSettings {
             model: ModelSettings { history_days: 182, refit_days: 7, level: 0.99 },
             min_history_days: 14,
-            new_normal_days: 7,
+            new_normal_days: 14,
             min_impact: 100.0,
-            min_impact_pct: 20.0,
+            min_impact_pct: 30.0,
             medium_impact: 1_000.0,
             high_impact: 10_000.0,
             quiet_days: BTreeSet::new(),
@@ -141,19 +141,24 @@ pub struct DayJudgement {
 /// order, each on the days before it only, and returns the days and the anomalies.
 pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<DayJudgement>, Vec<Anomaly>) {
     let mut learned: Vec<f64> = Vec::with_capacity(days.len());
+    // The days without their monthly charges, as learned once a shift is the new normal.
+    let mut usuals: Vec<f64> = Vec::with_capacity(days.len());
     // Each day's normal cost without monthly charges: what the model expected, or in the
-    // first days the median of the week before.
+    // first days the same weekday a week before.
     let mut baselines: Vec<Option<f64>> = Vec::with_capacity(days.len());
     let mut judged = Vec::with_capacity(days.len());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut forecaster = Forecaster::default();
     // The open anomaly's first day, as an index into `days`.
     let mut open: Option<usize> = None;
+    // Normal days in a row since the last anomalous one.
+    let mut normal_run = 0;
     for (t, &(date, actual)) in days.iter().enumerate() {
         let quiet = settings.quiet_days.contains(&date);
         if t < settings.min_history_days {
             learned.push(actual);
-            baselines.push((t >= model::WEEK).then(|| model::median(&learned[t - model::WEEK..t])));
+            usuals.push(actual);
+            baselines.push(t.checked_sub(model::WEEK).map(|week_before| days[week_before].1));
             judged.push(DayJudgement { date, actual, expectation: None, anomalous: false });
             continue;
         }
@@ -162,20 +167,27 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         let monthly = monthly_charge(days, &baselines, t);
         let expectation =
             Expectation { expected: normal.expected + monthly, low: normal.low + monthly, high: normal.high + monthly };
-        let anomalous = !quiet && (actual < expectation.low || actual > expectation.high);
+        // A day at zero where the same weekday was zero the last weeks too (an account that
+        // stops at the weekend) is normal whatever the model says.
+        let zero_weekday =
+            actual == 0.0 && (1..=3).all(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0);
+        let anomalous = !quiet && !zero_weekday && (actual < expectation.low || actual > expectation.high);
         judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(expectation), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
         // teach the model that bad days are normal, yet an expectation that was wrong moves
         // towards what the days really are; quiet days are learned as expected, and monthly
         // charges not at all.
         let usual = actual - monthly;
+        usuals.push(usual);
         learned.push(if quiet { normal.expected } else { usual.clamp(normal.low, normal.high) });
         if !anomalous {
-            if open.take().is_some() {
+            normal_run += 1;
+            if normal_run >= RESOLVE_DAYS && open.take().is_some() {
                 anomalies.last_mut().expect("an open anomaly was pushed").status = AnomalyStatus::Resolved;
             }
             continue;
         }
+        normal_run = 0;
         let start = *open.get_or_insert_with(|| {
             anomalies.push(Anomaly {
                 start: date,
@@ -205,15 +217,17 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
             if ratio.is_finite() && ratio >= 0.0 {
                 learned[..start].iter_mut().for_each(|value| *value *= ratio);
             }
-            for (i, &(_, actual)) in days.iter().enumerate().take(t + 1).skip(start) {
-                learned[i] = actual;
-            }
+            learned[start..=t].copy_from_slice(&usuals[start..=t]);
             forecaster.reset();
             open = None;
         }
     }
     (judged, anomalies)
 }
+
+/// Normal days in a row that resolve an anomaly: a shift on working days only, normal again
+/// at the weekend, is one anomaly, not one a week.
+const RESOLVE_DAYS: usize = 3;
 
 /// A charge that recurs on this day of the month (a fee, a subscription, a support plan billed
 /// on the 1st): the excess over normal the same day carried in the months before, when they
@@ -229,10 +243,12 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize
         })
         .collect();
     let needed = if date.day() == 1 { 1 } else { 2 };
-    let consistent = excesses.len() >= needed
-        && excesses.iter().all(|e| *e > 0.0)
-        && excesses.iter().copied().fold(f64::INFINITY, f64::min) >= 0.5 * excesses.iter().copied().fold(0.0, f64::max);
-    if consistent { model::median(&excesses) } else { 0.0 }
+    let typical = model::median(&excesses);
+    // Most months agree (within half of the typical excess): one odd month, an outage on
+    // the 1st say, does not stop the fee being expected.
+    let agreeing = excesses.iter().filter(|e| (*e - typical).abs() <= 0.5 * typical).count();
+    let consistent = typical > 0.0 && agreeing >= needed && 2 * agreeing > excesses.len();
+    if consistent { typical } else { 0.0 }
 }
 
 impl DetectorSettings {

@@ -66,9 +66,16 @@ impl Forecaster {
     }
 }
 
+/// Costs grow and shrink in proportion (a weekend that is 40% of a weekday stays 40% as the
+/// account grows), so a series that never goes negative is modelled as log(1 + cost): its
+/// weekly pattern and its intervals scale with the level.
 fn seasonal(history: &[f64], horizon: usize, level: f64) -> Option<Vec<Expectation>> {
+    let proportional = history.iter().all(|v| *v >= 0.0);
+    let (forward, back): (fn(f64) -> f64, fn(f64) -> f64) =
+        if proportional { (f64::ln_1p, f64::exp_m1) } else { (std::convert::identity, std::convert::identity) };
+    let transformed: Vec<f64> = history.iter().map(|v| forward(*v)).collect();
     let model = MSTLModel::new(vec![WEEK], AutoETS::non_seasonal().into_trend_model());
-    let fitted = model.fit(history).map_err(|e| tracing::debug!(error = %e, "seasonal fit failed")).ok()?;
+    let fitted = model.fit(&transformed).map_err(|e| tracing::debug!(error = %e, "seasonal fit failed")).ok()?;
     let forecast = fitted.predict(horizon, level).ok()?;
     let intervals = forecast.intervals?;
     let floor = noise_floor(history);
@@ -77,8 +84,8 @@ fn seasonal(history: &[f64], horizon: usize, level: f64) -> Option<Vec<Expectati
         .iter()
         .zip(intervals.lower.iter().zip(&intervals.upper))
         .map(|(&expected, (&low, &high))| {
-            let expected = expected.max(0.0);
-            Expectation { expected, low: low.min(expected - floor), high: high.max(expected + floor) }
+            let expected = back(expected).max(0.0);
+            Expectation { expected, low: back(low).min(expected - floor), high: back(high).max(expected + floor) }
         })
         .collect();
     ahead.iter().all(|e| e.expected.is_finite() && e.low.is_finite() && e.high.is_finite()).then_some(ahead)
