@@ -153,6 +153,8 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
     let mut open: Option<usize> = None;
     // Normal days in a row since the last anomalous one.
     let mut normal_run = 0;
+    // The day the last shift became the new normal, and by how much the level moved.
+    let mut last_shift: Option<(usize, f64)> = None;
     for (t, &(date, actual)) in days.iter().enumerate() {
         let quiet = settings.quiet_days.contains(&date);
         if t < settings.min_history_days {
@@ -163,14 +165,15 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
             continue;
         }
         let normal = forecaster.expect(&learned, t, &settings.model);
-        baselines.push(Some(normal.expected));
+        baselines.push((!quiet).then_some(normal.expected));
         let monthly = monthly_charge(days, &baselines, t);
         let expectation =
             Expectation { expected: normal.expected + monthly, low: normal.low + monthly, high: normal.high + monthly };
-        // A day at zero where the same weekday was zero the last weeks too (an account that
-        // stops at the weekend) is normal whatever the model says.
-        let zero_weekday =
-            actual == 0.0 && (1..=3).all(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0);
+        // A day at zero where the same weekday was zero in at least two of the last four
+        // weeks (an account that stops at the weekend, also after a week that ran on) is
+        // normal whatever the model says.
+        let zero_weekday = actual == 0.0
+            && (1..=4).filter(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0).count() >= 2;
         let anomalous = !quiet && !zero_weekday && (actual < expectation.low || actual > expectation.high);
         judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(expectation), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
@@ -188,6 +191,22 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
             continue;
         }
         normal_run = 0;
+        if open.is_none() {
+            // Back at the level from before the last new normal (a runaway that ran long and
+            // is now fixed): the shift is over, which is no anomaly of its own.
+            let back = usual / normal.expected;
+            if let Some((_, ratio)) = last_shift.filter(|(at, _)| t - at <= REVERT_DAYS)
+                && back.is_finite()
+                && (back * ratio - 1.0).abs() <= REVERT_TOLERANCE
+            {
+                learned[..t].iter_mut().for_each(|value| *value *= back);
+                learned[t] = usual;
+                forecaster.reset();
+                last_shift = None;
+                judged.last_mut().expect("today was judged").anomalous = false;
+                continue;
+            }
+        }
         let start = *open.get_or_insert_with(|| {
             anomalies.push(Anomaly {
                 start: date,
@@ -216,6 +235,7 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
             let ratio = anomaly.actual / anomaly.expected;
             if ratio.is_finite() && ratio >= 0.0 {
                 learned[..start].iter_mut().for_each(|value| *value *= ratio);
+                last_shift = Some((t, ratio));
             }
             learned[start..=t].copy_from_slice(&usuals[start..=t]);
             forecaster.reset();
@@ -224,6 +244,11 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
     }
     (judged, anomalies)
 }
+
+/// Days after a new normal in which a return to the old level ends the shift quietly, and
+/// how near the old level (relative) counts as a return.
+const REVERT_DAYS: usize = 60;
+const REVERT_TOLERANCE: f64 = 0.3;
 
 /// Normal days in a row that resolve an anomaly: a shift on working days only, normal again
 /// at the weekend, is one anomaly, not one a week.
@@ -331,6 +356,18 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{anomalies:?}");
         assert_eq!(alerts[0].start, series[90].0);
         assert_eq!(alerts[0].status, AnomalyStatus::NewNormal);
+    }
+
+    #[test]
+    fn a_runaway_that_became_the_new_normal_ends_without_a_second_alert() {
+        let mut series = weekly(200);
+        for day in &mut series[100..125] {
+            day.1 *= 1.8;
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!((alerts[0].start, alerts[0].status), (series[100].0, AnomalyStatus::NewNormal));
     }
 
     #[test]

@@ -66,12 +66,15 @@ impl Forecaster {
     }
 }
 
+/// A map of cost values and its inverse.
+type Transform = fn(f64) -> f64;
+
 /// Costs grow and shrink in proportion (a weekend that is 40% of a weekday stays 40% as the
 /// account grows), so a series that never goes negative is modelled as log(1 + cost): its
 /// weekly pattern and its intervals scale with the level.
 fn seasonal(history: &[f64], horizon: usize, level: f64) -> Option<Vec<Expectation>> {
     let proportional = history.iter().all(|v| *v >= 0.0);
-    let (forward, back): (fn(f64) -> f64, fn(f64) -> f64) =
+    let (forward, back): (Transform, Transform) =
         if proportional { (f64::ln_1p, f64::exp_m1) } else { (std::convert::identity, std::convert::identity) };
     let transformed: Vec<f64> = history.iter().map(|v| forward(*v)).collect();
     let model = MSTLModel::new(vec![WEEK], AutoETS::non_seasonal().into_trend_model());
