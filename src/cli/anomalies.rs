@@ -1,4 +1,5 @@
-//! `finopsd anomalies`: replay daily series through the detector.
+//! `finopsd anomalies`: detect anomalies in the store's daily series, list them, give
+//! feedback, and replay daily series from a file through the same detector.
 
 use std::path::PathBuf;
 
@@ -6,7 +7,13 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
+use finopsd::config::Config;
+use finopsd::detect::monitor::detect_store;
 use finopsd::detect::series::read_series_csv;
+use finopsd::store::{Store, StoredAnomaly};
+
+use super::output::{Field, OutputFormat, Tabular};
+use super::{UsageError, open_store};
 use finopsd::detect::{DetectorSettings, scan as scan_series};
 
 #[derive(Debug, Args)]
@@ -17,6 +24,28 @@ pub struct AnomaliesArgs {
 
 #[derive(Debug, Subcommand)]
 enum AnomaliesAction {
+    /// Run every configured monitor (`[[anomalies.monitors]]`) over the stored costs, day by
+    /// day without look-ahead, and keep the anomalies found with their root causes.
+    Detect,
+    /// The anomalies kept, newest first.
+    List {
+        /// Only anomalies of this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Tell finopsd whether an anomaly was real: `expected` and `planned` days are learned
+    /// as normal by the next `anomalies detect`.
+    Feedback {
+        /// The anomaly's id, as `anomalies list` shows it.
+        id: String,
+        #[arg(value_enum)]
+        feedback: Feedback,
+        /// Why, for whoever reads the anomaly next.
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Run the detector day by day, without look-ahead, over a CSV of daily series
     /// (`series_id,date,cost`, any number of series) and print the alerts as JSON: replay
     /// your own history to tune the thresholds.
@@ -45,10 +74,143 @@ struct ScanArgs {
     quiet_days: Vec<NaiveDate>,
 }
 
-pub fn run(args: AnomaliesArgs) -> anyhow::Result<()> {
-    match args.action {
-        AnomaliesAction::Scan(args) => scan(args),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StatusArg {
+    Open,
+    Resolved,
+    NewNormal,
+}
+
+/// Feedback on an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Feedback {
+    /// A real anomaly.
+    Unexpected,
+    /// Not an anomaly: learn these days as normal.
+    Expected,
+    /// A planned change (a migration, a load test): learn these days as normal.
+    Planned,
+}
+
+/// The name clap gives a value (`new-normal`) in the store's spelling (`new_normal`).
+fn value_name(value: impl clap::ValueEnum) -> String {
+    value.to_possible_value().expect("no value is skipped").get_name().replace('-', "_")
+}
+
+pub async fn run(config: &Config, args: AnomaliesArgs) -> anyhow::Result<()> {
+    if let AnomaliesAction::Scan(args) = args.action {
+        return scan(args);
     }
+    let store = open_store(config).await?;
+    let result = store_action(config, &store, args.action).await;
+    store.close().await;
+    result
+}
+
+async fn store_action(config: &Config, store: &Store, action: AnomaliesAction) -> anyhow::Result<()> {
+    match action {
+        AnomaliesAction::Detect => {
+            let summaries = detect_store(store, &config.anomalies.monitors).await?;
+            if summaries.is_empty() {
+                println!("no costs in the store yet: ingest exports first");
+            }
+            for s in summaries {
+                println!(
+                    "monitor {}: {} series, {} anomalies, {} alerting",
+                    s.monitor, s.series, s.anomalies, s.alerts
+                );
+            }
+        }
+        AnomaliesAction::List { status, format } => {
+            let anomalies = store.anomalies(status.map(value_name).as_deref()).await?;
+            print!("{}", render(&anomalies, format)?);
+        }
+        AnomaliesAction::Feedback { id, feedback, note } => {
+            if !store.set_anomaly_feedback(&id, &value_name(feedback), note.as_deref()).await? {
+                return Err(
+                    UsageError(format!("no anomaly has the id `{id}`; `finopsd anomalies list` shows them")).into()
+                );
+            }
+            println!(
+                "anomaly {id} marked {}; the next `finopsd anomalies detect` learns from it",
+                value_name(feedback)
+            );
+        }
+        AnomaliesAction::Scan(_) => unreachable!("scan needs no store"),
+    }
+    Ok(())
+}
+
+fn render(anomalies: &[StoredAnomaly], format: OutputFormat) -> anyhow::Result<String> {
+    if format == OutputFormat::Json {
+        let rows: Vec<serde_json::Value> = anomalies
+            .iter()
+            .map(|a| {
+                Ok(serde_json::json!({
+                    "id": a.id,
+                    "monitor": a.monitor,
+                    "dimension_values": serde_json::from_str::<serde_json::Value>(&a.series)?,
+                    "currency": a.currency,
+                    "start": a.start,
+                    "end": a.end,
+                    "status": a.status,
+                    "expected": a.expected.to_string(),
+                    "actual": a.actual.to_string(),
+                    "impact": a.impact.to_string(),
+                    "impact_pct": a.impact_pct,
+                    "severity": a.severity,
+                    "root_causes": serde_json::from_str::<serde_json::Value>(&a.root_causes)?,
+                    "feedback": a.feedback,
+                    "feedback_note": a.feedback_note,
+                }))
+            })
+            .collect::<Result<_, serde_json::Error>>()
+            .context("a stored anomaly is not valid JSON")?;
+        return Ok(serde_json::to_string_pretty(&rows)? + "\n");
+    }
+    Ok(anomaly_table(anomalies).render(format))
+}
+
+/// Anomalies as rows, for tables and CSV; the top root cause says where to look first.
+pub(super) fn anomaly_table(anomalies: &[StoredAnomaly]) -> Tabular {
+    let columns = [
+        "id",
+        "monitor",
+        "series",
+        "currency",
+        "start",
+        "end",
+        "status",
+        "impact",
+        "impact_pct",
+        "severity",
+        "top_cause",
+        "feedback",
+    ];
+    let mut table = Tabular::new(columns.map(String::from).to_vec());
+    for a in anomalies {
+        let text = |t: &str| Field::Text(t.to_string());
+        let causes: Vec<serde_json::Value> = serde_json::from_str(&a.root_causes).unwrap_or_default();
+        let top = causes.first().map_or(String::new(), |c| {
+            let part = |key: &str| c[key].as_str().unwrap_or("").to_string();
+            format!("{} / {} / {}: {}", part("sub_account"), part("service"), part("region"), c["impact"])
+        });
+        table.rows.push(vec![
+            text(&a.id),
+            text(&a.monitor),
+            text(&a.series),
+            text(&a.currency),
+            text(&a.start.to_string()),
+            text(&a.end.to_string()),
+            text(&a.status),
+            Field::Money(a.impact),
+            Field::Ratio(Some(a.impact_pct / 100.0)),
+            text(a.severity.as_deref().unwrap_or("-")),
+            Field::Text(top),
+            text(a.feedback.as_deref().unwrap_or("")),
+        ]);
+    }
+    table
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use clap::Args;
 use finopsd::analyse::budgets::evaluate_budgets;
 use finopsd::analyse::unit_costs::{pull_feeds, unit_costs};
 use finopsd::config::{Config, DatabaseUrl};
+use finopsd::detect::monitor::detect_store;
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::{IngestRequest, IngestSettings, ingest};
 use finopsd::sample::anomalies::{labeled_series, write_labeled_series};
@@ -195,6 +196,21 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         let alerts = store.budget_alerts().await?;
         println!("{} budget alerts recorded for delivery.", alerts.len());
     }
+    let summaries = detect_store(&store, &config.anomalies.monitors).await?;
+    let mut alerting = store.anomalies(None).await?;
+    alerting.retain(|a| a.severity.is_some());
+    let injected = std::fs::read_to_string(args.data.join("labels/anomalies.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Vec<serde_json::Value>>(&text).ok())
+        .map_or(String::new(), |labels| {
+            format!("; the sample data has {} injected, in labels/anomalies.json", labels.len())
+        });
+    println!(
+        "\nAnomalies: {} alerts from the monitors {} (usage only, each day judged on the days before it){injected}",
+        alerting.len(),
+        summaries.iter().map(|s| format!("`{}` ({} series)", s.monitor, s.series)).collect::<Vec<_>>().join(", ")
+    );
+    print!("{}", super::anomalies::anomaly_table(&alerting).render(OutputFormat::Table));
     store.close().await;
 
     let db = args.db.display();
@@ -204,6 +220,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} showback --month {last_month} --by team,service\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} allocate explain --month {last_month} --service Tax\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} budgets --as-of {last}\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd anomalies list --format json\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd costs --by day,tag:team --from {last_month} --format csv\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd ingest status",
         (last - first).num_days() + 1,

@@ -162,7 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Showback(args) => showback::run(&config, args).await,
         Command::UnitCosts(args) => analyse::run_unit_costs(&config, args).await,
         Command::Budgets(args) => analyse::run_budgets(&config, args).await,
-        Command::Anomalies(args) => anomalies::run(args),
+        Command::Anomalies(args) => anomalies::run(&config, args).await,
         Command::Config { action: ConfigAction::Check } => {
             print!("{}", config.to_redacted_toml());
             let store = open_store(&config).await.context("the store in the config cannot be opened")?;

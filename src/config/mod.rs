@@ -32,6 +32,7 @@ pub struct Config {
     pub unit_costs: crate::analyse::unit_costs::UnitCostConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<crate::analyse::budgets::BudgetConfig>,
+    pub anomalies: crate::detect::monitor::AnomalyConfig,
     pub logging: LoggingConfig,
 }
 

@@ -4,6 +4,7 @@
 //! thresholds, and a level shift that lasts becomes the new normal instead of alerting on.
 
 mod model;
+pub mod monitor;
 pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +34,8 @@ pub struct DetectorSettings {
     /// Days that are neither judged nor learned from as they are (public holidays, planned
     /// events): the model learns its expectation in their place.
     pub quiet_days: BTreeSet<NaiveDate>,
+    /// Days feedback called expected or planned: never anomalous, learned as they were.
+    pub accepted_days: BTreeSet<NaiveDate>,
 }
 
 impl Default for DetectorSettings {
@@ -46,6 +49,7 @@ impl Default for DetectorSettings {
             medium_impact: 1_000.0,
             high_impact: 10_000.0,
             quiet_days: BTreeSet::new(),
+            accepted_days: BTreeSet::new(),
         }
     }
 }
@@ -174,15 +178,22 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         // normal whatever the model says.
         let zero_weekday = actual == 0.0
             && (1..=4).filter(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0).count() >= 2;
-        let anomalous = !quiet && !zero_weekday && (actual < expectation.low || actual > expectation.high);
+        let accepted = settings.accepted_days.contains(&date);
+        let anomalous = !quiet && !accepted && !zero_weekday && (actual < expectation.low || actual > expectation.high);
         judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(expectation), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
         // teach the model that bad days are normal, yet an expectation that was wrong moves
-        // towards what the days really are; quiet days are learned as expected, and monthly
-        // charges not at all.
+        // towards what the days really are; quiet days are learned as expected, accepted days
+        // as they were, and monthly charges not at all.
         let usual = actual - monthly;
         usuals.push(usual);
-        learned.push(if quiet { normal.expected } else { usual.clamp(normal.low, normal.high) });
+        learned.push(if quiet {
+            normal.expected
+        } else if accepted {
+            usual
+        } else {
+            usual.clamp(normal.low, normal.high)
+        });
         if !anomalous {
             normal_run += 1;
             if normal_run >= RESOLVE_DAYS && open.take().is_some() {
@@ -255,8 +266,8 @@ const REVERT_TOLERANCE: f64 = 0.3;
 const RESOLVE_DAYS: usize = 3;
 
 /// A charge that recurs on this day of the month (a fee, a subscription, a support plan billed
-/// on the 1st): the excess over normal the same day carried in the months before, when they
-/// agree — once is enough on the 1st, elsewhere it takes two months, so last month's one-off
+/// on the 1st, a credit on the 1st): the excess over normal the same day carried in the months
+/// before, when they agree — once is enough on the 1st, elsewhere it takes two months, so last month's one-off
 /// spike is not expected again.
 fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize) -> f64 {
     let date = days[t].0;
@@ -271,8 +282,10 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize
     let typical = model::median(&excesses);
     // Most months agree (within half of the typical excess): one odd month, an outage on
     // the 1st say, does not stop the fee being expected.
-    let agreeing = excesses.iter().filter(|e| (*e - typical).abs() <= 0.5 * typical).count();
-    let consistent = typical > 0.0 && agreeing >= needed && 2 * agreeing > excesses.len();
+    let agreeing = excesses.iter().filter(|e| (*e - typical).abs() <= 0.5 * typical.abs()).count();
+    // Monthly credits (netted into usage, as Google Cloud bills them) land on the 1st only.
+    let direction = typical > 0.0 || (typical < 0.0 && date.day() == 1);
+    let consistent = direction && agreeing >= needed && 2 * agreeing > excesses.len();
     if consistent { typical } else { 0.0 }
 }
 

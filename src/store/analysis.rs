@@ -46,7 +46,7 @@ pub struct BudgetAlert {
 
 const METRICS_PER_INSERT: usize = 500;
 
-fn date_column(row: &sqlx::any::AnyRow, index: usize) -> Result<NaiveDate, StoreError> {
+pub(super) fn date_column(row: &sqlx::any::AnyRow, index: usize) -> Result<NaiveDate, StoreError> {
     let text: String = row.try_get(index)?;
     text.parse().map_err(|_| StoreError::Corrupt(format!("date `{text}`")))
 }

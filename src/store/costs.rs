@@ -31,7 +31,7 @@ pub enum CostDimension {
 impl CostDimension {
     pub const NAMES: &'static str = "day, month, billing_period, provider, billing_account, sub_account, service, region, charge_category, tag:<key>";
 
-    fn sql(&self, store: &Store) -> String {
+    pub(super) fn sql(&self, store: &Store) -> String {
         match self {
             CostDimension::Day => "charge_date".into(),
             CostDimension::Month => "substr(charge_date, 1, 7)".into(),

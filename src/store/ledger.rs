@@ -411,7 +411,7 @@ pub(super) fn nanos_column(row: &sqlx::any::AnyRow, index: usize) -> Result<Mone
     text.parse::<i128>().map(Money::from_nanos).map_err(|_| StoreError::Corrupt(format!("sum of nano-units `{text}`")))
 }
 
-fn decimal_column(row: &sqlx::any::AnyRow, index: usize) -> Result<Money, StoreError> {
+pub(super) fn decimal_column(row: &sqlx::any::AnyRow, index: usize) -> Result<Money, StoreError> {
     let text: String = row.try_get(index)?;
     Money::parse_decimal(&text).ok_or_else(|| StoreError::Corrupt(format!("amount `{text}`")))
 }

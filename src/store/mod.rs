@@ -8,6 +8,7 @@
 
 mod allocations;
 mod analysis;
+mod anomalies;
 mod costs;
 mod ledger;
 
@@ -23,6 +24,7 @@ pub use allocations::{
     AllocatedCost, AllocationBatch, AllocationSummary, CoverageRow, ShowbackQuery, ShowbackRow, UnallocatedItem,
 };
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
+pub use anomalies::{ContributorDay, SeriesDay, SeriesSource, StoredAnomaly};
 pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,

@@ -1,0 +1,298 @@
+//! Monitors: which daily series of the store to watch and how, and `anomalies detect`, which
+//! runs the detector over them and keeps what it finds with its root causes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{Anomaly, DetectorSettings, detect};
+use crate::focus::Money;
+use crate::store::{CostDimension, SeriesSource, Store, StoreError, StoredAnomaly};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("anomaly monitor `{monitor}`: {problem}")]
+    Invalid { monitor: String, problem: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyConfig {
+    pub monitors: Vec<MonitorConfig>,
+}
+
+impl Default for AnomalyConfig {
+    /// Every provider service, and every team the allocation rules give costs to.
+    fn default() -> Self {
+        let teams = MonitorConfig { name: "teams".into(), by: "allocation:team".into(), ..MonitorConfig::default() };
+        AnomalyConfig { monitors: vec![MonitorConfig::default(), teams] }
+    }
+}
+
+/// Which cost a monitor watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CostKind {
+    #[default]
+    Effective,
+    Billed,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    pub name: String,
+    /// One series per value of: `provider`, `billing_account`, `sub_account`, `service`,
+    /// `region`, `tag:<key>`, or `allocation:<dimension>` (e.g. `allocation:team`).
+    pub by: String,
+    pub cost: CostKind,
+    /// An alert needs at least this much money of impact, in the series' currency…
+    pub min_impact: f64,
+    /// …and at least this percentage of the expected cost.
+    pub min_impact_pct: f64,
+    pub medium_impact: f64,
+    pub high_impact: f64,
+    pub min_history_days: usize,
+    pub new_normal_days: usize,
+    /// The newest days of an export are incomplete and get restated: they are not judged.
+    pub settle_days: u64,
+    /// Days of history read.
+    pub history_days: u64,
+    /// Public holidays and other days not to judge.
+    pub holidays: Vec<NaiveDate>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        let detector = DetectorSettings::default();
+        MonitorConfig {
+            name: "services".into(),
+            by: "service".into(),
+            cost: CostKind::Effective,
+            min_impact: detector.min_impact,
+            min_impact_pct: detector.min_impact_pct,
+            medium_impact: detector.medium_impact,
+            high_impact: detector.high_impact,
+            min_history_days: detector.min_history_days,
+            new_normal_days: detector.new_normal_days,
+            settle_days: 2,
+            history_days: 400,
+            holidays: Vec::new(),
+        }
+    }
+}
+
+impl MonitorConfig {
+    fn source(&self) -> Result<SeriesSource, MonitorError> {
+        let invalid = |problem: String| MonitorError::Invalid { monitor: self.name.clone(), problem };
+        if let Some(dimension) = self.by.strip_prefix("allocation:") {
+            return Ok(SeriesSource::Allocation(dimension.trim().to_string()));
+        }
+        let dimension: CostDimension = self.by.parse().map_err(invalid)?;
+        if dimension.is_time() || dimension == CostDimension::ChargeCategory {
+            return Err(invalid(format!("`by = \"{}\"` is not a series to watch", self.by)));
+        }
+        Ok(SeriesSource::Facts(dimension))
+    }
+
+    /// The series' dimension name, as the key of its JSON object.
+    fn dimension_name(&self) -> &str {
+        self.by.strip_prefix("allocation:").unwrap_or(&self.by).trim()
+    }
+
+    fn settings(&self) -> DetectorSettings {
+        DetectorSettings {
+            min_history_days: self.min_history_days,
+            new_normal_days: self.new_normal_days.max(1),
+            min_impact: self.min_impact,
+            min_impact_pct: self.min_impact_pct,
+            medium_impact: self.medium_impact,
+            high_impact: self.high_impact,
+            quiet_days: self.holidays.iter().copied().collect(),
+            ..DetectorSettings::default()
+        }
+    }
+}
+
+/// What one monitor found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSummary {
+    pub monitor: String,
+    pub series: usize,
+    pub anomalies: usize,
+    pub alerts: usize,
+}
+
+/// Contributors kept per anomaly.
+const ROOT_CAUSES: usize = 10;
+/// Weeks of the same weekday a contributor's expected cost is the mean of.
+const ROOT_CAUSE_WEEKS: u64 = 4;
+
+/// Runs every monitor over the store's settled days and keeps what each found.
+pub async fn detect_store(store: &Store, monitors: &[MonitorConfig]) -> Result<Vec<MonitorSummary>, MonitorError> {
+    let Some((first, last)) = store.charge_date_range().await? else { return Ok(Vec::new()) };
+    let feedback = store.anomalies(None).await?;
+    let mut summaries = Vec::new();
+    for monitor in monitors {
+        let source = monitor.source()?;
+        let to = last - Days::new(monitor.settle_days);
+        let from = first.max(to - Days::new(monitor.history_days));
+        if to < from {
+            continue;
+        }
+        let billed = monitor.cost == CostKind::Billed;
+        let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+        for day in store.daily_series(&source, billed, from, to).await? {
+            series.entry((day.key, day.currency)).or_default().insert(day.date, to_units(day.cost));
+        }
+        let mut kept = Vec::new();
+        let mut alerts = 0;
+        for ((key, currency), costs) in &series {
+            let series_json = serde_json::json!({ monitor.dimension_name(): key }).to_string();
+            let mut settings = monitor.settings();
+            settings.accepted_days = feedback
+                .iter()
+                .filter(|a| a.monitor == monitor.name && a.series == series_json && &a.currency == currency)
+                .filter(|a| matches!(a.feedback.as_deref(), Some("expected" | "planned")))
+                .flat_map(|a| a.start.iter_days().take_while(|d| *d <= a.end))
+                .collect();
+            // Every day from the series' first to the last settled one: a series that stops
+            // costing shows as zero days, not as a shorter series.
+            let start = *costs.keys().next().expect("a series has a day");
+            let days: Vec<(NaiveDate, f64)> = start
+                .iter_days()
+                .take_while(|d| *d <= to)
+                .map(|d| (d, costs.get(&d).copied().unwrap_or(0.0)))
+                .collect();
+            let (_, anomalies) = detect(&days, &settings);
+            for anomaly in anomalies {
+                let root_causes = match (&source, anomaly.alerts()) {
+                    (SeriesSource::Facts(dimension), true) => {
+                        root_causes(store, dimension, key, currency, billed, &anomaly).await?
+                    }
+                    _ => Vec::new(),
+                };
+                alerts += usize::from(anomaly.alerts());
+                kept.push(stored(&monitor.name, &series_json, currency, &anomaly, &root_causes));
+            }
+        }
+        store.replace_anomalies(&monitor.name, &kept).await?;
+        summaries.push(MonitorSummary {
+            monitor: monitor.name.clone(),
+            series: series.len(),
+            anomalies: kept.len(),
+            alerts,
+        });
+    }
+    Ok(summaries)
+}
+
+fn to_units(money: Money) -> f64 {
+    money.nanos() as f64 / 1e9
+}
+
+fn money(units: f64) -> Money {
+    Money::from_nanos((units * 100.0).round() as i128 * 10_000_000)
+}
+
+/// A contributor to an anomaly: its cost against its own expectation over the anomaly's days.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RootCause {
+    pub sub_account: String,
+    pub service: String,
+    pub region: String,
+    pub charge_category: String,
+    pub tags: String,
+    pub expected: f64,
+    pub actual: f64,
+    pub impact: f64,
+    /// Its share of the anomaly's impact.
+    pub share_pct: f64,
+}
+
+/// The contributors that moved most in the anomaly's direction: each one's expected cost on a
+/// day is its mean on the same weekday of the four weeks before the anomaly.
+async fn root_causes(
+    store: &Store,
+    dimension: &CostDimension,
+    key: &str,
+    currency: &str,
+    billed: bool,
+    anomaly: &Anomaly,
+) -> Result<Vec<RootCause>, StoreError> {
+    let from = anomaly.start - Days::new(7 * ROOT_CAUSE_WEEKS);
+    let rows = store.contributor_costs(dimension, key, currency, billed, from, anomaly.end).await?;
+    type Contributor = (String, String, String, String, String);
+    let mut daily: BTreeMap<Contributor, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
+    for row in rows {
+        let who = (row.sub_account, row.service, row.region, row.charge_category, row.tags);
+        *daily.entry(who).or_default().entry(row.date).or_default() += to_units(row.cost);
+    }
+    let anomaly_days: BTreeSet<NaiveDate> = anomaly.start.iter_days().take_while(|d| *d <= anomaly.end).collect();
+    let direction = anomaly.impact.signum();
+    let mut causes: Vec<RootCause> = daily
+        .into_iter()
+        .map(|((sub_account, service, region, charge_category, tags), costs)| {
+            let actual: f64 = anomaly_days.iter().map(|d| costs.get(d).copied().unwrap_or(0.0)).sum();
+            let expected: f64 = anomaly_days
+                .iter()
+                .map(|day| {
+                    let weeks = (1..=ROOT_CAUSE_WEEKS).map(|w| *day - Days::new(7 * w)).filter(|d| *d < anomaly.start);
+                    let before: Vec<f64> = weeks.map(|d| costs.get(&d).copied().unwrap_or(0.0)).collect();
+                    if before.is_empty() { 0.0 } else { before.iter().sum::<f64>() / before.len() as f64 }
+                })
+                .sum();
+            let impact = actual - expected;
+            let share_pct = if anomaly.impact == 0.0 { 0.0 } else { impact / anomaly.impact * 100.0 };
+            let cents = |v: f64| (v * 100.0).round() / 100.0;
+            RootCause {
+                sub_account,
+                service,
+                region,
+                charge_category,
+                tags,
+                expected: cents(expected),
+                actual: cents(actual),
+                impact: cents(impact),
+                share_pct: (share_pct * 10.0).round() / 10.0,
+            }
+        })
+        .filter(|cause| cause.impact * direction > 0.0)
+        .collect();
+    causes.sort_by(|a, b| (b.impact * direction).total_cmp(&(a.impact * direction)));
+    causes.truncate(ROOT_CAUSES);
+    Ok(causes)
+}
+
+fn stored(monitor: &str, series: &str, currency: &str, anomaly: &Anomaly, causes: &[RootCause]) -> StoredAnomaly {
+    let identity = format!("{monitor}\u{1f}{series}\u{1f}{currency}\u{1f}{}", anomaly.start);
+    StoredAnomaly {
+        id: format!("{:016x}", xxh3_64(identity.as_bytes())),
+        monitor: monitor.into(),
+        series: series.into(),
+        currency: currency.into(),
+        start: anomaly.start,
+        end: anomaly.end,
+        status: name_of(anomaly.status),
+        expected: money(anomaly.expected),
+        actual: money(anomaly.actual),
+        impact: money(anomaly.impact),
+        impact_pct: (anomaly.impact_pct * 10.0).round() / 10.0,
+        severity: anomaly.severity.map(name_of),
+        root_causes: serde_json::to_string(causes).expect("root causes serialise"),
+        feedback: None,
+        feedback_note: None,
+    }
+}
+
+/// The name serde gives a unit variant (`new_normal`, `high`…).
+fn name_of(value: impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => unreachable!("a unit variant serialises as a string, not {other:?}"),
+    }
+}

@@ -1,0 +1,142 @@
+//! Anomaly detection on a real store: monitors find a spike with its root cause, feedback is
+//! kept across re-detection and teaches the detector, and the CLI lists anomalies as JSON.
+
+mod common;
+
+use chrono::{Datelike, Days, NaiveDate};
+use common::{Line, focus_csv, write};
+use finopsd::detect::monitor::{MonitorConfig, detect_store};
+use finopsd::focus::Money;
+
+const FIRST_DAY: &str = "2025-01-06";
+const DAYS: u64 = 70;
+/// The spike's day (a Monday, day 56) and the sub-account it comes from.
+const SPIKE_DAY: u64 = 56;
+const SPIKE_ACCOUNT: &str = "999988887777";
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// 70 days of EC2 (weekdays 1,000, weekends 400, a little noise) and S3 (a flat 200) in one
+/// sub-account, a 2,500 EC2 spike from another sub-account on day 56, and a monthly support
+/// fee (not usage) on the 1st.
+fn lines() -> Vec<Line> {
+    let first: NaiveDate = FIRST_DAY.parse().unwrap();
+    let mut lines = Vec::new();
+    for d in 0..DAYS {
+        let date = first + Days::new(d);
+        let day = leak(date.to_string());
+        let period = leak(format!("{}-01", &day[..7]));
+        let weekday = date.weekday().num_days_from_monday() < 5;
+        let noise = ((d * 7919) % 13) as f64 * 4.0;
+        let ec2 = if weekday { 1_000.0 } else { 400.0 } + noise;
+        let line =
+            |service: &'static str, cost: f64| Line { service, period, ..Line::usage(day, &format!("{cost:.2}")) };
+        lines.push(line("Amazon EC2", ec2));
+        lines.push(line("Amazon S3", 200.0 + noise / 4.0));
+        if d == SPIKE_DAY {
+            lines.push(Line { sub_account: SPIKE_ACCOUNT, ..line("Amazon EC2", 2_500.0) });
+        }
+        if date.day() == 1 {
+            lines.push(Line { category: "Purchase", ..line("AWS Support (Business)", 5_000.0) });
+        }
+    }
+    lines
+}
+
+fn monitor() -> MonitorConfig {
+    MonitorConfig { name: "services".into(), by: "service".into(), ..MonitorConfig::default() }
+}
+
+#[tokio::test]
+async fn a_monitor_finds_a_spike_with_its_root_cause_and_learns_from_feedback() {
+    for ts in common::stores().await {
+        let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
+        ts.ingest(&[&file]).await.unwrap();
+        let summaries = detect_store(&ts.store, &[monitor()]).await.unwrap();
+        // EC2 and S3: the support fee is a purchase, not usage, so it is no series.
+        assert_eq!((summaries[0].series, summaries[0].alerts), (2, 1), "{summaries:?} {}", ts.engine);
+        let anomalies = ts.store.anomalies(None).await.unwrap();
+        let alert: Vec<_> = anomalies.iter().filter(|a| a.severity.is_some()).collect();
+        assert_eq!(alert.len(), 1, "{anomalies:?}");
+        let spike = alert[0];
+        let spike_day = FIRST_DAY.parse::<NaiveDate>().unwrap() + Days::new(SPIKE_DAY);
+        assert_eq!((spike.start, spike.end), (spike_day, spike_day));
+        assert_eq!((spike.series.as_str(), spike.currency.as_str()), (r#"{"service":"Amazon EC2"}"#, "USD"));
+        assert_eq!(spike.severity.as_deref(), Some("medium"));
+        let impact = spike.impact.nanos() as f64 / 1e9;
+        assert!((impact - 2_500.0).abs() < 150.0, "{spike:?}");
+        let causes: serde_json::Value = serde_json::from_str(&spike.root_causes).unwrap();
+        // The new sub-account explains the whole spike: it had no cost in the weeks before.
+        assert_eq!(causes[0]["sub_account"], format!("prod ({SPIKE_ACCOUNT})"), "{causes}");
+        assert_eq!(causes[0]["impact"], 2_500.0, "{causes}");
+        assert_eq!(causes[0]["share_pct"].as_f64().map(|p| p > 90.0), Some(true), "{causes}");
+
+        // Re-detecting keeps the id; feedback survives it and the day is learned as normal.
+        detect_store(&ts.store, &[monitor()]).await.unwrap();
+        let again = ts.store.anomalies(None).await.unwrap();
+        assert!(again.iter().any(|a| a.id == spike.id), "{again:?}");
+        assert!(ts.store.set_anomaly_feedback(&spike.id, "expected", Some("the launch")).await.unwrap());
+        assert!(!ts.store.set_anomaly_feedback("no-such-id", "expected", None).await.unwrap());
+        let summaries = detect_store(&ts.store, &[monitor()]).await.unwrap();
+        assert_eq!(summaries[0].alerts, 0, "{summaries:?}");
+        let kept = ts.store.anomalies(None).await.unwrap();
+        let marked = kept.iter().find(|a| a.id == spike.id).expect("the anomaly with feedback is kept");
+        assert_eq!(
+            (marked.feedback.as_deref(), marked.feedback_note.as_deref()),
+            (Some("expected"), Some("the launch"))
+        );
+        assert_eq!(marked.impact, spike.impact);
+        assert!(kept.iter().all(|a| a.id == spike.id || a.severity.is_none()), "{kept:?}");
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_newest_days_wait_for_the_export_to_settle() {
+    let ts = common::sqlite_store().await;
+    let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
+    ts.ingest(&[&file]).await.unwrap();
+    // The spike is 13 days before the last day: settling 14 days leaves it unjudged.
+    let settled = MonitorConfig { settle_days: DAYS - SPIKE_DAY, ..monitor() };
+    let summaries = detect_store(&ts.store, &[settled]).await.unwrap();
+    assert_eq!(summaries[0].alerts, 0, "{summaries:?}");
+    ts.cleanup().await;
+}
+
+#[test]
+fn anomalies_list_prints_json_and_feedback_names_unknown_ids() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ts = runtime.block_on(common::sqlite_store());
+    let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
+    runtime.block_on(ts.ingest(&[&file])).unwrap();
+    let run = |args: &[&str]| common::finopsd(&ts.url).args(args).output().unwrap();
+    let out = run(&["anomalies", "detect"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("monitor services: 2 series"), "{out:?}");
+    let out = run(&["anomalies", "list", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alerting: Vec<&serde_json::Value> =
+        listed.as_array().unwrap().iter().filter(|a| !a["severity"].is_null()).collect();
+    assert_eq!(alerting.len(), 1, "{listed}");
+    let anomaly = alerting[0];
+    for key in ["id", "monitor", "currency", "start", "end", "status", "expected", "actual", "impact", "impact_pct"] {
+        assert!(!anomaly[key].is_null(), "{key}: {anomaly}");
+    }
+    assert_eq!(anomaly["dimension_values"]["service"], "Amazon EC2");
+    assert!(anomaly["root_causes"].as_array().is_some_and(|c| !c.is_empty()), "{anomaly}");
+    assert!(Money::parse_decimal(anomaly["impact"].as_str().unwrap()).is_some(), "{anomaly}");
+    let id = anomaly["id"].as_str().unwrap();
+    let out = run(&["anomalies", "feedback", id, "planned", "--note", "load test"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["anomalies", "list", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let marked = listed.as_array().unwrap().iter().find(|a| a["id"] == id).unwrap();
+    assert_eq!((marked["feedback"].as_str(), marked["feedback_note"].as_str()), (Some("planned"), Some("load test")));
+    let out = run(&["anomalies", "feedback", "nope", "expected"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no anomaly has the id `nope`"));
+    runtime.block_on(ts.cleanup());
+}
