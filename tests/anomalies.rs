@@ -5,6 +5,7 @@ mod common;
 
 use chrono::{Datelike, Days, NaiveDate};
 use common::{Line, focus_csv, write};
+use finopsd::allocate::{AllocationConfig, Allocator, allocate_store};
 use finopsd::detect::monitor::{MonitorConfig, detect_store};
 use finopsd::focus::Money;
 
@@ -54,7 +55,7 @@ async fn a_monitor_finds_a_spike_with_its_root_cause_and_learns_from_feedback() 
     for ts in common::stores().await {
         let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
         ts.ingest(&[&file]).await.unwrap();
-        let summaries = detect_store(&ts.store, &[monitor()]).await.unwrap();
+        let summaries = detect_store(&ts.store, &[monitor()], None).await.unwrap();
         // EC2 and S3: the support fee is a purchase, not usage, so it is no series.
         assert_eq!((summaries[0].series, summaries[0].alerts), (2, 1), "{summaries:?} {}", ts.engine);
         let anomalies = ts.store.anomalies(None).await.unwrap();
@@ -74,12 +75,12 @@ async fn a_monitor_finds_a_spike_with_its_root_cause_and_learns_from_feedback() 
         assert_eq!(causes[0]["share_pct"].as_f64().map(|p| p > 90.0), Some(true), "{causes}");
 
         // Re-detecting keeps the id; feedback survives it and the day is learned as normal.
-        detect_store(&ts.store, &[monitor()]).await.unwrap();
+        detect_store(&ts.store, &[monitor()], None).await.unwrap();
         let again = ts.store.anomalies(None).await.unwrap();
         assert!(again.iter().any(|a| a.id == spike.id), "{again:?}");
         assert!(ts.store.set_anomaly_feedback(&spike.id, "expected", Some("the launch")).await.unwrap());
         assert!(!ts.store.set_anomaly_feedback("no-such-id", "expected", None).await.unwrap());
-        let summaries = detect_store(&ts.store, &[monitor()]).await.unwrap();
+        let summaries = detect_store(&ts.store, &[monitor()], None).await.unwrap();
         assert_eq!(summaries[0].alerts, 0, "{summaries:?}");
         let kept = ts.store.anomalies(None).await.unwrap();
         let marked = kept.iter().find(|a| a.id == spike.id).expect("the anomaly with feedback is kept");
@@ -94,13 +95,34 @@ async fn a_monitor_finds_a_spike_with_its_root_cause_and_learns_from_feedback() 
 }
 
 #[tokio::test]
+async fn an_allocation_monitor_explains_a_team_anomaly_by_the_facts_behind_it() {
+    for ts in common::stores().await {
+        let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
+        ts.ingest(&[&file]).await.unwrap();
+        let rules = AllocationConfig::default();
+        let allocator = Allocator::new(&rules).unwrap();
+        allocate_store(&ts.store, &allocator, &rules).await.unwrap();
+        let teams = MonitorConfig { name: "teams".into(), by: "allocation:team".into(), ..MonitorConfig::default() };
+        let summaries = detect_store(&ts.store, &[teams], Some(&allocator)).await.unwrap();
+        assert_eq!((summaries[0].series, summaries[0].alerts), (1, 1), "{summaries:?} {}", ts.engine);
+        let anomalies = ts.store.anomalies(None).await.unwrap();
+        let spike = anomalies.iter().find(|a| a.severity.is_some()).unwrap();
+        assert_eq!(spike.series, r#"{"team":"payments"}"#);
+        let causes: serde_json::Value = serde_json::from_str(&spike.root_causes).unwrap();
+        assert_eq!(causes[0]["sub_account"], format!("prod ({SPIKE_ACCOUNT})"), "{causes}");
+        assert_eq!(causes[0]["impact"], 2_500.0, "{causes}");
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn the_newest_days_wait_for_the_export_to_settle() {
     let ts = common::sqlite_store().await;
     let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
     ts.ingest(&[&file]).await.unwrap();
     // The spike is 13 days before the last day: settling 14 days leaves it unjudged.
     let settled = MonitorConfig { settle_days: DAYS - SPIKE_DAY, ..monitor() };
-    let summaries = detect_store(&ts.store, &[settled]).await.unwrap();
+    let summaries = detect_store(&ts.store, &[settled], None).await.unwrap();
     assert_eq!(summaries[0].alerts, 0, "{summaries:?}");
     ts.cleanup().await;
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
+use finopsd::allocate::Allocator;
 use finopsd::config::Config;
 use finopsd::detect::monitor::detect_store;
 use finopsd::detect::series::read_series_csv;
@@ -110,7 +111,7 @@ pub async fn run(config: &Config, args: AnomaliesArgs) -> anyhow::Result<()> {
 async fn store_action(config: &Config, store: &Store, action: AnomaliesAction) -> anyhow::Result<()> {
     match action {
         AnomaliesAction::Detect => {
-            let summaries = detect_store(store, &config.anomalies.monitors).await?;
+            let summaries = detect_store(store, &config.anomalies.monitors, rules(config).as_ref()).await?;
             if summaries.is_empty() {
                 println!("no costs in the store yet: ingest exports first");
             }
@@ -139,6 +140,14 @@ async fn store_action(config: &Config, store: &Store, action: AnomaliesAction) -
         AnomaliesAction::Scan(_) => unreachable!("scan needs no store"),
     }
     Ok(())
+}
+
+/// The config's allocation rules, which explain anomalies of allocation series; broken rules
+/// only cost those their root causes.
+pub(super) fn rules(config: &Config) -> Option<Allocator> {
+    Allocator::new(&config.allocation)
+        .map_err(|err| tracing::warn!(error = %err, "anomalies of allocation series get no root causes"))
+        .ok()
 }
 
 fn render(anomalies: &[StoredAnomaly], format: OutputFormat) -> anyhow::Result<String> {

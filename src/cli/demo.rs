@@ -196,7 +196,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         let alerts = store.budget_alerts().await?;
         println!("{} budget alerts recorded for delivery.", alerts.len());
     }
-    let summaries = detect_store(&store, &config.anomalies.monitors).await?;
+    let summaries = detect_store(&store, &config.anomalies.monitors, super::anomalies::rules(config).as_ref()).await?;
     let mut alerting = store.anomalies(None).await?;
     alerting.retain(|a| a.severity.is_some());
     let injected = std::fs::read_to_string(args.data.join("labels/anomalies.json"))

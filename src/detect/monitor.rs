@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Anomaly, DetectorSettings, detect};
-use crate::focus::Money;
-use crate::store::{CostDimension, SeriesSource, Store, StoreError, StoredAnomaly};
+use crate::allocate::Allocator;
+use crate::focus::{BillingPeriod, Money};
+use crate::store::{
+    ContributorDay, CostDimension, NOT_USAGE, SeriesSource, Store, StoreError, StoredAnomaly, sub_account_label,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -133,7 +136,13 @@ const ROOT_CAUSES: usize = 10;
 const ROOT_CAUSE_WEEKS: u64 = 4;
 
 /// Runs every monitor over the store's settled days and keeps what each found.
-pub async fn detect_store(store: &Store, monitors: &[MonitorConfig]) -> Result<Vec<MonitorSummary>, MonitorError> {
+/// `allocator` (the config's rules) explains anomalies of allocation series by the facts behind
+/// them; without it they get no root causes.
+pub async fn detect_store(
+    store: &Store,
+    monitors: &[MonitorConfig],
+    allocator: Option<&Allocator>,
+) -> Result<Vec<MonitorSummary>, MonitorError> {
     let Some((first, last)) = store.charge_date_range().await? else { return Ok(Vec::new()) };
     let feedback = store.anomalies(None).await?;
     let mut summaries = Vec::new();
@@ -170,11 +179,13 @@ pub async fn detect_store(store: &Store, monitors: &[MonitorConfig]) -> Result<V
                 .collect();
             let (_, anomalies) = detect(&days, &settings);
             for anomaly in anomalies {
-                let root_causes = match (&source, anomaly.alerts()) {
-                    (SeriesSource::Facts(dimension), true) => {
-                        root_causes(store, dimension, key, currency, billed, &anomaly).await?
-                    }
-                    _ => Vec::new(),
+                let root_causes = if anomaly.alerts() {
+                    let from = anomaly.start - Days::new(7 * ROOT_CAUSE_WEEKS);
+                    let rows =
+                        contributor_days(store, &source, allocator, key, currency, billed, from, anomaly.end).await?;
+                    rank_contributors(rows, &anomaly)
+                } else {
+                    Vec::new()
                 };
                 alerts += usize::from(anomaly.alerts());
                 kept.push(stored(&monitor.name, &series_json, currency, &anomaly, &root_causes));
@@ -214,18 +225,63 @@ pub struct RootCause {
     pub share_pct: f64,
 }
 
-/// The contributors that moved most in the anomaly's direction: each one's expected cost on a
-/// day is its mean on the same weekday of the four weeks before the anomaly.
-async fn root_causes(
+/// The daily costs of what a series sums, by contributor, over `from..=to`: straight from the
+/// cost facts, or for an allocation series from the facts allocated to its value.
+#[allow(clippy::too_many_arguments)]
+async fn contributor_days(
     store: &Store,
-    dimension: &CostDimension,
+    source: &SeriesSource,
+    allocator: Option<&Allocator>,
     key: &str,
     currency: &str,
     billed: bool,
-    anomaly: &Anomaly,
-) -> Result<Vec<RootCause>, StoreError> {
-    let from = anomaly.start - Days::new(7 * ROOT_CAUSE_WEEKS);
-    let rows = store.contributor_costs(dimension, key, currency, billed, from, anomaly.end).await?;
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<ContributorDay>, StoreError> {
+    let dimension = match source {
+        SeriesSource::Facts(dimension) => {
+            return store.contributor_costs(dimension, key, currency, billed, from, to).await;
+        }
+        SeriesSource::Allocation(dimension) => dimension,
+    };
+    let Some((allocator, d)) =
+        allocator.and_then(|a| a.dimension_names().iter().position(|n| n == dimension).map(|d| (a, d)))
+    else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    let mut month = BillingPeriod::containing(from);
+    // Late charges of a day can be billed in the month after.
+    while month.first_day() <= to + Days::new(31) {
+        for facts in store.period_facts(month).await? {
+            let allocation = allocator.allocate_facts(&facts);
+            for share in allocation.fact_shares() {
+                let k = &share.fact.key;
+                if share.choices[d].value == key
+                    && k.currency == currency
+                    && (from..=to).contains(&k.charge_date)
+                    && !NOT_USAGE.contains(&k.charge_category.as_str())
+                {
+                    rows.push(ContributorDay {
+                        sub_account: sub_account_label(&k.sub_account_id, &k.sub_account_name),
+                        service: k.service_name.clone(),
+                        region: k.region.clone(),
+                        charge_category: k.charge_category.clone(),
+                        tags: k.tags.clone(),
+                        date: k.charge_date,
+                        cost: if billed { share.costs.billed_cost } else { share.costs.effective_cost },
+                    });
+                }
+            }
+        }
+        month = BillingPeriod::containing(month.end());
+    }
+    Ok(rows)
+}
+
+/// The contributors that moved most in the anomaly's direction: each one's expected cost on a
+/// day is its mean on the same weekday of the four weeks before the anomaly.
+fn rank_contributors(rows: Vec<ContributorDay>, anomaly: &Anomaly) -> Vec<RootCause> {
     type Contributor = (String, String, String, String, String);
     let mut daily: BTreeMap<Contributor, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
     for row in rows {
@@ -265,7 +321,7 @@ async fn root_causes(
         .collect();
     causes.sort_by(|a, b| (b.impact * direction).total_cmp(&(a.impact * direction)));
     causes.truncate(ROOT_CAUSES);
-    Ok(causes)
+    causes
 }
 
 fn stored(monitor: &str, series: &str, currency: &str, anomaly: &Anomaly, causes: &[RootCause]) -> StoredAnomaly {

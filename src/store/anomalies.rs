@@ -10,7 +10,17 @@ use crate::focus::Money;
 
 /// Charge categories that are not usage: fees, tax and credits land on their own calendar
 /// (the 1st, the invoice day), so they are left out of the series a monitor watches.
-const NOT_USAGE: &str = "('Purchase', 'Tax', 'Credit')";
+pub const NOT_USAGE: [&str; 3] = ["Purchase", "Tax", "Credit"];
+
+/// `NOT_USAGE` as an SQL list.
+fn not_usage_sql() -> String {
+    format!("({})", NOT_USAGE.map(|c| format!("'{c}'")).join(", "))
+}
+
+/// How a sub-account is named to people: `name (id)`, or the id alone.
+pub fn sub_account_label(id: &str, name: &str) -> String {
+    if name.is_empty() || name == id { id.to_string() } else { format!("{name} ({id})") }
+}
 
 /// Which costs a monitor's series sum.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,8 +93,9 @@ impl Store {
         };
         let sql = format!(
             "SELECT {key} AS k, charge_date, currency, CAST(SUM({cost}) AS TEXT) FROM {table}
-             WHERE charge_date >= $1 AND charge_date <= $2 AND charge_category NOT IN {NOT_USAGE}
-             GROUP BY k, charge_date, currency ORDER BY k, currency, charge_date"
+             WHERE charge_date >= $1 AND charge_date <= $2 AND charge_category NOT IN {}
+             GROUP BY k, charge_date, currency ORDER BY k, currency, charge_date",
+            not_usage_sql()
         );
         let rows = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string()).fetch_all(&self.pool).await?;
         rows.iter()
@@ -116,9 +127,10 @@ impl Store {
                     CAST(SUM({cost}) AS TEXT)
              FROM cost_facts
              WHERE {} = $1 AND currency = $2 AND charge_date >= $3 AND charge_date <= $4
-               AND charge_category NOT IN {NOT_USAGE}
+               AND charge_category NOT IN {}
              GROUP BY sub_account_id, sub_account_name, service_name, region, charge_category, tags, charge_date",
-            dimension.sql(self)
+            dimension.sql(self),
+            not_usage_sql()
         );
         let rows = sqlx::query(&sql)
             .bind(key.to_string())
@@ -131,7 +143,7 @@ impl Store {
             .map(|row| {
                 let (id, name): (String, String) = (row.try_get(0)?, row.try_get(1)?);
                 Ok(ContributorDay {
-                    sub_account: if name.is_empty() || name == id { id } else { format!("{name} ({id})") },
+                    sub_account: sub_account_label(&id, &name),
                     service: row.try_get(2)?,
                     region: row.try_get(3)?,
                     charge_category: row.try_get(4)?,
