@@ -78,6 +78,7 @@ struct ScanArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum StatusArg {
     Open,
+    Ongoing,
     Resolved,
     NewNormal,
 }

@@ -65,8 +65,10 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyStatus {
-    /// Its last day was anomalous: it may go on.
+    /// Its one day so far was anomalous.
     Open,
+    /// It has gone on for more than a day and may go on.
+    Ongoing,
     /// A normal day followed it.
     Resolved,
     /// It lasted `new_normal_days`: the model took it as the new level.
@@ -232,6 +234,9 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
             t
         });
         let anomaly = anomalies.last_mut().expect("an open anomaly was pushed");
+        if t > start {
+            anomaly.status = AnomalyStatus::Ongoing;
+        }
         anomaly.end = date;
         anomaly.expected += expectation.expected;
         anomaly.actual += actual;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -65,8 +65,11 @@ pub struct MonitorConfig {
     pub settle_days: u64,
     /// Days of history read.
     pub history_days: u64,
-    /// Public holidays and other days not to judge.
+    /// Days not to judge: listed dates (planned events, company holidays)…
     pub holidays: Vec<NaiveDate>,
+    /// …and the public holidays of a country (ISO 3166-1 alpha-2, e.g. `US`, `DE`, `GB`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holiday_country: Option<String>,
 }
 
 impl Default for MonitorConfig {
@@ -85,6 +88,7 @@ impl Default for MonitorConfig {
             settle_days: 2,
             history_days: 400,
             holidays: Vec::new(),
+            holiday_country: None,
         }
     }
 }
@@ -107,6 +111,26 @@ impl MonitorConfig {
         self.by.strip_prefix("allocation:").unwrap_or(&self.by).trim()
     }
 
+    /// The listed holidays and the country's public holidays of the years `from..=to` span.
+    fn quiet_days(&self, from: NaiveDate, to: NaiveDate) -> Result<BTreeSet<NaiveDate>, MonitorError> {
+        let mut days: BTreeSet<NaiveDate> = self.holidays.iter().copied().collect();
+        if let Some(code) = &self.holiday_country {
+            let invalid = |problem: String| MonitorError::Invalid { monitor: self.name.clone(), problem };
+            let country: holidays::Country = code.trim().to_uppercase().parse().map_err(|_| {
+                invalid(format!(
+                    "`holiday_country = \"{code}\"` is not a country finopsd has holidays for ({COUNTRIES})"
+                ))
+            })?;
+            let calendar = holidays::Builder::new()
+                .countries(&[country])
+                .years(from.year()..to.year() + 1)
+                .build()
+                .map_err(|e| invalid(format!("holidays of {code} for {}-{}: {e}", from.year(), to.year())))?;
+            days.extend(calendar.values().flat_map(|years| years.values()).flat_map(|dates| dates.keys().copied()));
+        }
+        Ok(days)
+    }
+
     fn settings(&self) -> DetectorSettings {
         DetectorSettings {
             min_history_days: self.min_history_days,
@@ -115,11 +139,14 @@ impl MonitorConfig {
             min_impact_pct: self.min_impact_pct,
             medium_impact: self.medium_impact,
             high_impact: self.high_impact,
-            quiet_days: self.holidays.iter().copied().collect(),
             ..DetectorSettings::default()
         }
     }
 }
+
+/// The countries whose public holidays are compiled in (Cargo.toml's `holidays` features).
+const COUNTRIES: &str =
+    "AT, AU, BE, BR, CA, CH, DE, DK, ES, FI, FR, GB, IE, IL, IN, IT, JP, KR, MX, NL, NO, NZ, PL, PT, SE, SG, US";
 
 /// What one monitor found.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +181,7 @@ pub async fn detect_store(
             continue;
         }
         let billed = monitor.cost == CostKind::Billed;
+        let quiet_days = monitor.quiet_days(from, to)?;
         let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>> = BTreeMap::new();
         for day in store.daily_series(&source, billed, from, to).await? {
             series.entry((day.key, day.currency)).or_default().insert(day.date, to_units(day.cost));
@@ -163,6 +191,7 @@ pub async fn detect_store(
         for ((key, currency), costs) in &series {
             let series_json = serde_json::json!({ monitor.dimension_name(): key }).to_string();
             let mut settings = monitor.settings();
+            settings.quiet_days = quiet_days.clone();
             settings.accepted_days = feedback
                 .iter()
                 .filter(|a| a.monitor == monitor.name && a.series == series_json && &a.currency == currency)
@@ -350,5 +379,28 @@ fn name_of(value: impl Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         other => unreachable!("a unit variant serialises as a string, not {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_country_calendar_adds_its_public_holidays_to_the_listed_days() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let monitor = MonitorConfig {
+            holidays: vec![day("2025-03-14")],
+            holiday_country: Some("us".into()),
+            ..MonitorConfig::default()
+        };
+        let quiet = monitor.quiet_days(day("2025-01-01"), day("2025-12-31")).unwrap();
+        for holiday in ["2025-01-01", "2025-07-04", "2025-11-27", "2025-12-25", "2025-03-14"] {
+            assert!(quiet.contains(&day(holiday)), "{holiday}: {quiet:?}");
+        }
+        assert!(!quiet.contains(&day("2025-07-07")));
+        let unknown = MonitorConfig { holiday_country: Some("XX".into()), ..MonitorConfig::default() };
+        let err = unknown.quiet_days(day("2025-01-01"), day("2025-12-31")).unwrap_err().to_string();
+        assert!(err.contains("`services`") && err.contains("XX") && err.contains("DE"), "{err}");
     }
 }
