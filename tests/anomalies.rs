@@ -124,6 +124,8 @@ async fn the_newest_days_wait_for_the_export_to_settle() {
     let settled = MonitorConfig { settle_days: DAYS - SPIKE_DAY, ..monitor() };
     let summaries = detect_store(&ts.store, &[settled], None).await.unwrap();
     assert_eq!(summaries[0].alerts, 0, "{summaries:?}");
+    let err = detect_store(&ts.store, &[monitor(), monitor()], None).await.unwrap_err().to_string();
+    assert!(err.contains("`services`") && err.contains("used twice"), "{err}");
     ts.cleanup().await;
 }
 

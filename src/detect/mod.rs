@@ -272,8 +272,8 @@ const RESOLVE_DAYS: usize = 3;
 
 /// A charge that recurs on this day of the month (a fee, a subscription, a support plan billed
 /// on the 1st, a credit on the 1st): the excess over normal the same day carried in the months
-/// before, when they agree — once is enough on the 1st, elsewhere it takes two months, so last month's one-off
-/// spike is not expected again.
+/// before, when they agree. Once is enough on the 1st; elsewhere it takes two months, so last
+/// month's one-off spike is not expected again.
 fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize) -> f64 {
     let date = days[t].0;
     let excesses: Vec<f64> = (1..=3)

@@ -173,7 +173,14 @@ pub async fn detect_store(
     let Some((first, last)) = store.charge_date_range().await? else { return Ok(Vec::new()) };
     let feedback = store.anomalies(None).await?;
     let mut summaries = Vec::new();
-    for monitor in monitors {
+    for (i, monitor) in monitors.iter().enumerate() {
+        let invalid = |problem: &str| MonitorError::Invalid { monitor: monitor.name.clone(), problem: problem.into() };
+        if monitor.name.trim().is_empty() {
+            return Err(invalid("the name is empty"));
+        }
+        if monitors[..i].iter().any(|m| m.name == monitor.name) {
+            return Err(invalid("the name is used twice; each monitor keeps its anomalies under its name"));
+        }
         let source = monitor.source()?;
         let to = last - Days::new(monitor.settle_days);
         let from = first.max(to - Days::new(monitor.history_days));
@@ -402,5 +409,17 @@ mod tests {
         let unknown = MonitorConfig { holiday_country: Some("XX".into()), ..MonitorConfig::default() };
         let err = unknown.quiet_days(day("2025-01-01"), day("2025-12-31")).unwrap_err().to_string();
         assert!(err.contains("`services`") && err.contains("XX") && err.contains("DE"), "{err}");
+    }
+
+    #[test]
+    fn series_to_watch_are_named_by_dimension() {
+        let by = |by: &str| MonitorConfig { by: by.into(), ..MonitorConfig::default() }.source();
+        assert_eq!(by("service").unwrap(), SeriesSource::Facts(CostDimension::Service));
+        assert_eq!(by("tag:Team").unwrap(), SeriesSource::Facts(CostDimension::Tag("team".into())));
+        assert_eq!(by("allocation:team").unwrap(), SeriesSource::Allocation("team".into()));
+        for wrong in ["day", "charge_category", "colour"] {
+            let err = by(wrong).unwrap_err().to_string();
+            assert!(err.contains("`services`") && err.contains(wrong), "{err}");
+        }
     }
 }
