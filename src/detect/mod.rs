@@ -149,6 +149,8 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
     let mut learned: Vec<f64> = Vec::with_capacity(days.len());
     // The days without their monthly charges, as learned once a shift is the new normal.
     let mut usuals: Vec<f64> = Vec::with_capacity(days.len());
+    // Each day's yearly factor (1 until two years show one).
+    let mut seasons: Vec<f64> = Vec::with_capacity(days.len());
     // Each day's normal cost without monthly charges: what the model expected, or in the
     // first days the same weekday a week before.
     let mut baselines: Vec<Option<f64>> = Vec::with_capacity(days.len());
@@ -166,11 +168,20 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         if t < settings.min_history_days {
             learned.push(actual);
             usuals.push(actual);
+            seasons.push(1.0);
             baselines.push(t.checked_sub(model::WEEK).map(|week_before| days[week_before].1));
             judged.push(DayJudgement { date, actual, expectation: None, anomalous: false });
             continue;
         }
-        let normal = forecaster.expect(&learned, t, &settings.model);
+        // The model learns costs without the time of year; the season's factor puts it back.
+        let season = yearly_factor(&usuals, t);
+        let seasonless = forecaster.expect(&learned, t, &settings.model);
+        let normal = Expectation {
+            expected: seasonless.expected * season,
+            low: seasonless.low * season,
+            high: seasonless.high * season,
+        };
+        seasons.push(season);
         baselines.push((!quiet).then_some(normal.expected));
         let monthly = monthly_charge(days, &baselines, t);
         let expectation =
@@ -190,11 +201,11 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         let usual = actual - monthly;
         usuals.push(usual);
         learned.push(if quiet {
-            normal.expected
+            seasonless.expected
         } else if accepted {
-            usual
+            usual / season
         } else {
-            usual.clamp(normal.low, normal.high)
+            (usual / season).clamp(seasonless.low, seasonless.high)
         });
         if !anomalous {
             normal_run += 1;
@@ -213,7 +224,7 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
                 && (back * ratio - 1.0).abs() <= REVERT_TOLERANCE
             {
                 learned[..t].iter_mut().for_each(|value| *value *= back);
-                learned[t] = usual;
+                learned[t] = usual / season;
                 forecaster.reset();
                 last_shift = None;
                 judged.last_mut().expect("today was judged").anomalous = false;
@@ -253,12 +264,39 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
                 learned[..start].iter_mut().for_each(|value| *value *= ratio);
                 last_shift = Some((t, ratio));
             }
-            learned[start..=t].copy_from_slice(&usuals[start..=t]);
+            for i in start..=t {
+                learned[i] = usuals[i] / seasons[i];
+            }
             forecaster.reset();
             open = None;
         }
     }
     (judged, anomalies)
+}
+
+const YEAR: usize = 365;
+/// Days either side of a day that give the level its week is compared with: 27 whole weeks
+/// in all.
+const SEASON_DAYS: usize = 94;
+
+/// How much the time of year moves cost (a December peak, a summer lull): the week around
+/// this day a year and two years ago against the half year around it, when both years agree
+/// and the move is at least 10%; 1 otherwise. Two years are needed so that last year's
+/// one-off is not expected again.
+fn yearly_factor(usuals: &[f64], t: usize) -> f64 {
+    let factors: Vec<f64> = (1..=2)
+        .filter_map(|years| {
+            let day = t.checked_sub(years * YEAR)?;
+            // Means over whole weeks, so weekends weigh the same in both.
+            let mean = |days: &[f64]| days.iter().sum::<f64>() / days.len() as f64;
+            let level = mean(&usuals[day.checked_sub(SEASON_DAYS)?..=day + SEASON_DAYS]);
+            (level > 0.0).then(|| mean(&usuals[day - 3..=day + 3]) / level)
+        })
+        .collect();
+    match factors[..] {
+        [a, b] if (a - b).abs() <= 0.2 * a.max(b) && ((a + b) / 2.0 - 1.0).abs() >= 0.1 => (a + b) / 2.0,
+        _ => 1.0,
+    }
 }
 
 /// Days after a new normal in which a return to the old level ends the shift quietly, and
@@ -386,6 +424,22 @@ mod tests {
         let alerts = alerts(&anomalies);
         assert_eq!(alerts.len(), 1, "{anomalies:?}");
         assert_eq!((alerts[0].start, alerts[0].status), (series[100].0, AnomalyStatus::NewNormal));
+    }
+
+    #[test]
+    fn a_yearly_peak_is_expected_once_two_years_show_it() {
+        // Three years; every December costs 60% more, ramping in over a week.
+        let mut series = weekly(3 * 365 + 20);
+        for day in &mut series {
+            if day.0.month() == 12 {
+                day.1 *= 1.0 + 0.6 * (f64::from(day.0.day()) / 7.0).min(1.0);
+            }
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let first_december = alerts(&anomalies).into_iter().filter(|a| a.start.year() == 2025).count();
+        assert_eq!(first_december, 1, "the first December is news: {anomalies:?}");
+        let third: Vec<&Anomaly> = alerts(&anomalies).into_iter().filter(|a| a.start.year() >= 2027).collect();
+        assert_eq!(third, Vec::<&Anomaly>::new(), "{anomalies:?}");
     }
 
     #[test]
