@@ -41,7 +41,9 @@ pub struct DetectorSettings {
 impl Default for DetectorSettings {
     fn default() -> Self {
         DetectorSettings {
-            model: ModelSettings { history_days: 182, refit_days: 7, level: 0.99 },
+            // A quarter of history: long enough for four-week cycles and the trend, short
+            // enough that last quarter's level does not hold the model back.
+            model: ModelSettings { history_days: 91, refit_days: 7, level: 0.99 },
             min_history_days: 14,
             new_normal_days: 14,
             min_impact: 100.0,
@@ -114,23 +116,35 @@ pub struct SeriesAlert {
 /// a tenth), by series and start.
 pub fn scan(series: &BTreeMap<String, Vec<(NaiveDate, f64)>>, settings: &DetectorSettings) -> Vec<SeriesAlert> {
     let cents = |value: f64| (value * 100.0).round() / 100.0;
-    let mut alerts = Vec::new();
-    for (id, days) in series {
+    let alerts_of = |(id, days): (&String, &Vec<(NaiveDate, f64)>)| {
         let (_, anomalies) = detect(days, settings);
-        alerts.extend(anomalies.into_iter().filter_map(|anomaly| {
-            Some(SeriesAlert {
-                series_id: id.clone(),
-                start: anomaly.start,
-                end: anomaly.end,
-                expected: cents(anomaly.expected),
-                actual: cents(anomaly.actual),
-                impact: cents(anomaly.impact),
-                impact_pct: (anomaly.impact_pct * 10.0).round() / 10.0,
-                severity: anomaly.severity?,
+        anomalies
+            .into_iter()
+            .filter_map(|anomaly| {
+                Some(SeriesAlert {
+                    series_id: id.clone(),
+                    start: anomaly.start,
+                    end: anomaly.end,
+                    expected: cents(anomaly.expected),
+                    actual: cents(anomaly.actual),
+                    impact: cents(anomaly.impact),
+                    impact_pct: (anomaly.impact_pct * 10.0).round() / 10.0,
+                    severity: anomaly.severity?,
+                })
             })
-        }));
-    }
-    alerts
+            .collect::<Vec<_>>()
+    };
+    // Series are independent: one contiguous run of them per core, joined in order.
+    let all: Vec<_> = series.iter().collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = all.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = all
+            .chunks(run)
+            .map(|chunk| scope.spawn(|| chunk.iter().flat_map(|&one| alerts_of(one)).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().expect("a scan worker panicked")).collect()
+    })
 }
 
 /// A day's judgement.
@@ -440,6 +454,50 @@ mod tests {
         assert_eq!(first_december, 1, "the first December is news: {anomalies:?}");
         let third: Vec<&Anomaly> = alerts(&anomalies).into_iter().filter(|a| a.start.year() >= 2027).collect();
         assert_eq!(third, Vec::<&Anomaly>::new(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn zero_weekends_and_a_slow_migration_do_not_alert() {
+        let mut dev = weekly(200);
+        for (d, day) in dev.iter_mut().enumerate() {
+            if d % 7 >= 5 {
+                day.1 = 0.0;
+            }
+        }
+        let (_, anomalies) = detect(&dev, &DetectorSettings::default());
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+        // A migration moves 30% of the cost away over two months.
+        let mut migrating = weekly(200);
+        for (d, day) in migrating.iter_mut().enumerate() {
+            day.1 *= 1.0 - 0.3 * ((d as f64 - 80.0) / 60.0).clamp(0.0, 1.0);
+        }
+        let (_, anomalies) = detect(&migrating, &DetectorSettings::default());
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_slow_leak_alerts_once() {
+        let mut series = weekly(160);
+        for (d, day) in series.iter_mut().enumerate().skip(100).take(16) {
+            day.1 += 1_000.0 * (d - 99) as f64 / 15.0;
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert!(alerts[0].start >= series[100].0 && alerts[0].start <= series[110].0, "{:?}", alerts[0]);
+    }
+
+    #[test]
+    fn a_day_is_judged_on_the_days_before_it_only() {
+        let series = weekly(150);
+        let mut other_future = series.clone();
+        for day in &mut other_future[100..] {
+            day.1 *= 5.0;
+        }
+        let (judged, _) = detect(&series, &DetectorSettings::default());
+        let (judged_other, _) = detect(&other_future, &DetectorSettings::default());
+        assert_eq!(judged[..100], judged_other[..100]);
+        assert_ne!(judged[100..], judged_other[100..]);
     }
 
     #[test]
