@@ -119,7 +119,7 @@ impl augurs::mstl::FittedTrendModel for FittedCostTrend {
 
 /// Optimiser steps per fit: the fit starts from ETS's usual initial values and 30 steps
 /// refine them as far as detection can tell (on the labeled set, 30 steps alert as well as
-/// 2,000 at a twentieth of the time).
+/// 2,000, and the whole scan takes a third of the time).
 const TREND_ITERATIONS: usize = 30;
 
 fn trend_model() -> CostTrend {
