@@ -11,11 +11,11 @@ use finopsd::allocate::Allocator;
 use finopsd::config::Config;
 use finopsd::detect::monitor::detect_store;
 use finopsd::detect::series::read_series_csv;
+use finopsd::detect::{DetectorSettings, scan as scan_series};
 use finopsd::store::{Store, StoredAnomaly};
 
 use super::output::{Field, OutputFormat, Tabular};
 use super::{UsageError, open_store};
-use finopsd::detect::{DetectorSettings, scan as scan_series};
 
 #[derive(Debug, Args)]
 pub struct AnomaliesArgs {
