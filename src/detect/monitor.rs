@@ -1,7 +1,7 @@
 //! Monitors: which daily series of the store to watch and how, and `anomalies detect`, which
 //! runs the detector over them and keeps what it finds with its root causes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, Days, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::{Anomaly, DetectorSettings, detect};
 use crate::allocate::Allocator;
 use crate::focus::{BillingPeriod, Money};
+pub use crate::store::CostKind;
 use crate::store::{
     ContributorDay, CostDimension, NOT_USAGE, SeriesSource, Store, StoreError, StoredAnomaly, sub_account_label,
 };
@@ -34,15 +35,6 @@ impl Default for AnomalyConfig {
         let teams = MonitorConfig { name: "teams".into(), by: "allocation:team".into(), ..MonitorConfig::default() };
         AnomalyConfig { monitors: vec![MonitorConfig::default(), teams] }
     }
-}
-
-/// Which cost a monitor watches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CostKind {
-    #[default]
-    Effective,
-    Billed,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -187,12 +179,13 @@ pub async fn detect_store(
         if to < from {
             continue;
         }
-        let billed = monitor.cost == CostKind::Billed;
         let quiet_days = monitor.quiet_days(from, to)?;
         let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>> = BTreeMap::new();
-        for day in store.daily_series(&source, billed, from, to).await? {
+        for day in store.daily_series(&source, monitor.cost, from, to).await? {
             series.entry((day.key, day.currency)).or_default().insert(day.date, to_units(day.cost));
         }
+        let mut contributors =
+            Contributors { store, source: &source, allocator, cost: monitor.cost, months: HashMap::new() };
         let mut kept = Vec::new();
         let mut alerts = 0;
         for ((key, currency), costs) in &series {
@@ -217,9 +210,7 @@ pub async fn detect_store(
             for anomaly in anomalies {
                 let root_causes = if anomaly.alerts() {
                     let from = anomaly.start - Days::new(7 * ROOT_CAUSE_WEEKS);
-                    let rows =
-                        contributor_days(store, &source, allocator, key, currency, billed, from, anomaly.end).await?;
-                    rank_contributors(rows, &anomaly)
+                    rank_contributors(contributors.days(key, currency, from, anomaly.end).await?, &anomaly)
                 } else {
                     Vec::new()
                 };
@@ -261,58 +252,88 @@ pub struct RootCause {
     pub share_pct: f64,
 }
 
-/// The daily costs of what a series sums, by contributor, over `from..=to`: straight from the
-/// cost facts, or for an allocation series from the facts allocated to its value.
-#[allow(clippy::too_many_arguments)]
-async fn contributor_days(
-    store: &Store,
-    source: &SeriesSource,
-    allocator: Option<&Allocator>,
-    key: &str,
-    currency: &str,
-    billed: bool,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<ContributorDay>, StoreError> {
-    let dimension = match source {
-        SeriesSource::Facts(dimension) => {
-            return store.contributor_costs(dimension, key, currency, billed, from, to).await;
+/// The contributors to one monitor's series.
+struct Contributors<'a> {
+    store: &'a Store,
+    source: &'a SeriesSource,
+    allocator: Option<&'a Allocator>,
+    cost: CostKind,
+    /// For an allocation series: each billing period's usage contributors with the value and
+    /// currency they were allocated to, allocated once however many anomalies ask.
+    months: HashMap<BillingPeriod, Vec<(String, String, ContributorDay)>>,
+}
+
+impl Contributors<'_> {
+    /// The daily costs of what series `key` in `currency` sums, by contributor, over
+    /// `from..=to`: straight from the cost facts, or for an allocation series from the facts
+    /// allocated to its value.
+    async fn days(
+        &mut self,
+        key: &str,
+        currency: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ContributorDay>, StoreError> {
+        let dimension = match self.source {
+            SeriesSource::Facts(dimension) => {
+                return self.store.contributor_costs(dimension, key, currency, self.cost, from, to).await;
+            }
+            SeriesSource::Allocation(dimension) => dimension,
+        };
+        let Some((allocator, d)) =
+            self.allocator.and_then(|a| a.dimension_names().iter().position(|n| n == dimension).map(|d| (a, d)))
+        else {
+            return Ok(Vec::new());
+        };
+        let mut rows = Vec::new();
+        let mut month = BillingPeriod::containing(from);
+        // Late charges of a day can be billed in the month after.
+        while month.first_day() <= to + Days::new(31) {
+            if !self.months.contains_key(&month) {
+                let allocated = self.allocated(allocator, d, month).await?;
+                self.months.insert(month, allocated);
+            }
+            rows.extend(
+                self.months[&month]
+                    .iter()
+                    .filter(|(value, c, day)| value == key && c == currency && (from..=to).contains(&day.date))
+                    .map(|(_, _, day)| day.clone()),
+            );
+            month = BillingPeriod::containing(month.end());
         }
-        SeriesSource::Allocation(dimension) => dimension,
-    };
-    let Some((allocator, d)) =
-        allocator.and_then(|a| a.dimension_names().iter().position(|n| n == dimension).map(|d| (a, d)))
-    else {
-        return Ok(Vec::new());
-    };
-    let mut rows = Vec::new();
-    let mut month = BillingPeriod::containing(from);
-    // Late charges of a day can be billed in the month after.
-    while month.first_day() <= to + Days::new(31) {
-        for facts in store.period_facts(month).await? {
+        Ok(rows)
+    }
+
+    /// A billing period's usage costs by contributor, with the value of dimension `d` the rules
+    /// give each share and its currency.
+    async fn allocated(
+        &self,
+        allocator: &Allocator,
+        d: usize,
+        month: BillingPeriod,
+    ) -> Result<Vec<(String, String, ContributorDay)>, StoreError> {
+        let mut rows = Vec::new();
+        for facts in self.store.period_facts(month).await? {
             let allocation = allocator.allocate_facts(&facts);
             for share in allocation.fact_shares() {
                 let k = &share.fact.key;
-                if share.choices[d].value == key
-                    && k.currency == currency
-                    && (from..=to).contains(&k.charge_date)
-                    && !NOT_USAGE.contains(&k.charge_category.as_str())
-                {
-                    rows.push(ContributorDay {
-                        sub_account: sub_account_label(&k.sub_account_id, &k.sub_account_name),
-                        service: k.service_name.clone(),
-                        region: k.region.clone(),
-                        charge_category: k.charge_category.clone(),
-                        tags: k.tags.clone(),
-                        date: k.charge_date,
-                        cost: if billed { share.costs.billed_cost } else { share.costs.effective_cost },
-                    });
+                if NOT_USAGE.contains(&k.charge_category.as_str()) {
+                    continue;
                 }
+                let day = ContributorDay {
+                    sub_account: sub_account_label(&k.sub_account_id, &k.sub_account_name),
+                    service: k.service_name.clone(),
+                    region: k.region.clone(),
+                    charge_category: k.charge_category.clone(),
+                    tags: k.tags.clone(),
+                    date: k.charge_date,
+                    cost: self.cost.of(&share.costs),
+                };
+                rows.push((share.choices[d].value.clone(), k.currency.clone(), day));
             }
         }
-        month = BillingPeriod::containing(month.end());
+        Ok(rows)
     }
-    Ok(rows)
 }
 
 /// The contributors that moved most in the anomaly's direction: each one's expected cost on a

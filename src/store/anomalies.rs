@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::analysis::date_column;
 use super::ledger::{decimal_column, nanos_column};
 use super::{CostDimension, Store, StoreError};
-use crate::focus::Money;
+use crate::focus::{CostTotals, Money};
 
 /// Charge categories that are not usage: fees, tax and credits land on their own calendar
 /// (the 1st, the invoice day), so they are left out of the series a monitor watches.
@@ -20,6 +20,31 @@ fn not_usage_sql() -> String {
 /// How a sub-account is named to people: `name (id)`, or the id alone.
 pub fn sub_account_label(id: &str, name: &str) -> String {
     if name.is_empty() || name == id { id.to_string() } else { format!("{name} ({id})") }
+}
+
+/// Which of a cost's amounts a series sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CostKind {
+    #[default]
+    Effective,
+    Billed,
+}
+
+impl CostKind {
+    fn column(self) -> &'static str {
+        match self {
+            CostKind::Effective => "effective_cost_nanos",
+            CostKind::Billed => "billed_cost_nanos",
+        }
+    }
+
+    pub fn of(self, costs: &CostTotals) -> Money {
+        match self {
+            CostKind::Effective => costs.effective_cost,
+            CostKind::Billed => costs.billed_cost,
+        }
+    }
 }
 
 /// Which costs a monitor's series sum.
@@ -80,11 +105,11 @@ impl Store {
     pub async fn daily_series(
         &self,
         source: &SeriesSource,
-        billed: bool,
+        cost: CostKind,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<SeriesDay>, StoreError> {
-        let cost = if billed { "billed_cost_nanos" } else { "effective_cost_nanos" };
+        let cost = cost.column();
         let (key, table) = match source {
             SeriesSource::Facts(dimension) => (dimension.sql(self), "cost_facts"),
             SeriesSource::Allocation(dimension) => {
@@ -117,11 +142,11 @@ impl Store {
         dimension: &CostDimension,
         key: &str,
         currency: &str,
-        billed: bool,
+        cost: CostKind,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<ContributorDay>, StoreError> {
-        let cost = if billed { "billed_cost_nanos" } else { "effective_cost_nanos" };
+        let cost = cost.column();
         let sql = format!(
             "SELECT sub_account_id, sub_account_name, service_name, region, charge_category, tags, charge_date,
                     CAST(SUM({cost}) AS TEXT)

@@ -24,7 +24,7 @@ pub use allocations::{
     AllocatedCost, AllocationBatch, AllocationSummary, CoverageRow, ShowbackQuery, ShowbackRow, UnallocatedItem,
 };
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
-pub use anomalies::{ContributorDay, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
+pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
 pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
