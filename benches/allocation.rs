@@ -7,9 +7,11 @@
 //! Facts come in batches of one source and billing period, as `finopsd allocate` reads
 //! them: 30 days of the same resources' accounts, services, regions and tags; 8% of the
 //! resources are shared costs one of the splits divides among up to 40 teams. Prints
-//! facts/s for the rules alone and for rules plus splits, and checks that every batch's
+//! facts/s for the rules alone and for rules plus splits, on one core and on all of them (as
+//! `finopsd allocate` does, one billing period per core), and checks that every batch's
 //! money is conserved.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use finopsd::allocate::config::{
@@ -236,6 +238,27 @@ fn total(costs: impl Iterator<Item = CostTotals>) -> CostTotals {
     })
 }
 
+/// Allocates `batches` as `finopsd allocate` does, as many billing periods at once as
+/// `threads`, each to the rows the store keeps, checking that every batch's money is
+/// conserved; returns the wall time and the rows made.
+fn allocate_all(allocator: &Allocator, batches: &[(Vec<CostFact>, CostTotals)], threads: usize) -> (f64, usize) {
+    let next = AtomicUsize::new(0);
+    let rows = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some((batch, ingested)) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let allocated = allocator.allocate_period(batch).allocated_costs().expect("a batch has facts");
+                    assert_eq!(total(allocated.rows.iter().map(|a| a.costs)), *ingested, "money is conserved");
+                    rows.fetch_add(allocated.rows.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (started.elapsed().as_secs_f64(), rows.into_inner())
+}
+
 fn main() {
     let facts: usize = std::env::var("BENCH_FACTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000_000);
     let with_splits = config();
@@ -244,36 +267,24 @@ fn main() {
         ("200 rules", Allocator::new(&rules_only).unwrap()),
         ("200 rules + 5 splits", Allocator::new(&with_splits).unwrap()),
     ];
-    let mut seconds = [0.0f64; 2];
-    // Of which turning shares into the rows the store keeps.
-    let mut row_seconds = [0.0f64; 2];
-    let mut rows = [0usize; 2];
+    let mut batches = Vec::new();
     let mut done = 0;
-    let mut seed = 0;
     while done < facts {
-        let batch = batch(seed, FACTS_PER_BATCH.min(facts - done).max(DAYS as usize));
-        let ingested = total(batch.iter().map(|f| f.amounts.costs));
-        for (i, (_, allocator)) in allocators.iter().enumerate() {
-            let started = Instant::now();
-            let allocation = allocator.allocate_period(&batch);
-            let allocated_at = Instant::now();
-            let allocated = allocation.allocated_costs();
-            seconds[i] += started.elapsed().as_secs_f64();
-            row_seconds[i] += allocated_at.elapsed().as_secs_f64();
-            rows[i] += allocated.len();
-            assert_eq!(total(allocated.iter().map(|a| a.costs)), ingested, "money is conserved");
-        }
-        done += batch.len();
-        seed += 1;
+        let facts = batch(batches.len() as u64, FACTS_PER_BATCH.min(facts - done).max(DAYS as usize));
+        let ingested = total(facts.iter().map(|f| f.amounts.costs));
+        done += facts.len();
+        batches.push((facts, ingested));
     }
-    println!("allocation of {done} facts in {seed} batches (one core):");
-    for (i, (name, _)) in allocators.iter().enumerate() {
-        println!(
-            "  {name:<22} {:>7.2} s ({:.2} s making rows)  {:>6.2} M facts/s  ({} allocated rows)",
-            seconds[i],
-            row_seconds[i],
-            done as f64 / seconds[i] / 1e6,
-            rows[i]
-        );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("allocation of {done} facts in {} billing periods of 500,000 facts:", batches.len());
+    for (name, allocator) in &allocators {
+        for threads in [1, cores] {
+            let (seconds, rows) = allocate_all(allocator, &batches, threads);
+            println!(
+                "  {name:<22} {threads} core{} {seconds:>7.2} s  {:>6.2} M facts/s  ({rows} allocated rows)",
+                if threads == 1 { " " } else { "s" },
+                done as f64 / seconds / 1e6,
+            );
+        }
     }
 }

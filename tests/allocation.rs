@@ -17,7 +17,7 @@ fn line(day: &'static str, billed: &str, service: &'static str, currency: &'stat
 
 async fn allocate(ts: &TestStore, config: &AllocationConfig) {
     let allocator = Allocator::new(config).expect("valid rules");
-    allocate_store(&ts.store, &allocator, config).await.expect("allocate");
+    allocate_store(&ts.store, std::sync::Arc::new(allocator), config).await.expect("allocate");
 }
 
 fn showback_line(row: &finopsd::store::ShowbackRow) -> String {

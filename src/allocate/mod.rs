@@ -24,7 +24,9 @@ use rules::{CompiledRule, RuleValue, TagNormaliser};
 use split::{CompiledSplit, Division};
 
 use crate::focus::{CostFact, CostTotals, FactKey, Money};
-use crate::store::{AllocatedCost, AllocationBatch, AllocationSummary, Store, StoreError, UnallocatedItem};
+use crate::store::{
+    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, Store, StoreError, UnallocatedItem,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllocationError {
@@ -189,7 +191,8 @@ impl Allocator {
     pub fn allocate_period<'f>(&self, facts: &'f [CostFact]) -> PeriodAllocation<'f> {
         let decided = self.decide(facts);
         let mut index: HashMap<(NaiveDate, u32, u32), usize> = HashMap::new();
-        let mut entries: Vec<Entry<()>> = Vec::new();
+        // At most one entry per fact; pages never written are never touched.
+        let mut entries: Vec<Entry<()>> = Vec::with_capacity(facts.len());
         for (fact, &attribute) in facts.iter().zip(&decided.fact_attributes) {
             let Attributes { outcome, class } = decided.attributes[attribute as usize];
             let date = fact.key.charge_date;
@@ -325,36 +328,45 @@ impl Allocator {
                 }
             }
         }
-        // Per split, day and currency: the targets by id, and how they divide a cost.
-        let mut targets_of: HashMap<(usize, NaiveDate, &'f str), Option<DayTargets>> = HashMap::new();
+        // Per split, day and currency: the targets by id, and how they divide a cost. Keys
+        // are integers (the currency by id) since every entry looks one up.
+        let mut currency_ids: HashMap<&str, u32> = HashMap::new();
+        let mut currencies: Vec<&'f str> = Vec::new();
+        let currency_of: Vec<u32> =
+            decided.row_texts.iter().map(|texts| intern(&mut currency_ids, &mut currencies, texts[2])).collect();
+        let mut day_target_ids: HashMap<(usize, NaiveDate, u32), u32> = HashMap::new();
+        let mut day_targets: Vec<(usize, Option<DayTargets>)> = Vec::new();
         let mut target_values: Vec<String> = Vec::new();
         let mut target_ids: HashMap<String, u32> = HashMap::new();
-        // Each entry's split and day key, and how many entries come out, before any is made.
-        let mut keys: Vec<Option<(usize, NaiveDate, &'f str)>> = Vec::with_capacity(entries.len());
+        // Each entry's day targets (`NOT_SHARED` when none), and how many entries come out,
+        // before any is made.
+        const NOT_SHARED: u32 = u32::MAX;
+        let mut keys: Vec<u32> = Vec::with_capacity(entries.len());
         let mut count = 0;
         for entry in &entries {
             let class = &decided.classes[entry.class as usize];
-            let key = class.split[d].map(|s| (s, entry.date, decided.row_texts[class.row_text as usize][2]));
-            count += match key {
-                None => 1,
-                Some(key @ (s, date, currency)) => targets_of
-                    .entry(key)
-                    .or_insert_with(|| {
-                        let targets = split_targets(&self.splits[s], s, days.get(&(date, currency)));
-                        if targets.is_empty() {
-                            decided.unsplit.insert(key);
-                            return None;
-                        }
-                        let (values, weights): (Vec<String>, Vec<i128>) = targets.into_iter().unzip();
-                        let ids = values
-                            .into_iter()
-                            .map(|value| intern(&mut target_ids, &mut target_values, value))
-                            .collect();
-                        Some(DayTargets { ids, division: Division::new(&weights) })
-                    })
-                    .as_ref()
-                    .map_or(1, |targets| targets.ids.len()),
+            let Some(s) = class.split[d] else {
+                keys.push(NOT_SHARED);
+                count += 1;
+                continue;
             };
+            let currency = currency_of[class.row_text as usize];
+            let key = *day_target_ids.entry((s, entry.date, currency)).or_insert_with(|| {
+                let currency = currencies[currency as usize];
+                let targets = split_targets(&self.splits[s], s, days.get(&(entry.date, currency)));
+                let targets = if targets.is_empty() {
+                    decided.unsplit.insert((s, entry.date, currency));
+                    None
+                } else {
+                    let (values, weights): (Vec<String>, Vec<i128>) = targets.into_iter().unzip();
+                    let ids =
+                        values.into_iter().map(|value| intern(&mut target_ids, &mut target_values, value)).collect();
+                    Some(DayTargets { ids, division: Division::new(&weights) })
+                };
+                day_targets.push((s, targets));
+                day_targets.len() as u32 - 1
+            });
+            count += day_targets[key as usize].1.as_ref().map_or(1, |targets| targets.ids.len());
             keys.push(key);
         }
         // (outcome, split) → by target id, the outcome of that target's share.
@@ -364,8 +376,7 @@ impl Allocator {
         for (entry, key) in entries.into_iter().zip(keys) {
             // Not shared in this dimension, or nobody to share with on this day: the cost
             // keeps the rules' value.
-            let Some((s, Some(DayTargets { ids, division }))) = key.map(|key| (key.0, targets_of[&key].as_ref()))
-            else {
+            let Some(&(s, Some(DayTargets { ref ids, ref division }))) = day_targets.get(key as usize) else {
                 split_entries.push(entry);
                 continue;
             };
@@ -571,65 +582,90 @@ impl<'f, O> Allocation<'f, O> {
     }
 
     /// The rows the store keeps: summed per day, provider, charge category, currency and
-    /// outcome.
-    pub fn allocated_costs(&self) -> Vec<AllocatedCost> {
+    /// outcome. `None` without facts.
+    pub fn allocated_costs(&self) -> Option<AllocatedCosts> {
         let decided = &self.decided;
-        let Some(first) = decided.facts.first().map(|f| &f.key) else { return Vec::new() };
-        // Sorting small integer keys (day and row text, outcome, entry) and merging runs
-        // beats hashing text for every entry.
-        let mut keyed: Vec<(u64, u32, u32)> = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                let day = entry.date.num_days_from_ce() as u32 as u64;
-                (day << 32 | decided.classes[entry.class as usize].row_text as u64, entry.outcome, i as u32)
-            })
-            .collect();
-        keyed.sort_unstable();
-        let mut sums: Vec<((NaiveDate, u32, u32), CostTotals)> = Vec::new();
-        for (day_text, outcome, i) in keyed {
-            let entry = &self.entries[i as usize];
-            let key = (entry.date, day_text as u32, outcome);
-            match sums.last_mut() {
-                Some((last, sum)) if *last == key => sum.add(&entry.costs),
-                _ => sums.push((key, entry.costs)),
+        let first = &decided.facts.first()?.key;
+        // Entries grouped by day and row text with a counting sort (a billing period has a
+        // few dozen days and row texts), then summed per outcome through a table indexed by
+        // outcome id: linear in the entries, no comparison sort and no hashing.
+        let texts = decided.row_texts.len();
+        let first_day = self.entries.iter().map(|entry| entry.date.num_days_from_ce()).min()?;
+        let days = self.entries.iter().map(|entry| entry.date.num_days_from_ce()).max()? - first_day + 1;
+        let group = |entry: &Entry<O>| {
+            (entry.date.num_days_from_ce() - first_day) as usize * texts
+                + decided.classes[entry.class as usize].row_text as usize
+        };
+        let mut starts = vec![0usize; days as usize * texts + 1];
+        for entry in &self.entries {
+            starts[group(entry) + 1] += 1;
+        }
+        for g in 1..starts.len() {
+            starts[g] += starts[g - 1];
+        }
+        let mut grouped = vec![0u32; self.entries.len()];
+        let mut next = starts.clone();
+        for (i, entry) in self.entries.iter().enumerate() {
+            let g = group(entry);
+            grouped[next[g]] = i as u32;
+            next[g] += 1;
+        }
+        // At most one row per entry; pages never written are never touched.
+        let mut rows: Vec<AllocatedCost> = Vec::with_capacity(self.entries.len());
+        // The row of each outcome in the group being summed: a row from an earlier group is
+        // below the group's first row.
+        let mut row_of: Vec<usize> = vec![usize::MAX; decided.outcomes.len()];
+        for g in 0..starts.len() - 1 {
+            let group_start = rows.len();
+            for &i in &grouped[starts[g]..starts[g + 1]] {
+                let entry = &self.entries[i as usize];
+                let row = &mut row_of[entry.outcome as usize];
+                if *row != usize::MAX && *row >= group_start {
+                    rows[*row].costs.add(&entry.costs);
+                } else {
+                    *row = rows.len();
+                    rows.push(AllocatedCost {
+                        charge_date: entry.date,
+                        row_text: decided.classes[entry.class as usize].row_text,
+                        outcome: entry.outcome,
+                        costs: entry.costs,
+                    });
+                }
             }
         }
-        let source: Arc<str> = first.source.as_str().into();
-        let row_texts: Vec<[Arc<str>; 3]> = decided.row_texts.iter().map(|texts| texts.map(Arc::<str>::from)).collect();
-        let mut json: Vec<Option<(Arc<str>, Arc<str>)>> = vec![None; decided.outcomes.len()];
-        sums.into_iter()
-            .map(|((charge_date, row_text, outcome), costs)| {
-                let [provider, charge_category, currency] = row_texts[row_text as usize].clone();
-                let (dimension_values, methods) = json[outcome as usize]
-                    .get_or_insert_with(|| {
-                        let choices = &decided.outcomes[outcome as usize];
-                        let object = |part: &dyn Fn(&Choice) -> String| -> Arc<str> {
-                            let map: serde_json::Map<String, serde_json::Value> = self
-                                .dimensions
-                                .iter()
-                                .zip(choices)
-                                .map(|(d, c)| (d.clone(), serde_json::Value::String(part(c))))
-                                .collect();
-                            serde_json::Value::Object(map).to_string().into()
-                        };
-                        (object(&|c| c.value.clone()), object(&|c| c.method.to_string()))
-                    })
-                    .clone();
-                AllocatedCost {
-                    source: source.clone(),
-                    billing_period: first.billing_period,
-                    charge_date,
-                    provider,
-                    charge_category,
-                    currency,
-                    dimension_values,
-                    methods,
-                    costs,
-                }
-            })
-            .collect()
+        // Outcomes some row has, renumbered in order of first use: splits leave intermediate
+        // ones behind.
+        let mut used: Vec<u32> = vec![u32::MAX; decided.outcomes.len()];
+        let mut outcomes: Vec<(String, String)> = Vec::new();
+        for row in &mut rows {
+            let id = &mut used[row.outcome as usize];
+            if *id == u32::MAX {
+                *id = outcomes.len() as u32;
+                outcomes.push(self.outcome_json(&decided.outcomes[row.outcome as usize]));
+            }
+            row.outcome = *id;
+        }
+        Some(AllocatedCosts {
+            source: first.source.clone(),
+            billing_period: first.billing_period,
+            row_texts: decided.row_texts.iter().map(|texts| texts.map(String::from)).collect(),
+            outcomes,
+            rows,
+        })
+    }
+
+    /// An outcome as the store keeps it: JSON objects dimension → value and dimension → method.
+    fn outcome_json(&self, choices: &[Choice]) -> (String, String) {
+        let object = |part: &dyn Fn(&Choice) -> String| -> String {
+            let map: serde_json::Map<String, serde_json::Value> = self
+                .dimensions
+                .iter()
+                .zip(choices)
+                .map(|(d, c)| (d.clone(), serde_json::Value::String(part(c))))
+                .collect();
+            serde_json::Value::Object(map).to_string()
+        };
+        (object(&|c| c.value.clone()), object(&|c| c.method.to_string()))
     }
 
     /// The largest costs no rule allocated, per dimension and currency: the sub-accounts and
@@ -699,15 +735,12 @@ const UNALLOCATED_ITEMS_KEPT: usize = 20;
 /// Recomputes every allocation from the stored facts with `allocator`, in one transaction.
 pub async fn allocate_store(
     store: &Store,
-    allocator: &Allocator,
+    allocator: Arc<Allocator>,
     rules: &AllocationConfig,
 ) -> Result<AllocationSummary, AllocationError> {
     let rules_json = serde_json::to_string(rules).expect("the allocation config serialises");
     Ok(store
-        .replace_allocations(&rules_json, |facts| {
-            if facts.is_empty() {
-                return AllocationBatch::default();
-            }
+        .replace_allocations(&rules_json, move |facts| {
             let allocation = allocator.allocate_period(facts);
             for (split, days) in allocation.unsplit_days() {
                 let first = &facts[0].key;
@@ -720,7 +753,7 @@ pub async fn allocate_store(
                 );
             }
             AllocationBatch {
-                costs: allocation.allocated_costs(),
+                costs: allocation.allocated_costs().expect("the store hands over facts"),
                 unallocated: allocation.unallocated_items(UNALLOCATED_ITEMS_KEPT),
             }
         })

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -138,7 +139,7 @@ pub async fn allocate(config: &Config, store: &Store) -> anyhow::Result<Allocati
             );
         }
     }
-    Ok(allocate_store(store, &allocator, &config.allocation).await?)
+    Ok(allocate_store(store, Arc::new(allocator), &config.allocation).await?)
 }
 
 /// `text` as a rule pattern: a glob when it has glob characters, else exact.

@@ -1,5 +1,6 @@
 //! Allocated costs: written by `finopsd allocate` from the stored facts, read by showback.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
@@ -7,25 +8,34 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::ledger::nanos_column;
-use super::{Store, StoreError, stored_nanos, values_placeholders};
+use super::{Engine, Store, StoreError, stored_nanos, values_placeholders};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 
-/// Facts of one day, source, provider, charge category and currency that got the same value
-/// in every dimension, the same way. Text is shared between the rows of a batch.
+/// The allocated costs of one source's billing period as the store keeps them. Rows name
+/// their text by index, so a batch of millions of rows holds each string once.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AllocatedCost {
-    pub source: Arc<str>,
+pub struct AllocatedCosts {
+    pub source: String,
     pub billing_period: BillingPeriod,
+    /// Distinct provider, FOCUS ChargeCategory (Usage, Purchase, Tax, Credit or Adjustment)
+    /// and currency of the rows.
+    pub row_texts: Vec<[String; 3]>,
+    /// Distinct outcomes of the rows: a JSON object dimension → value, and one dimension →
+    /// how the value was chosen (`tag: <rule>`, `rule: <rule>`, `split: <split> (from
+    /// <value>)`, `default`).
+    pub outcomes: Vec<(String, String)>,
+    pub rows: Vec<AllocatedCost>,
+}
+
+/// Facts of one day, provider, charge category and currency that got the same value in
+/// every dimension, the same way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AllocatedCost {
     pub charge_date: NaiveDate,
-    pub provider: Arc<str>,
-    /// FOCUS ChargeCategory: Usage, Purchase, Tax, Credit or Adjustment.
-    pub charge_category: Arc<str>,
-    pub currency: Arc<str>,
-    /// A JSON object: dimension → value.
-    pub dimension_values: Arc<str>,
-    /// A JSON object: dimension → how the value was chosen (`tag: <rule>`, `rule: <rule>`,
-    /// `split: <split> (from <value>)`, `default`).
-    pub methods: Arc<str>,
+    /// Index into `AllocatedCosts::row_texts`.
+    pub row_text: u32,
+    /// Index into `AllocatedCosts::outcomes`.
+    pub outcome: u32,
     pub costs: CostTotals,
 }
 
@@ -43,9 +53,9 @@ pub struct UnallocatedItem {
 }
 
 /// What allocating one source's billing period yields.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AllocationBatch {
-    pub costs: Vec<AllocatedCost>,
+    pub costs: AllocatedCosts,
     pub unallocated: Vec<UnallocatedItem>,
 }
 
@@ -68,14 +78,17 @@ const FACT_COLUMNS: &str = "SELECT source, billing_period, charge_date, provider
     FROM cost_facts";
 
 impl Store {
-    /// Replaces every allocation in one transaction: the facts of each billing period are
-    /// read and handed to `allocate`, whose rows are written; readers see the old figures
-    /// until the new ones are complete.
+    /// Replaces every allocation in one transaction: the facts of each billing period that
+    /// has any are read and handed to `allocate`, whose rows are written; readers see the old
+    /// figures until the new ones are complete. Billing periods are allocated on blocking
+    /// threads, as many at once as there are cores, while earlier ones are written in order.
     pub async fn replace_allocations(
         &self,
         rules_json: &str,
-        mut allocate: impl FnMut(&[CostFact]) -> AllocationBatch,
+        allocate: impl Fn(&[CostFact]) -> AllocationBatch + Send + Sync + 'static,
     ) -> Result<AllocationSummary, StoreError> {
+        let allocate = Arc::new(allocate);
+        let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM allocated_costs").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM unallocated_items").execute(&mut *tx).await?;
@@ -94,6 +107,7 @@ impl Store {
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect::<Result<_, sqlx::Error>>()?;
         let (mut facts, mut allocated_rows) = (0i64, 0i64);
+        let mut allocating: VecDeque<tokio::task::JoinHandle<AllocationBatch>> = VecDeque::new();
         for (source, period) in &periods {
             let rows = sqlx::query(&format!("{FACT_COLUMNS} WHERE source = $1 AND billing_period = $2"))
                 .bind(source)
@@ -101,63 +115,19 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             let period_facts = rows.iter().map(fact_from_row).collect::<Result<Vec<_>, _>>()?;
+            if period_facts.is_empty() {
+                continue;
+            }
             facts += period_facts.len() as i64;
-            let batch = allocate(&period_facts);
-            allocated_rows += batch.costs.len() as i64;
-            for chunk in batch.costs.chunks(ROWS_PER_INSERT) {
-                let sql = format!(
-                    "INSERT INTO allocated_costs (allocation_run_id, source, billing_period, charge_date, provider,
-                     charge_category, currency, dimension_values, methods, billed_cost_nanos, effective_cost_nanos,
-                     list_cost_nanos)
-                     VALUES {}",
-                    values_placeholders(self.engine, chunk.len(), ALLOCATED_COLUMNS)
-                );
-                let mut query = sqlx::query(&sql);
-                for row in chunk {
-                    let stored = |money: Money| stored_nanos(money, &row.currency);
-                    query = query
-                        .bind(run_id)
-                        .bind(row.source.to_string())
-                        .bind(row.billing_period.to_string())
-                        .bind(row.charge_date.to_string())
-                        .bind(row.provider.to_string())
-                        .bind(row.charge_category.to_string())
-                        .bind(row.currency.to_string())
-                        .bind(row.dimension_values.to_string())
-                        .bind(row.methods.to_string())
-                        .bind(stored(row.costs.billed_cost)?)
-                        .bind(stored(row.costs.effective_cost)?)
-                        .bind(stored(row.costs.list_cost)?);
-                }
-                query.execute(&mut *tx).await?;
+            let allocate = allocate.clone();
+            allocating.push_back(tokio::task::spawn_blocking(move || allocate(&period_facts)));
+            if allocating.len() >= parallel {
+                let batch = allocated(allocating.pop_front().expect("one is allocating")).await;
+                allocated_rows += write_allocation_batch(&mut tx, run_id, self.engine, &batch).await?;
             }
-            for chunk in batch.unallocated.chunks(ROWS_PER_INSERT) {
-                let sql = format!(
-                    "INSERT INTO unallocated_items (allocation_run_id, source, billing_period, dimension, currency,
-                     provider, sub_account_id, sub_account_name, service_name, billed_cost_nanos,
-                     effective_cost_nanos, list_cost_nanos)
-                     VALUES {}",
-                    values_placeholders(self.engine, chunk.len(), UNALLOCATED_COLUMNS)
-                );
-                let mut query = sqlx::query(&sql);
-                for item in chunk {
-                    let stored = |money: Money| stored_nanos(money, &item.currency);
-                    query = query
-                        .bind(run_id)
-                        .bind(source.clone())
-                        .bind(item.billing_period.to_string())
-                        .bind(item.dimension.clone())
-                        .bind(item.currency.clone())
-                        .bind(item.provider.clone())
-                        .bind(item.sub_account_id.clone())
-                        .bind(item.sub_account_name.clone())
-                        .bind(item.service_name.clone())
-                        .bind(stored(item.costs.billed_cost)?)
-                        .bind(stored(item.costs.effective_cost)?)
-                        .bind(stored(item.costs.list_cost)?);
-                }
-                query.execute(&mut *tx).await?;
-            }
+        }
+        while let Some(next) = allocating.pop_front() {
+            allocated_rows += write_allocation_batch(&mut tx, run_id, self.engine, &allocated(next).await).await?;
         }
         sqlx::query("UPDATE allocation_runs SET facts = $1 WHERE id = $2")
             .bind(facts)
@@ -167,6 +137,78 @@ impl Store {
         tx.commit().await?;
         Ok(AllocationSummary { run_id, facts, allocated_rows, billing_periods: periods.len() as i64 })
     }
+}
+
+/// A billing period's allocation once its thread is done; its panic, if it panicked.
+async fn allocated(allocation: tokio::task::JoinHandle<AllocationBatch>) -> AllocationBatch {
+    allocation.await.unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+}
+
+/// Writes one billing period's allocation; returns the rows written.
+async fn write_allocation_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    run_id: i64,
+    engine: Engine,
+    batch: &AllocationBatch,
+) -> Result<i64, StoreError> {
+    let allocated = &batch.costs;
+    for chunk in allocated.rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO allocated_costs (allocation_run_id, source, billing_period, charge_date, provider,
+             charge_category, currency, dimension_values, methods, billed_cost_nanos, effective_cost_nanos,
+             list_cost_nanos)
+             VALUES {}",
+            values_placeholders(engine, chunk.len(), ALLOCATED_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            let [provider, charge_category, currency] = &allocated.row_texts[row.row_text as usize];
+            let (dimension_values, methods) = &allocated.outcomes[row.outcome as usize];
+            let stored = |money: Money| stored_nanos(money, currency);
+            query = query
+                .bind(run_id)
+                .bind(allocated.source.as_str())
+                .bind(allocated.billing_period.to_string())
+                .bind(row.charge_date.to_string())
+                .bind(provider.as_str())
+                .bind(charge_category.as_str())
+                .bind(currency.as_str())
+                .bind(dimension_values.as_str())
+                .bind(methods.as_str())
+                .bind(stored(row.costs.billed_cost)?)
+                .bind(stored(row.costs.effective_cost)?)
+                .bind(stored(row.costs.list_cost)?);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in batch.unallocated.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO unallocated_items (allocation_run_id, source, billing_period, dimension, currency,
+             provider, sub_account_id, sub_account_name, service_name, billed_cost_nanos,
+             effective_cost_nanos, list_cost_nanos)
+             VALUES {}",
+            values_placeholders(engine, chunk.len(), UNALLOCATED_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for item in chunk {
+            let stored = |money: Money| stored_nanos(money, &item.currency);
+            query = query
+                .bind(run_id)
+                .bind(allocated.source.as_str())
+                .bind(item.billing_period.to_string())
+                .bind(item.dimension.clone())
+                .bind(item.currency.clone())
+                .bind(item.provider.clone())
+                .bind(item.sub_account_id.clone())
+                .bind(item.sub_account_name.clone())
+                .bind(item.service_name.clone())
+                .bind(stored(item.costs.billed_cost)?)
+                .bind(stored(item.costs.effective_cost)?)
+                .bind(stored(item.costs.list_cost)?);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(batch.costs.rows.len() as i64)
 }
 
 /// Showback for one billing period (invoice month), grouped by allocation dimensions.
