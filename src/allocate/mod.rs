@@ -17,6 +17,7 @@ use std::sync::Arc;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
 
 pub use config::{AllocationConfig, DEFAULT_VALUE};
 pub use review::{AllocationChange, ExplainFilter, ExplainRow, diff};
@@ -25,7 +26,7 @@ use split::{CompiledSplit, Division};
 
 use crate::focus::{CostFact, CostTotals, FactKey, Money};
 use crate::store::{
-    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, Store, StoreError, UnallocatedItem,
+    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, Store, StoreError, UnallocatedItem,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,52 @@ impl std::fmt::Display for AllocationMethod {
 /// `default`, which coverage reports on.
 pub fn method_kind(method: &str) -> &str {
     method.split(':').next().unwrap_or(method)
+}
+
+/// A dimension's allocated EffectiveCost of one billing period, provider and currency, by
+/// how it was allocated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CoverageSummary {
+    pub dimension: String,
+    pub provider: String,
+    pub currency: String,
+    pub by_tag: Money,
+    pub by_rule: Money,
+    pub by_split: Money,
+    pub unallocated: Money,
+}
+
+impl CoverageSummary {
+    pub fn total(&self) -> Money {
+        self.by_tag + self.by_rule + self.by_split + self.unallocated
+    }
+
+    /// The share of the total that some tag, rule or split allocated.
+    pub fn allocated_share(&self) -> Option<f64> {
+        let total = self.total();
+        (total != Money::ZERO).then(|| (total - self.unallocated).nanos() as f64 / total.nanos() as f64)
+    }
+}
+
+/// The stored coverage rows summed per dimension, provider and currency, in that order.
+pub fn summarise_coverage(rows: &[CoverageRow]) -> Vec<CoverageSummary> {
+    let mut groups: BTreeMap<(&str, &str, &str), CoverageSummary> = BTreeMap::new();
+    for row in rows {
+        let summary = groups.entry((&row.dimension, &row.provider, &row.currency)).or_insert_with(|| CoverageSummary {
+            dimension: row.dimension.clone(),
+            provider: row.provider.clone(),
+            currency: row.currency.clone(),
+            ..CoverageSummary::default()
+        });
+        let slot = match method_kind(&row.method) {
+            "tag" => &mut summary.by_tag,
+            "rule" => &mut summary.by_rule,
+            "split" => &mut summary.by_split,
+            _ => &mut summary.unallocated,
+        };
+        *slot += row.effective_cost;
+    }
+    groups.into_values().collect()
 }
 
 /// One dimension's value for a cost and how it was chosen.

@@ -215,6 +215,33 @@ pub async fn evaluate_budgets(
     budgets: &[BudgetConfig],
     as_of: NaiveDate,
 ) -> Result<Vec<BudgetStatus>, AnalysisError> {
+    let mut statuses = budget_statuses(store, budgets, as_of).await?;
+    for status in &mut statuses {
+        for (kind, pct, new) in &mut status.crossed {
+            let alert = BudgetAlert {
+                budget: status.budget.clone(),
+                period_start: status.period_start,
+                currency: status.currency.clone(),
+                kind: kind.clone(),
+                threshold_pct: *pct,
+                as_of,
+                amount: status.amount,
+                actual: status.actual,
+                forecast: status.forecast.total,
+            };
+            *new = store.record_budget_alert(&alert).await?;
+        }
+    }
+    Ok(statuses)
+}
+
+/// Every budget's state on `as_of`, with the thresholds crossed (none marked new): what a
+/// report shows, recording nothing.
+pub async fn budget_statuses(
+    store: &Store,
+    budgets: &[BudgetConfig],
+    as_of: NaiveDate,
+) -> Result<Vec<BudgetStatus>, AnalysisError> {
     let mut daily: HashMap<&str, Vec<DailyCost>> = HashMap::new();
     let mut statuses = Vec::new();
     for budget in budgets {
@@ -260,19 +287,7 @@ pub async fn evaluate_budgets(
                     (None, None) => continue,
                 };
                 if reached >= pct {
-                    let alert = BudgetAlert {
-                        budget: budget.name.clone(),
-                        period_start: start,
-                        currency: currency.clone(),
-                        kind: kind.into(),
-                        threshold_pct: pct,
-                        as_of,
-                        amount: amount.0,
-                        actual,
-                        forecast: forecast.total,
-                    };
-                    let new = store.record_budget_alert(&alert).await?;
-                    status.crossed.push((kind.into(), pct, new));
+                    status.crossed.push((kind.into(), pct, false));
                 }
             }
             statuses.push(status);

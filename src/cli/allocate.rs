@@ -9,9 +9,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use finopsd::allocate::config::{Conditions, Pattern};
-use finopsd::allocate::{AllocationConfig, Allocator, ExplainFilter, allocate_store, diff, method_kind};
+use finopsd::allocate::{AllocationConfig, Allocator, ExplainFilter, allocate_store, diff, summarise_coverage};
 use finopsd::config::Config;
-use finopsd::focus::Money;
 use finopsd::ingest::normalise_tag_key;
 use finopsd::store::{AllocationSummary, Store};
 
@@ -295,17 +294,6 @@ async fn coverage(store: &Store, args: CoverageArgs) -> anyhow::Result<()> {
 
 /// Per provider, currency and dimension: EffectiveCost by how it was allocated.
 pub fn coverage_table(rows: &[finopsd::store::CoverageRow]) -> Tabular {
-    let mut groups: BTreeMap<(String, String, String), [Money; 4]> = BTreeMap::new();
-    for row in rows {
-        let sums = groups.entry((row.dimension.clone(), row.provider.clone(), row.currency.clone())).or_default();
-        let slot = match method_kind(&row.method) {
-            "tag" => 0,
-            "rule" => 1,
-            "split" => 2,
-            _ => 3,
-        };
-        sums[slot] += row.effective_cost;
-    }
     let mut table = Tabular::new(
         [
             "dimension",
@@ -321,15 +309,18 @@ pub fn coverage_table(rows: &[finopsd::store::CoverageRow]) -> Tabular {
         .map(String::from)
         .to_vec(),
     );
-    for ((dimension, provider, currency), sums) in groups {
-        let total: Money = sums.iter().copied().sum();
-        let allocated = total - sums[3];
-        let share = (total != Money::ZERO).then(|| allocated.nanos() as f64 / total.nanos() as f64);
-        let mut fields =
-            vec![Field::Text(dimension), Field::Text(provider), Field::Text(currency), Field::Money(total)];
-        fields.extend(sums.iter().map(|m| Field::Money(*m)));
-        fields.push(Field::Ratio(share));
-        table.rows.push(fields);
+    for summary in summarise_coverage(rows) {
+        table.rows.push(vec![
+            Field::Text(summary.dimension.clone()),
+            Field::Text(summary.provider.clone()),
+            Field::Text(summary.currency.clone()),
+            Field::Money(summary.total()),
+            Field::Money(summary.by_tag),
+            Field::Money(summary.by_rule),
+            Field::Money(summary.by_split),
+            Field::Money(summary.unallocated),
+            Field::Ratio(summary.allocated_share()),
+        ]);
     }
     table
 }

@@ -124,6 +124,13 @@ impl fmt::Display for BillingPeriod {
     }
 }
 
+/// As its `YYYY-MM` text.
+impl Serialize for BillingPeriod {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FromStr for BillingPeriod {
     type Err = String;
 

@@ -229,6 +229,16 @@ pub struct ShowbackRow {
     pub previous_effective_cost: Money,
 }
 
+/// A dimension value's allocated costs of one billing period, in one currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthlyAllocatedCost {
+    pub month: BillingPeriod,
+    pub value: String,
+    pub currency: String,
+    pub billed_cost: Money,
+    pub effective_cost: Money,
+}
+
 impl Store {
     /// Allocated costs of `query.month` and the month before, by the dimensions asked for.
     pub async fn showback(&self, query: &ShowbackQuery) -> Result<Vec<ShowbackRow>, StoreError> {
@@ -260,6 +270,36 @@ impl Store {
                     effective_cost: nanos_column(row, n + 1)?,
                     billed_cost: nanos_column(row, n + 2)?,
                     previous_effective_cost: nanos_column(row, n + 3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Allocated costs of `dimension` per value, billing period and currency over the billing
+    /// periods `from..=to`, oldest first.
+    pub async fn monthly_allocated_costs(
+        &self,
+        dimension: &str,
+        from: BillingPeriod,
+        to: BillingPeriod,
+    ) -> Result<Vec<MonthlyAllocatedCost>, StoreError> {
+        let value = self.json_text_sql("dimension_values", dimension);
+        let sql = format!(
+            "SELECT billing_period, {value}, currency, CAST(SUM(billed_cost_nanos) AS TEXT),
+                    CAST(SUM(effective_cost_nanos) AS TEXT)
+             FROM allocated_costs WHERE billing_period >= $1 AND billing_period <= $2
+             GROUP BY billing_period, {value}, currency ORDER BY billing_period, {value}, currency"
+        );
+        let rows = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string()).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let month: String = row.try_get(0)?;
+                Ok(MonthlyAllocatedCost {
+                    month: month.parse().map_err(|_| StoreError::Corrupt(format!("billing period `{month}`")))?,
+                    value: row.try_get(1)?,
+                    currency: row.try_get(2)?,
+                    billed_cost: nanos_column(row, 3)?,
+                    effective_cost: nanos_column(row, 4)?,
                 })
             })
             .collect()

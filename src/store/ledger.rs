@@ -328,6 +328,31 @@ impl Store {
         Ok(runs)
     }
 
+    /// The export's own totals of billing period `month` per currency: the sums of every
+    /// source's current figures, as each export stated them (the invoice, to the cent).
+    pub async fn invoice_totals(&self, month: BillingPeriod) -> Result<Vec<(String, CostTotals)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.currency, r.export_billed_cost, r.export_effective_cost, r.export_list_cost
+             FROM ingest_reconciliation r
+             JOIN billing_periods b
+               ON b.ingest_run_id = r.run_id AND b.source = r.source AND b.billing_period = r.billing_period
+             WHERE r.billing_period = $1",
+        )
+        .bind(month.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut totals: std::collections::BTreeMap<String, CostTotals> = std::collections::BTreeMap::new();
+        for row in &rows {
+            let line = CostTotals {
+                billed_cost: decimal_column(row, 1)?,
+                effective_cost: decimal_column(row, 2)?,
+                list_cost: decimal_column(row, 3)?,
+            };
+            totals.entry(row.try_get(0)?).or_default().add(&line);
+        }
+        Ok(totals.into_iter().collect())
+    }
+
     async fn run_files(&self, run_id: i64) -> Result<Vec<IngestFileRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT path, format, checksum, bytes, line_items FROM ingest_files WHERE run_id = $1 ORDER BY path",
