@@ -9,5 +9,6 @@ pub mod config;
 pub mod detect;
 pub mod focus;
 pub mod ingest;
+pub mod report;
 pub mod sample;
 pub mod store;

@@ -243,7 +243,7 @@ pub async fn pull_feeds(
 }
 
 /// Cost per unit of one dimension value and metric, over a day or a month.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UnitCost {
     pub dimension: String,
     pub value: String,

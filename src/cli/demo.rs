@@ -12,6 +12,7 @@ use finopsd::config::{Config, DatabaseUrl};
 use finopsd::detect::monitor::detect_store;
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::{IngestRequest, IngestSettings, ingest};
+use finopsd::report::{ReportFormat, ShowbackRequest, showback_report};
 use finopsd::sample::anomalies::{labeled_series, write_labeled_series};
 use finopsd::sample::{DEMO_SETTINGS, SampleSpec, export_folders, generate as generate_sample};
 use finopsd::store::{CostDimension, CostQuery, ShowbackQuery, Store};
@@ -211,13 +212,25 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         summaries.iter().map(|s| format!("`{}` ({} series)", s.monitor, s.series)).collect::<Vec<_>>().join(", ")
     );
     print!("{}", super::anomalies::anomaly_table(&alerting).render(OutputFormat::Table));
+
+    let request =
+        ShowbackRequest { month: last_month, dimension: "team".into(), value: None, budgets: &config.budgets };
+    let report = showback_report(&store, &request).await?;
     store.close().await;
+    let report_path = args.db.with_file_name(format!("finopsd-demo-showback-{last_month}.html"));
+    std::fs::write(&report_path, report.render(ReportFormat::Html))
+        .with_context(|| format!("cannot write the showback report to {}", report_path.display()))?;
+    println!(
+        "\nThe showback report of {last_month} by team (open it in a browser; it prints to PDF): {}",
+        report_path.display()
+    );
 
     let db = args.db.display();
     let with = if demo_settings.exists() { format!(" --config {}", demo_settings.display()) } else { String::new() };
     println!(
         "\nExplore the demo store (sample data runs {first} to {last}, {} days):\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} showback --month {last_month} --by team,service\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} report showback --month {last_month} --by team --value payments\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} allocate explain --month {last_month} --service Tax\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} budgets --as-of {last}\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd anomalies list --format json\n  \

@@ -7,6 +7,7 @@ mod costs;
 mod demo;
 mod ingest;
 mod output;
+mod report;
 mod showback;
 
 use finopsd::detect::series::SeriesError;
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 use finopsd::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, LogFormat};
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::IngestError;
+use finopsd::report::ReportError;
 use finopsd::store::Store;
 
 #[derive(Debug, Parser)]
@@ -55,6 +57,9 @@ pub enum Command {
     Allocate(allocate::AllocateArgs),
     /// Spend of one invoice month per team, service or cost centre, against the month before.
     Showback(showback::ShowbackArgs),
+    /// Reports to read and send: `report showback` renders a month's showback as HTML,
+    /// Markdown, CSV or JSON.
+    Report(report::ReportArgs),
     /// Cost per unit (request, customer, GB…) per dimension value and month or day, from
     /// unit-metric feeds; `unit-costs pull` fetches the feeds.
     UnitCosts(analyse::UnitCostsArgs),
@@ -160,6 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Costs(args) => costs::run(&config, args).await,
         Command::Allocate(args) => allocate::run(&config, args).await,
         Command::Showback(args) => showback::run(&config, args).await,
+        Command::Report(args) => report::run(&config, args).await,
         Command::UnitCosts(args) => analyse::run_unit_costs(&config, args).await,
         Command::Budgets(args) => analyse::run_budgets(&config, args).await,
         Command::Anomalies(args) => anomalies::run(&config, args).await,
@@ -197,6 +203,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(ingest) = cause.downcast_ref::<IngestError>() {
             return if ingest.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(ReportError::UnknownValue { .. }) = cause.downcast_ref::<ReportError>() {
+            return 2;
         }
         if let Some(series) = cause.downcast_ref::<SeriesError>() {
             return if matches!(series, SeriesError::Io { .. }) { 1 } else { 2 };

@@ -40,7 +40,7 @@ pub struct AllocatedCost {
 }
 
 /// One of the largest costs a dimension left at its default in a billing period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UnallocatedItem {
     pub billing_period: BillingPeriod,
     pub dimension: String,
