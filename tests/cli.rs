@@ -375,6 +375,16 @@ fn the_demo_runs_on_the_bundled_sample_data() {
     ] {
         assert!(stdout.contains(section), "{section} missing: {stdout}");
     }
+    let report = dir.path().join("finopsd-demo-showback-2025-06.html");
+    assert!(
+        stdout.contains(&format!(
+            "The showback report of 2025-06 by team (open it in a browser; it prints to PDF): {}",
+            report.display()
+        )),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("Showback by team — 2025-06") && html.contains("Reconciled to the cent"));
 }
 
 /// The bundled sample data is exactly what the generator writes, so the README's command

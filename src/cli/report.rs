@@ -55,8 +55,7 @@ pub async fn run(config: &Config, args: ReportArgs) -> anyhow::Result<()> {
         (None, None) => ReportFormat::Md,
     };
     let store = open_store(config).await?;
-    let request =
-        ShowbackRequest { month, dimension: args.by, value: args.value, budgets: &config.budgets };
+    let request = ShowbackRequest { month, dimension: args.by, value: args.value, budgets: &config.budgets };
     let report = showback_report(&store, &request).await;
     store.close().await;
     let text = report?.render(format);

@@ -27,8 +27,7 @@ pub fn render(report: &ShowbackReport) -> String {
     let number = |n: Option<f64>| n.map(|n| format!("{n:.4}")).unwrap_or_default();
     for section in &report.currencies {
         for value in &section.values {
-            let budget =
-                report.budgets.iter().find(|b| b.value == value.value && b.currency == section.currency);
+            let budget = report.budgets.iter().find(|b| b.value == value.value && b.currency == section.currency);
             out.write_record([
                 report.month.to_string(),
                 report.dimension.clone(),

@@ -149,15 +149,22 @@ fn currency_section(report: &ShowbackReport, section: &CurrencyShowback) -> Mark
 fn trend_chart(report: &ShowbackReport, section: &CurrencyShowback) -> Markup {
     let months = report.months.len();
     let shown = section.values.len().min(PALETTE.len());
-    // One stack per month: each shown value, then "other".
-    let stacks: Vec<Vec<i128>> = (0..months)
+    // One stack per month: each shown value, then "other", as (base, height) in nano-units.
+    let stacks: Vec<Vec<(i128, i128)>> = (0..months)
         .map(|m| {
-            let mut stack: Vec<i128> = section.values[..shown].iter().map(|v| v.trend[m].nanos().max(0)).collect();
-            stack.push(section.values[shown..].iter().map(|v| v.trend[m].nanos().max(0)).sum());
-            stack
+            let mut heights: Vec<i128> = section.values[..shown].iter().map(|v| v.trend[m].nanos().max(0)).collect();
+            heights.push(section.values[shown..].iter().map(|v| v.trend[m].nanos().max(0)).sum());
+            let mut base = 0;
+            heights
+                .into_iter()
+                .map(|height| {
+                    base += height;
+                    (base - height, height)
+                })
+                .collect()
         })
         .collect();
-    let max = stacks.iter().map(|s| s.iter().sum::<i128>()).max().unwrap_or(0).max(1);
+    let max = stacks.iter().filter_map(|s| s.last().map(|(base, height)| base + height)).max().unwrap_or(0).max(1);
     let (width, height, left, bottom, top) = (720.0, 240.0, 70.0, 22.0, 10.0);
     let plot = height - bottom - top;
     let slot = (width - left) / months as f64;
@@ -174,13 +181,11 @@ fn trend_chart(report: &ShowbackReport, section: &CurrencyShowback) -> Markup {
             }
             @for (m, stack) in stacks.iter().enumerate() {
                 @let x = left + slot * m as f64 + slot * 0.18;
-                @let mut base = 0i128;
-                @for (i, nanos) in stack.iter().enumerate() {
-                    @if *nanos > 0 {
-                        rect.bar x=(fmt(x)) width=(fmt(slot * 0.64)) y=(fmt(top + plot - y(base + nanos)))
-                            height=(fmt(y(*nanos))) fill=(colour(i)) {}
+                @for (i, (base, height)) in stack.iter().enumerate() {
+                    @if *height > 0 {
+                        rect.bar x=(fmt(x)) width=(fmt(slot * 0.64)) y=(fmt(top + plot - y(base + height)))
+                            height=(fmt(y(*height))) fill=(colour(i)) {}
                     }
-                    @let _ = { base += nanos; };
                 }
                 text x=(fmt(x + slot * 0.32)) y=(height - 6.0) text-anchor="middle" { (report.months[m]) }
             }

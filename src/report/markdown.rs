@@ -45,7 +45,8 @@ pub fn render(report: &ShowbackReport) -> String {
             ),
             _ => writeln!(out, "Reconciliation: **no export states a {c} total for {}**.\n", report.month),
         };
-        let mut head = vec![dimension.as_str(), "EffectiveCost", "BilledCost", "previous", "change", "change %", "share"];
+        let mut head =
+            vec![dimension.as_str(), "EffectiveCost", "BilledCost", "previous", "change", "change %", "share"];
         let trend = format!("{} → {}", report.months[0], report.month);
         head.push(&trend);
         let rows = section
@@ -66,12 +67,16 @@ pub fn render(report: &ShowbackReport) -> String {
             .collect();
         table(&mut out, &head, rows);
         if !section.movers.is_empty() {
-            let _ = writeln!(out, "Top movers: {}.\n", section
-                .movers
-                .iter()
-                .map(|m| format!("{} {} ({})", m.value, signed(m.change), format_change_pct(m.change_pct)))
-                .collect::<Vec<_>>()
-                .join("; "));
+            let _ = writeln!(
+                out,
+                "Top movers: {}.\n",
+                section
+                    .movers
+                    .iter()
+                    .map(|m| format!("{} {} ({})", m.value, signed(m.change), format_change_pct(m.change_pct)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
         }
     }
     if !report.budgets.is_empty() {
@@ -99,7 +104,15 @@ pub fn render(report: &ShowbackReport) -> String {
             .collect();
         table(
             &mut out,
-            &["budget", "period", "amount", &format!("actual to {}", report.budgets[0].as_of), "forecast", "variance", "crossed"],
+            &[
+                "budget",
+                "period",
+                "amount",
+                &format!("actual to {}", report.budgets[0].as_of),
+                "forecast",
+                "variance",
+                "crossed",
+            ],
             rows,
         );
     }
@@ -194,8 +207,5 @@ fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
 fn sparkline(trend: &[Money]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let max = trend.iter().map(|m| m.nanos()).max().unwrap_or(0);
-    trend
-        .iter()
-        .map(|m| if max <= 0 { BARS[0] } else { BARS[((m.nanos().max(0) * 7) / max) as usize] })
-        .collect()
+    trend.iter().map(|m| if max <= 0 { BARS[0] } else { BARS[((m.nanos().max(0) * 7) / max) as usize] }).collect()
 }

@@ -257,7 +257,8 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         let recent = |(trend, billed): &(Vec<Money>, Money)| {
             trend[current] != Money::ZERO || trend[current - 1] != Money::ZERO || *billed != Money::ZERO
         };
-        let values: Vec<(&str, &(Vec<Money>, Money))> = values.iter().map(|(v, t)| (*v, t)).filter(|(_, t)| recent(t)).collect();
+        let values: Vec<(&str, &(Vec<Money>, Money))> =
+            values.iter().map(|(v, t)| (*v, t)).filter(|(_, t)| recent(t)).collect();
         if values.is_empty() {
             continue;
         }

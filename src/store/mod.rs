@@ -21,8 +21,8 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseUrl;
 
 pub use allocations::{
-    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, MonthlyAllocatedCost, ShowbackQuery,
-    ShowbackRow, UnallocatedItem,
+    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, MonthlyAllocatedCost,
+    ShowbackQuery, ShowbackRow, UnallocatedItem,
 };
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
