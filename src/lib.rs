@@ -9,6 +9,7 @@ pub mod config;
 pub mod detect;
 pub mod focus;
 pub mod ingest;
+pub mod notify;
 pub mod report;
 pub mod sample;
 pub mod store;

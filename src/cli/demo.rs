@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::Days;
+use chrono::{Days, Utc};
 use clap::Args;
 
 use finopsd::analyse::budgets::evaluate_budgets;
@@ -12,6 +12,9 @@ use finopsd::config::{Config, DatabaseUrl};
 use finopsd::detect::monitor::detect_store;
 use finopsd::focus::BillingPeriod;
 use finopsd::ingest::{IngestRequest, IngestSettings, ingest};
+use finopsd::notify::config::{ChannelConfig, NotifyConfig};
+use finopsd::notify::message::showback_message;
+use finopsd::notify::{deliver_outbox, queue_alerts, queue_message};
 use finopsd::report::{ReportFormat, ShowbackRequest, showback_report};
 use finopsd::sample::anomalies::{labeled_series, write_labeled_series};
 use finopsd::sample::{DEMO_SETTINGS, SampleSpec, export_folders, generate as generate_sample};
@@ -216,13 +219,36 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     let request =
         ShowbackRequest { month: last_month, dimension: "team".into(), value: None, budgets: &config.budgets };
     let report = showback_report(&store, &request).await?;
-    store.close().await;
     let report_path = args.db.with_file_name(format!("finopsd-demo-showback-{last_month}.html"));
     std::fs::write(&report_path, report.render(ReportFormat::Html))
         .with_context(|| format!("cannot write the showback report to {}", report_path.display()))?;
     println!(
         "\nThe showback report of {last_month} by team (open it in a browser; it prints to PDF): {}",
         report_path.display()
+    );
+
+    // Every alert and the report go through the outbox to a directory sink, as they would to
+    // Slack or email.
+    let sink = args.db.with_file_name("finopsd-demo-alerts");
+    match std::fs::remove_dir_all(&sink) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("cannot remove the old demo alerts {}", sink.display()));
+        }
+        _ => {}
+    }
+    let notify = NotifyConfig { channels: vec![ChannelConfig::directory("demo-alerts", sink.clone())], ..NotifyConfig::default() };
+    let now = Utc::now();
+    let queued = queue_alerts(&store, &notify, &config.budgets, now).await?;
+    let showback = showback_message(&report);
+    queue_message(&store, &notify.channels, &showback, &showback.subject, now).await?;
+    let delivered = deliver_outbox(&store, &notify, now).await?;
+    store.close().await;
+    println!(
+        "{} anomaly and budget alerts and the showback went through the outbox ({} delivered) into the directory \
+         sink {}: one JSON file per message, the report as HTML and CSV",
+        queued.queued,
+        delivered.delivered,
+        sink.display()
     );
 
     let db = args.db.display();
@@ -234,6 +260,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} allocate explain --month {last_month} --service Tax\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd{with} budgets --as-of {last}\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd anomalies list --format json\n  \
+         FINOPSD_DATABASE_URL=sqlite://{db} finopsd outbox list\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd costs --by day,tag:team --from {last_month} --format csv\n  \
          FINOPSD_DATABASE_URL=sqlite://{db} finopsd ingest status",
         (last - first).num_days() + 1,

@@ -6,6 +6,7 @@ mod anomalies;
 mod costs;
 mod demo;
 mod ingest;
+mod outbox;
 mod output;
 mod report;
 mod showback;
@@ -69,6 +70,11 @@ pub enum Command {
     /// Anomalies in daily cost series; `anomalies scan` replays a CSV of series through the
     /// detector.
     Anomalies(anomalies::AnomaliesArgs),
+    /// Queue the store's new alerts (anomalies, budget thresholds) for the configured channels
+    /// and deliver every outbox message that is due.
+    Notify,
+    /// The durable outbox of messages to channels: `outbox list`, `outbox retry <id>`.
+    Outbox(outbox::OutboxArgs),
     /// Check and show the configuration.
     Config {
         #[command(subcommand)]
@@ -166,6 +172,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Allocate(args) => allocate::run(&config, args).await,
         Command::Showback(args) => showback::run(&config, args).await,
         Command::Report(args) => report::run(&config, args).await,
+        Command::Notify => outbox::notify(&config).await,
+        Command::Outbox(args) => outbox::run(&config, args).await,
         Command::UnitCosts(args) => analyse::run_unit_costs(&config, args).await,
         Command::Budgets(args) => analyse::run_budgets(&config, args).await,
         Command::Anomalies(args) => anomalies::run(&config, args).await,

@@ -33,6 +33,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<crate::analyse::budgets::BudgetConfig>,
     pub anomalies: crate::detect::monitor::AnomalyConfig,
+    pub notify: crate::notify::config::NotifyConfig,
     pub logging: LoggingConfig,
 }
 
@@ -178,6 +179,7 @@ impl Config {
         };
         self.ingest.models_dir.iter_mut().for_each(resolve);
         self.unit_costs.feeds.iter_mut().filter_map(|feed| feed.csv.as_mut()).for_each(resolve);
+        self.notify.channels.iter_mut().filter_map(|c| c.directory.as_mut()).map(|d| &mut d.path).for_each(resolve);
         let rules = self.allocation.dimensions.iter_mut().flat_map(|d| d.rules.iter_mut());
         rules.filter_map(|rule| rule.lookup.as_mut()?.catalog.as_mut()).for_each(resolve);
     }
@@ -212,6 +214,7 @@ impl Config {
         self.unit_costs.validate().map_err(invalid)?;
         let dimensions: Vec<&str> = self.allocation.dimensions.iter().map(|d| d.name.as_str()).collect();
         crate::analyse::budgets::validate(&self.budgets, &dimensions).map_err(invalid)?;
+        crate::notify::config::validate(&self.notify).map_err(invalid)?;
         Ok(())
     }
 

@@ -56,12 +56,24 @@ impl Default for DetectorSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
     Medium,
     High,
+}
+
+impl Severity {
+    /// The stored name (`low`, `medium`, `high`) back as a severity.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        match name {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

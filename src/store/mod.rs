@@ -11,6 +11,7 @@ mod analysis;
 mod anomalies;
 mod costs;
 mod ledger;
+mod outbox;
 
 use std::str::FromStr;
 
@@ -27,6 +28,7 @@ pub use allocations::{
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
 pub use costs::{CostDimension, CostQuery, CostRow};
+pub use outbox::{AttemptOutcome, OutboxMessage};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
 };
