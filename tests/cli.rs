@@ -286,6 +286,10 @@ fn every_subcommand_explains_itself() {
         vec!["allocate", "diff", "--help"],
         vec!["allocate", "coverage", "--help"],
         vec!["showback", "--help"],
+        vec!["report", "showback", "--help"],
+        vec!["notify", "--help"],
+        vec!["outbox", "list", "--help"],
+        vec!["outbox", "retry", "--help"],
         vec!["unit-costs", "--help"],
         vec!["budgets", "--help"],
         vec!["anomalies", "scan", "--help"],
@@ -385,6 +389,17 @@ fn the_demo_runs_on_the_bundled_sample_data() {
     );
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("Showback by team — 2025-06") && html.contains("Reconciled to the cent"));
+    let sink = dir.path().join("finopsd-demo-alerts");
+    assert!(stdout.contains(&format!("into the directory sink {}", sink.display())), "{stdout}");
+    let files: Vec<String> =
+        std::fs::read_dir(&sink).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    for expected in ["showback-team-2025-06.html", "showback-team-2025-06.csv", "showback_2025-06_team.json"] {
+        assert!(files.iter().any(|f| f == expected), "{expected} missing from the sink: {files:?}");
+    }
+    assert!(
+        files.iter().any(|f| f.starts_with("anomaly_")) && files.iter().any(|f| f.starts_with("budget_")),
+        "{files:?}"
+    );
 }
 
 /// The bundled sample data is exactly what the generator writes, so the README's command

@@ -236,7 +236,10 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let notify = NotifyConfig { channels: vec![ChannelConfig::directory("demo-alerts", sink.clone())], ..NotifyConfig::default() };
+    let notify = NotifyConfig {
+        channels: vec![ChannelConfig::directory("demo-alerts", sink.clone())],
+        ..NotifyConfig::default()
+    };
     let now = Utc::now();
     let queued = queue_alerts(&store, &notify, &config.budgets, now).await?;
     let showback = showback_message(&report);

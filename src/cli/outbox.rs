@@ -1,8 +1,8 @@
 //! `finopsd notify` and `finopsd outbox`: queue the store's alerts for the configured
 //! channels, deliver what is due, and look after what could not be delivered.
 
-use clap::{Args, Subcommand, ValueEnum};
 use chrono::Utc;
+use clap::{Args, Subcommand, ValueEnum};
 
 use finopsd::config::Config;
 use finopsd::notify::{deliver_outbox, display_time, queue_alerts};

@@ -37,8 +37,12 @@ pub async fn send(
 ) -> Result<(), SendError> {
     let refused = |err: super::NotifyError| SendError::Refused(err.to_string());
     match channel.target().map_err(SendError::Refused)? {
-        Target::Slack(target) => post(http, channel, &target.url.resolve().map_err(refused)?, &slack(message), &[]).await,
-        Target::Teams(target) => post(http, channel, &target.url.resolve().map_err(refused)?, &teams(message), &[]).await,
+        Target::Slack(target) => {
+            post(http, channel, &target.url.resolve().map_err(refused)?, &slack(message), &[]).await
+        }
+        Target::Teams(target) => {
+            post(http, channel, &target.url.resolve().map_err(refused)?, &teams(message), &[]).await
+        }
         Target::PagerDuty(target) => {
             let routing_key = target.routing_key.resolve().map_err(refused)?;
             post(http, channel, &target.url, &pagerduty(message, &routing_key), &[]).await
@@ -55,8 +59,10 @@ pub async fn send(
             }
             post(http, channel, &url, &body, &headers).await
         }
-        Target::Directory(target) => write_files(&target.path, message, key)
-            .map_err(|err| SendError::Retry { after: None, error: format!("cannot write into {}: {err}", target.path.display()) }),
+        Target::Directory(target) => write_files(&target.path, message, key).map_err(|err| SendError::Retry {
+            after: None,
+            error: format!("cannot write into {}: {err}", target.path.display()),
+        }),
     }
 }
 
@@ -73,9 +79,15 @@ async fn post(
         request = request.header(*name, value);
     }
     // Never the URL in an error: for Slack and Teams the URL is the secret.
-    let response = request.send().await.map_err(|err| SendError::Retry {
-        after: None,
-        error: format!("cannot reach channel `{}`: {}", channel.name, err.without_url()),
+    let response = request.send().await.map_err(|err| {
+        let err = err.without_url();
+        let mut error = format!("cannot reach channel `{}`: {err}", channel.name);
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            error.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        SendError::Retry { after: None, error }
     })?;
     let status = response.status();
     if status.is_success() {
@@ -112,11 +124,7 @@ pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
 
 /// At most `limit` characters, cut with an ellipsis: services refuse longer fields.
 fn clip(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        text.to_string()
-    } else {
-        text.chars().take(limit - 1).chain(['…']).collect()
-    }
+    if text.chars().count() <= limit { text.to_string() } else { text.chars().take(limit - 1).chain(['…']).collect() }
 }
 
 /// Slack incoming webhook, Block Kit: a header, the summary, the facts as fields (at most 10),
@@ -153,8 +161,7 @@ pub fn teams(message: &Message) -> Value {
         json!({ "type": "TextBlock", "text": message.summary, "wrap": true }),
     ];
     if !message.facts.is_empty() {
-        let facts: Vec<Value> =
-            message.facts.iter().map(|f| json!({ "title": f.label, "value": f.value })).collect();
+        let facts: Vec<Value> = message.facts.iter().map(|f| json!({ "title": f.label, "value": f.value })).collect();
         body.push(json!({ "type": "FactSet", "facts": facts }));
     }
     if !message.causes.is_empty() {
@@ -231,7 +238,8 @@ pub fn webhook(message: &Message, key: &str) -> Value {
 /// renamed into place, so a reader never sees half a file and a resend overwrites itself.
 fn write_files(folder: &Path, message: &Message, key: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(folder)?;
-    let stem: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    let stem: String =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
     let write = |name: String, text: &str| {
         let temporary = folder.join(format!(".{name}.partial"));
         std::fs::write(&temporary, text)?;

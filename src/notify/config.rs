@@ -55,7 +55,9 @@ impl Secret {
     /// The secret's value; errors name where it was looked for, never what it holds.
     pub fn resolve(&self) -> Result<String, NotifyError> {
         let value = match self {
-            Secret::Env(name) => std::env::var(name).map_err(|_| NotifyError::MissingSecret(format!("environment variable {name}")))?,
+            Secret::Env(name) => {
+                std::env::var(name).map_err(|_| NotifyError::MissingSecret(format!("environment variable {name}")))?
+            }
             Secret::File(path) => std::fs::read_to_string(path)
                 .map_err(|err| NotifyError::MissingSecret(format!("file {} ({err})", path.display())))?,
         };
@@ -201,7 +203,10 @@ impl ChannelConfig {
                 "notify channel `{}` says nowhere to send: give one of slack, teams, pagerduty, webhook, directory",
                 self.name
             )),
-            _ => Err(format!("notify channel `{}` has more than one of slack, teams, pagerduty, webhook, directory", self.name)),
+            _ => Err(format!(
+                "notify channel `{}` has more than one of slack, teams, pagerduty, webhook, directory",
+                self.name
+            )),
         }
     }
 
@@ -237,7 +242,10 @@ pub fn validate(config: &NotifyConfig) -> Result<(), String> {
             return Err("a notify channel has an empty name".into());
         }
         if config.channels[..i].iter().any(|c| c.name == channel.name) {
-            return Err(format!("notify channel `{}` is named twice; messages are kept per channel name", channel.name));
+            return Err(format!(
+                "notify channel `{}` is named twice; messages are kept per channel name",
+                channel.name
+            ));
         }
         channel.target()?;
         if channel.digest_hour > 23 {

@@ -88,11 +88,8 @@ fn signed(money: Money) -> String {
 /// when, against what expectation, the top causes, and how to give feedback.
 pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message {
     let series: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&anomaly.series).unwrap_or_default();
-    let (dimension, value) = series
-        .iter()
-        .next()
-        .map(|(d, v)| (d.clone(), v.as_str().unwrap_or_default().to_string()))
-        .unwrap_or_default();
+    let (dimension, value) =
+        series.iter().next().map(|(d, v)| (d.clone(), v.as_str().unwrap_or_default().to_string())).unwrap_or_default();
     let c = &anomaly.currency;
     let days = (anomaly.end - anomaly.start).num_days() + 1;
     let direction = if anomaly.impact >= Money::ZERO { "up" } else { "down" };
@@ -155,7 +152,10 @@ pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message 
         facts: vec![
             fact("What moved", format!("{dimension} {value} ({c}, monitor {})", anomaly.monitor)),
             fact("Impact", format!("{} {c} ({:+.1}%)", signed(anomaly.impact), anomaly.impact_pct)),
-            fact("Since", format!("{} to {} ({days} day{})", anomaly.start, anomaly.end, if days == 1 { "" } else { "s" })),
+            fact(
+                "Since",
+                format!("{} to {} ({days} day{})", anomaly.start, anomaly.end, if days == 1 { "" } else { "s" }),
+            ),
             fact("Expected", format!("{} {c}", anomaly.expected.display_cents())),
             fact("Actual", format!("{} {c}", anomaly.actual.display_cents())),
             fact("Severity", severity),
@@ -206,7 +206,10 @@ pub fn budget_message(alert: &BudgetAlert, dimension: &str, value: &str) -> Mess
         facts: vec![
             fact("Budget", format!("{} ({dimension} {value}), period from {}", alert.budget, alert.period_start)),
             fact("Threshold", format!("{} ≥ {}%", alert.kind, alert.threshold_pct)),
-            fact("Actual", format!("{} {c} ({:.0}%) by {}", alert.actual.display_cents(), pct(alert.actual), alert.as_of)),
+            fact(
+                "Actual",
+                format!("{} {c} ({:.0}%) by {}", alert.actual.display_cents(), pct(alert.actual), alert.as_of),
+            ),
             fact("Forecast", format!("{} {c} ({:.0}%)", alert.forecast.display_cents(), pct(alert.forecast))),
             fact("Amount", format!("{} {c}", alert.amount.display_cents())),
         ],

@@ -167,7 +167,8 @@ pub async fn deliver_outbox(
             let Some(channel) = config.channels.iter().find(|c| c.name == name) else {
                 // Its channel left the config: say so once per message, keep it visible.
                 for message in messages {
-                    let error = format!("channel `{name}` is no longer in the config; `finopsd outbox retry` after adding it");
+                    let error =
+                        format!("channel `{name}` is no longer in the config; `finopsd outbox retry` after adding it");
                     store.record_attempt(message.id, &AttemptOutcome::Dead { error }).await?;
                     summary.dead += 1;
                 }
@@ -186,11 +187,11 @@ pub async fn deliver_outbox(
                     match &outcome {
                         AttemptOutcome::Delivered => summary.delivered += 1,
                         AttemptOutcome::Retry { error, .. } => {
-                            tracing::warn!(channel = name, message = member.id, attempt = member.attempts + 1, %error, "delivery failed; will retry");
+                            tracing::warn!(channel = name, outbox_id = member.id, attempt = member.attempts + 1, %error, "delivery failed; will retry");
                             summary.retrying += 1;
                         }
                         AttemptOutcome::Dead { error } => {
-                            tracing::error!(channel = name, message = member.id, %error, "delivery given up: dead-lettered (see `finopsd outbox list --status dead`)");
+                            tracing::error!(channel = name, outbox_id = member.id, %error, "delivery given up: dead-lettered (see `finopsd outbox list --status dead`)");
                             summary.dead += 1;
                         }
                     }
@@ -236,12 +237,7 @@ fn batch_message(batch: &[&OutboxMessage]) -> Result<(Message, String), NotifyEr
 }
 
 /// The outcome of an attempt that was the `attempts + 1`-th.
-fn outcome(
-    retry: &RetryConfig,
-    attempts: i64,
-    result: &Result<(), SendError>,
-    now: DateTime<Utc>,
-) -> AttemptOutcome {
+fn outcome(retry: &RetryConfig, attempts: i64, result: &Result<(), SendError>, now: DateTime<Utc>) -> AttemptOutcome {
     match result {
         Ok(()) => AttemptOutcome::Delivered,
         Err(SendError::Refused(error)) => AttemptOutcome::Dead { error: error.clone() },
@@ -250,7 +246,10 @@ fn outcome(
         },
         Err(SendError::Retry { after, error }) => {
             let wait = after.unwrap_or_else(|| backoff(retry, attempts));
-            AttemptOutcome::Retry { at: now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)), error: error.clone() }
+            AttemptOutcome::Retry {
+                at: now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1)),
+                error: error.clone(),
+            }
         }
     }
 }

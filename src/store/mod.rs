@@ -28,10 +28,10 @@ pub use allocations::{
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
 pub use costs::{CostDimension, CostQuery, CostRow};
-pub use outbox::{AttemptOutcome, OutboxMessage};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
 };
+pub use outbox::{AttemptOutcome, OutboxMessage};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");

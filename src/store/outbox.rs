@@ -29,9 +29,14 @@ pub struct OutboxMessage {
 pub enum AttemptOutcome {
     Delivered,
     /// Try again at this time.
-    Retry { at: DateTime<Utc>, error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
     /// No more attempts: the retries are spent or the receiver refused for good.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 fn timestamp(time: DateTime<Utc>) -> String {
@@ -99,7 +104,7 @@ impl Store {
             "SELECT idempotency_key FROM outbox_messages WHERE channel = $1 AND substr(idempotency_key, 1, $2) = $3",
         )
         .bind(channel.to_string())
-        .bind(prefix.len() as i64)
+        .bind(prefix.len() as i32)
         .bind(prefix.to_string())
         .fetch_all(&self.pool)
         .await?;
