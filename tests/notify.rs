@@ -483,3 +483,147 @@ async fn a_kill_between_send_and_acknowledge_resends_with_the_same_key() {
     assert_eq!((delivered.len(), delivered[0].attempts), (1, 1));
     ts.cleanup().await;
 }
+
+/// A real SMTP server (PyPI `aiosmtpd`) on loopback that requires STARTTLS with a
+/// self-signed certificate and prints every message it receives.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    /// `None` outside CI when aiosmtpd is not installed (in CI that is a failure).
+    fn start() -> Option<SmtpServer> {
+        let installed = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).output();
+        if !installed.is_ok_and(|out| out.status.success()) {
+            assert!(std::env::var_os("CI").is_none(), "aiosmtpd is not installed in CI; .ci/run must pip install it");
+            eprintln!("SKIPPED the email test: `python3 -m pip install aiosmtpd` to run it");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            // A leaf, not a CA: rustls refuses a CA certificate as the server's own.
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = std::process::Command::new("python3")
+            .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "--tlscert"])
+            .arg(&cert)
+            .arg("--tlskey")
+            .arg(&key)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(SmtpServer { child, port, output, cert, _dir: dir });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_goes_over_starttls_with_html_and_the_report_attached() {
+    let Some(smtp) = SmtpServer::start() else { return };
+    let ts = common::sqlite_store().await;
+    let email = |ca_file: Option<std::path::PathBuf>| finopsd::notify::config::EmailTarget {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        from: "finopsd <finops@example.com>".into(),
+        to: vec!["finance@example.com".into()],
+        username: None,
+        password: None,
+        ca_file,
+    };
+    let config = NotifyConfig {
+        channels: vec![ChannelConfig { email: Some(email(Some(smtp.cert.clone()))), ..channel("finance") }],
+        retry: fast_retries(),
+    };
+    let mut report = anomaly_message(&anomaly("e1", "payments", "low", "ongoing"), MessageEvent::Trigger);
+    report.kind = finopsd::notify::message::MessageKind::Showback;
+    report.title = "Showback by team — 2025-06".into();
+    report.report = Some(finopsd::notify::message::ReportFiles {
+        name: "showback-team-2025-06".into(),
+        html: "<!DOCTYPE html><html><body><h1>Showback by team</h1></body></html>".into(),
+        csv: "month,dimension,value\n2025-06,team,payments\n".into(),
+    });
+    queue_message(&ts.store, &config.channels, &report, "showback:2025-06:team", Utc::now()).await.unwrap();
+    ts.store.replace_anomalies("teams", &[anomaly("e2", "ml", "medium", "ongoing")]).await.unwrap();
+    queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap();
+    let summary = deliver_outbox(&ts.store, &config, Utc::now()).await.unwrap();
+    assert_eq!(summary.delivered, 2, "{:?}", ts.store.outbox_messages(None, 5).await.unwrap());
+    let mut output = String::new();
+    for _ in 0..50 {
+        output = smtp.output();
+        if output.matches("END MESSAGE").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(output.matches("END MESSAGE").count(), 2, "{output}");
+    for expected in [
+        "Subject: Showback by team",
+        "From: finopsd <finops@example.com>",
+        "To: finance@example.com",
+        "Content-Type: multipart/mixed",
+        "Content-Type: multipart/alternative",
+        "Content-Type: text/html",
+        "Content-Disposition: attachment; filename=\"showback-team-2025-06.csv\"",
+        "2025-06,team,payments",
+        "Subject: team ml spend up 2,086.30 USD",
+        "Impact: +2,086.30 USD (+243.5%)",
+        "@finopsd>",
+    ] {
+        assert!(output.contains(expected), "{expected} missing from the mail: {output}");
+    }
+
+    // A relay whose certificate is not trusted is never sent to in the clear: it waits.
+    let untrusted = NotifyConfig {
+        channels: vec![ChannelConfig { email: Some(email(None)), ..channel("untrusted") }],
+        retry: fast_retries(),
+    };
+    ts.store.replace_anomalies("teams", &[anomaly("e3", "data", "low", "ongoing")]).await.unwrap();
+    queue_alerts(&ts.store, &untrusted, &[], Utc::now()).await.unwrap();
+    let summary = deliver_outbox(&ts.store, &untrusted, Utc::now()).await.unwrap();
+    assert_eq!((summary.delivered, summary.retrying), (0, 1));
+    let waiting = ts.store.outbox_messages(Some("pending"), 5).await.unwrap();
+    assert!(waiting[0].last_error.as_deref().unwrap().contains("certificate"), "{:?}", waiting[0].last_error);
+    ts.cleanup().await;
+}

@@ -179,7 +179,10 @@ impl Config {
         };
         self.ingest.models_dir.iter_mut().for_each(resolve);
         self.unit_costs.feeds.iter_mut().filter_map(|feed| feed.csv.as_mut()).for_each(resolve);
-        self.notify.channels.iter_mut().filter_map(|c| c.directory.as_mut()).map(|d| &mut d.path).for_each(resolve);
+        for channel in &mut self.notify.channels {
+            channel.directory.iter_mut().map(|d| &mut d.path).for_each(resolve);
+            channel.email.iter_mut().filter_map(|e| e.ca_file.as_mut()).for_each(resolve);
+        }
         let rules = self.allocation.dimensions.iter_mut().flat_map(|d| d.rules.iter_mut());
         rules.filter_map(|rule| rule.lookup.as_mut()?.catalog.as_mut()).for_each(resolve);
     }

@@ -1,6 +1,6 @@
 //! Each channel's shape of a message, and sending it. Payloads follow each service's
 //! documented schema: Slack Block Kit, a Teams workflow webhook's Adaptive Card, PagerDuty
-//! Events API v2, and finopsd's own signed webhook JSON.
+//! Events API v2, and finopsd's own signed webhook JSON; email is in `email.rs`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,6 +31,7 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// Sends `message` to `channel`; `key` is the message's stable idempotency key.
 pub async fn send(
     http: &reqwest::Client,
+    timeout: Duration,
     channel: &ChannelConfig,
     message: &Message,
     key: &str,
@@ -59,6 +60,7 @@ pub async fn send(
             }
             post(http, channel, &url, &body, &headers).await
         }
+        Target::Email(target) => super::email::send(target, &channel.name, message, key, timeout).await,
         Target::Directory(target) => write_files(&target.path, message, key).map_err(|err| SendError::Retry {
             after: None,
             error: format!("cannot write into {}: {err}", target.path.display()),

@@ -100,6 +100,30 @@ fn pagerduty_url() -> String {
     PAGERDUTY_EVENTS_URL.into()
 }
 
+/// Email through an SMTP relay. The connection is always upgraded with STARTTLS before
+/// anything is sent; a relay that does not offer it is refused.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailTarget {
+    pub host: String,
+    #[serde(default = "submission_port")]
+    pub port: u16,
+    /// e.g. `finopsd <finops@example.com>`.
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// A PEM certificate authority to trust besides the system's (a private relay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn submission_port() -> u16 {
+    587
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryTarget {
@@ -128,7 +152,7 @@ fn default_digest_hour() -> u32 {
 }
 
 /// One destination, with what it receives. Exactly one of `slack`, `teams`, `pagerduty`,
-/// `webhook` and `directory` says where.
+/// `webhook`, `email` and `directory` says where.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
@@ -141,6 +165,8 @@ pub struct ChannelConfig {
     pub pagerduty: Option<PagerDutyTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailTarget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryTarget>,
     /// Which messages: `anomaly`, `budget`, `showback` (all by default).
@@ -165,6 +191,7 @@ pub enum Target<'a> {
     Teams(&'a UrlTarget),
     PagerDuty(&'a PagerDutyTarget),
     Webhook(&'a WebhookTarget),
+    Email(&'a EmailTarget),
     Directory(&'a DirectoryTarget),
 }
 
@@ -177,6 +204,7 @@ impl ChannelConfig {
             teams: None,
             pagerduty: None,
             webhook: None,
+            email: None,
             directory: Some(DirectoryTarget { path }),
             kinds: all_kinds(),
             min_severity: None,
@@ -192,6 +220,7 @@ impl ChannelConfig {
             self.teams.as_ref().map(Target::Teams),
             self.pagerduty.as_ref().map(Target::PagerDuty),
             self.webhook.as_ref().map(Target::Webhook),
+            self.email.as_ref().map(Target::Email),
             self.directory.as_ref().map(Target::Directory),
         ]
         .into_iter()
@@ -200,11 +229,11 @@ impl ChannelConfig {
         match targets.len() {
             1 => Ok(targets.into_iter().next().expect("one")),
             0 => Err(format!(
-                "notify channel `{}` says nowhere to send: give one of slack, teams, pagerduty, webhook, directory",
+                "notify channel `{}` says nowhere to send: give one of slack, teams, pagerduty, webhook, email, directory",
                 self.name
             )),
             _ => Err(format!(
-                "notify channel `{}` has more than one of slack, teams, pagerduty, webhook, directory",
+                "notify channel `{}` has more than one of slack, teams, pagerduty, webhook, email, directory",
                 self.name
             )),
         }
@@ -214,9 +243,10 @@ impl ChannelConfig {
         self.pagerduty.is_some()
     }
 
-    /// Whether `message` is for this channel: its kind, severity and value.
+    /// Whether `message` is for this channel: its kind, severity and value. PagerDuty pages
+    /// people: it never gets reports.
     pub fn routes(&self, message: &Message) -> bool {
-        if !self.kinds.contains(&message.kind) {
+        if !self.kinds.contains(&message.kind) || (self.is_pagerduty() && message.kind == MessageKind::Showback) {
             return false;
         }
         if let (Some(min), MessageKind::Anomaly) = (self.min_severity, message.kind)
@@ -247,7 +277,18 @@ pub fn validate(config: &NotifyConfig) -> Result<(), String> {
                 channel.name
             ));
         }
-        channel.target()?;
+        if let Target::Email(email) = channel.target()? {
+            let address = |text: &str| {
+                text.parse::<lettre::message::Mailbox>()
+                    .map(|_| ())
+                    .map_err(|err| format!("notify channel `{}`: `{text}` is not an email address: {err}", channel.name))
+            };
+            address(&email.from)?;
+            if email.to.is_empty() {
+                return Err(format!("notify channel `{}`: email.to names nobody", channel.name));
+            }
+            email.to.iter().try_for_each(|to| address(to))?;
+        }
         if channel.digest_hour > 23 {
             return Err(format!("notify channel `{}`: digest_hour must be 0-23 (UTC)", channel.name));
         }

@@ -5,6 +5,7 @@
 
 pub mod channels;
 pub mod config;
+mod email;
 pub mod message;
 
 use std::collections::BTreeMap;
@@ -147,8 +148,9 @@ pub async fn deliver_outbox(
     now: DateTime<Utc>,
 ) -> Result<DeliverySummary, NotifyError> {
     let retry = &config.retry;
+    let timeout = Duration::from_secs(retry.timeout_secs);
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(retry.timeout_secs))
+        .timeout(timeout)
         .user_agent(concat!("finopsd/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| NotifyError::Client(err.to_string()))?;
@@ -181,7 +183,7 @@ pub async fn deliver_outbox(
             };
             for batch in batches {
                 let (message, key) = batch_message(&batch)?;
-                let result = channels::send(&http, channel, &message, &key).await;
+                let result = channels::send(&http, timeout, channel, &message, &key).await;
                 for member in &batch {
                     let outcome = outcome(retry, member.attempts, &result, Utc::now());
                     match &outcome {
