@@ -174,6 +174,7 @@ async fn every_channel_gets_the_same_facts_in_its_documented_shape() {
                 },
             ],
             retry: fast_retries(),
+            showback: None,
         };
         ts.store.replace_anomalies("teams", &[anomaly("a1", "ml", "medium", "ongoing")]).await.unwrap();
         let queued = queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap();
@@ -308,6 +309,7 @@ async fn a_receiver_that_fails_then_recovers_gets_every_message_once_and_a_dead_
                 ..channel("hook")
             }],
             retry: fast_retries(),
+            showback: None,
         };
         // Down (503), then rate-limited for 2 s, then up.
         receiver.answer(&[(503, None), (429, Some("2"))]);
@@ -360,6 +362,7 @@ async fn a_refusal_dead_letters_at_once_and_a_daily_digest_sends_one_message() {
     let config = NotifyConfig {
         channels: vec![hook("gone", "gone", Digest::Immediate), hook("daily", "daily", Digest::Daily)],
         retry: fast_retries(),
+        showback: None,
     };
     receiver.answer(&[(404, None)]);
     let anomalies = [anomaly("c1", "ml", "low", "ongoing"), anomaly("c2", "search", "medium", "ongoing")];
@@ -508,7 +511,12 @@ impl SmtpServer {
         let made = std::process::Command::new("openssl")
             .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
             // A leaf, not a CA: rustls refuses a CA certificate as the server's own.
-            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE"])
+            .args([
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-addext",
+                "basicConstraints=critical,CA:FALSE",
+            ])
             .args(["-addext", "extendedKeyUsage=serverAuth", "-keyout"])
             .arg(&key)
             .arg("-out")
@@ -544,6 +552,8 @@ impl SmtpServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        child.kill().ok();
+        child.wait().ok();
         panic!("aiosmtpd did not start on port {port}");
     }
 
@@ -575,10 +585,12 @@ async fn email_goes_over_starttls_with_html_and_the_report_attached() {
     let config = NotifyConfig {
         channels: vec![ChannelConfig { email: Some(email(Some(smtp.cert.clone()))), ..channel("finance") }],
         retry: fast_retries(),
+        showback: None,
     };
     let mut report = anomaly_message(&anomaly("e1", "payments", "low", "ongoing"), MessageEvent::Trigger);
     report.kind = finopsd::notify::message::MessageKind::Showback;
     report.title = "Showback by team — 2025-06".into();
+    report.value = None; // a whole report, for channels of no value in particular
     report.report = Some(finopsd::notify::message::ReportFiles {
         name: "showback-team-2025-06".into(),
         html: "<!DOCTYPE html><html><body><h1>Showback by team</h1></body></html>".into(),
@@ -618,6 +630,7 @@ async fn email_goes_over_starttls_with_html_and_the_report_attached() {
     let untrusted = NotifyConfig {
         channels: vec![ChannelConfig { email: Some(email(None)), ..channel("untrusted") }],
         retry: fast_retries(),
+        showback: None,
     };
     ts.store.replace_anomalies("teams", &[anomaly("e3", "data", "low", "ongoing")]).await.unwrap();
     queue_alerts(&ts.store, &untrusted, &[], Utc::now()).await.unwrap();

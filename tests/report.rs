@@ -9,6 +9,8 @@ use common::{Line, TestStore, focus_csv, write};
 use finopsd::allocate::{AllocationConfig, Allocator, allocate_store};
 use finopsd::analyse::budgets::{BudgetAmount, BudgetConfig, BudgetPeriod, BudgetThreshold};
 use finopsd::focus::Money;
+use finopsd::notify::config::{ChannelConfig, NotifyConfig, ShowbackSchedule};
+use finopsd::notify::{deliver_outbox, queue_showback};
 use finopsd::report::{ReportError, ReportFormat, ShowbackReport, ShowbackRequest, showback_report};
 
 fn line(day: &'static str, cost: &str, currency: &'static str, tags: &'static str) -> Line {
@@ -234,4 +236,40 @@ async fn the_html_report_renders_in_chromium_with_its_charts() {
     let pdf = std::fs::read(&pdf).unwrap();
     assert!(pdf.starts_with(b"%PDF"), "it prints to PDF");
     ts.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_monthly_showback_goes_out_once_on_its_day_whole_to_finance_and_sliced_to_each_team() {
+    for ts in common::stores().await {
+        load(&ts).await;
+        let sinks = tempfile::tempdir().unwrap();
+        let mut payments = ChannelConfig::directory("payments", sinks.path().join("payments"));
+        payments.values.insert("team".into(), vec!["payments".into()]);
+        let config = NotifyConfig {
+            channels: vec![ChannelConfig::directory("finance", sinks.path().join("finance")), payments],
+            showback: Some(ShowbackSchedule { day: 5, by: vec!["team".into()], per_value: true }),
+            ..NotifyConfig::default()
+        };
+        let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc);
+        let engine = ts.engine;
+        assert_eq!(
+            queue_showback(&ts.store, &config, &[], at("2025-04-04T12:00:00Z")).await.unwrap(),
+            0,
+            "{engine}: too early"
+        );
+        // Finance gets the whole report, payments its own; search and unallocated have no channel.
+        assert_eq!(queue_showback(&ts.store, &config, &[], at("2025-04-05T00:00:00Z")).await.unwrap(), 2, "{engine}");
+        assert_eq!(
+            queue_showback(&ts.store, &config, &[], at("2025-04-09T00:00:00Z")).await.unwrap(),
+            0,
+            "{engine}: once"
+        );
+        assert_eq!(deliver_outbox(&ts.store, &config, at("2025-04-05T00:00:00Z")).await.unwrap().delivered, 2);
+        let html = std::fs::read_to_string(sinks.path().join("finance/showback-team-2025-03.html")).unwrap();
+        assert!(html.contains("Showback by team — 2025-03") && html.contains("search"));
+        let csv = std::fs::read_to_string(sinks.path().join("payments/showback-team-payments-2025-03.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 3, "{engine}: payments' own rows, USD and EUR: {csv}");
+        assert!(!csv.contains(",search,"), "{csv}");
+        ts.cleanup().await;
+    }
 }

@@ -70,8 +70,8 @@ pub enum Command {
     /// Anomalies in daily cost series; `anomalies scan` replays a CSV of series through the
     /// detector.
     Anomalies(anomalies::AnomaliesArgs),
-    /// Queue the store's new alerts (anomalies, budget thresholds) for the configured channels
-    /// and deliver every outbox message that is due.
+    /// Queue the store's new alerts (anomalies, budget thresholds) and the monthly showback,
+    /// when its day has come, for the configured channels; deliver every message that is due.
     Notify,
     /// The durable outbox of messages to channels: `outbox list`, `outbox retry <id>`.
     Outbox(outbox::OutboxArgs),

@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
 
 use finopsd::config::Config;
-use finopsd::notify::{deliver_outbox, display_time, queue_alerts};
+use finopsd::notify::{deliver_outbox, display_time, queue_alerts, queue_showback};
 use finopsd::store::OutboxMessage;
 
 use super::UsageError;
@@ -53,7 +53,8 @@ impl StatusArg {
     }
 }
 
-/// Queues new alerts for every channel and delivers whatever is due; prints what happened.
+/// Queues new alerts and a due monthly showback for every channel and delivers whatever is
+/// due; prints what happened.
 pub async fn notify(config: &Config) -> anyhow::Result<()> {
     if config.notify.channels.is_empty() {
         eprintln!("no channels configured: add [[notify.channels]] to the config (see config/finopsd.toml)");
@@ -61,16 +62,17 @@ pub async fn notify(config: &Config) -> anyhow::Result<()> {
     }
     let store = open_store(config).await?;
     let result = async {
-        let queued = queue_alerts(&store, &config.notify, &config.budgets, Utc::now()).await?;
+        let alerts = queue_alerts(&store, &config.notify, &config.budgets, Utc::now()).await?;
+        let reports = queue_showback(&store, &config.notify, &config.budgets, Utc::now()).await?;
         let delivered = deliver_outbox(&store, &config.notify, Utc::now()).await?;
-        anyhow::Ok((queued, delivered))
+        anyhow::Ok((alerts.queued + reports, delivered))
     }
     .await;
     store.close().await;
     let (queued, delivered) = result?;
     println!(
         "{} new messages queued; {} delivered, {} waiting to retry, {} dead-lettered",
-        queued.queued, delivered.delivered, delivered.retrying, delivered.dead
+        queued, delivered.delivered, delivered.retrying, delivered.dead
     );
     Ok(())
 }

@@ -217,7 +217,7 @@ impl Config {
         self.unit_costs.validate().map_err(invalid)?;
         let dimensions: Vec<&str> = self.allocation.dimensions.iter().map(|d| d.name.as_str()).collect();
         crate::analyse::budgets::validate(&self.budgets, &dimensions).map_err(invalid)?;
-        crate::notify::config::validate(&self.notify).map_err(invalid)?;
+        crate::notify::config::validate(&self.notify, &dimensions).map_err(invalid)?;
         Ok(())
     }
 

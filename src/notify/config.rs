@@ -19,6 +19,32 @@ pub struct NotifyConfig {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<ChannelConfig>,
     pub retry: RetryConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub showback: Option<ShowbackSchedule>,
+}
+
+/// The monthly showback report: queued on `day` of the following month, once the month's
+/// invoices have settled, to every channel that takes reports.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShowbackSchedule {
+    /// Day of the following month, 1-28.
+    #[serde(default = "default_showback_day")]
+    pub day: u32,
+    /// The dimensions to report by, one report each.
+    #[serde(default = "default_showback_by")]
+    pub by: Vec<String>,
+    /// Also each value's own report, to the channels routed to that value.
+    #[serde(default)]
+    pub per_value: bool,
+}
+
+fn default_showback_day() -> u32 {
+    5
+}
+
+fn default_showback_by() -> Vec<String> {
+    vec!["team".into()]
 }
 
 /// How often and how long an undeliverable message is retried before it is dead-lettered.
@@ -244,9 +270,15 @@ impl ChannelConfig {
     }
 
     /// Whether `message` is for this channel: its kind, severity and value. PagerDuty pages
-    /// people: it never gets reports.
+    /// people: it never gets reports. A whole report goes to channels of no value in
+    /// particular, a value's own report only to that value's channels.
     pub fn routes(&self, message: &Message) -> bool {
-        if !self.kinds.contains(&message.kind) || (self.is_pagerduty() && message.kind == MessageKind::Showback) {
+        if !self.kinds.contains(&message.kind) {
+            return false;
+        }
+        if message.kind == MessageKind::Showback
+            && (self.is_pagerduty() || self.values.is_empty() != message.value.is_none())
+        {
             return false;
         }
         if let (Some(min), MessageKind::Anomaly) = (self.min_severity, message.kind)
@@ -265,8 +297,20 @@ impl ChannelConfig {
     }
 }
 
-/// Channel names are unique and each says exactly one place.
-pub fn validate(config: &NotifyConfig) -> Result<(), String> {
+/// Channel names are unique and each says exactly one place; the showback schedule names
+/// allocation dimensions.
+pub fn validate(config: &NotifyConfig, dimensions: &[&str]) -> Result<(), String> {
+    if let Some(schedule) = &config.showback {
+        if !(1..=28).contains(&schedule.day) {
+            return Err(format!("notify.showback.day is {}; it must be 1-28 (a day every month has)", schedule.day));
+        }
+        if let Some(unknown) = schedule.by.iter().find(|d| !dimensions.contains(&d.as_str())) {
+            return Err(format!(
+                "notify.showback.by names `{unknown}`, which is not an allocation dimension; the config has: {}",
+                dimensions.join(", ")
+            ));
+        }
+    }
     for (i, channel) in config.channels.iter().enumerate() {
         if channel.name.trim().is_empty() {
             return Err("a notify channel has an empty name".into());
@@ -279,9 +323,9 @@ pub fn validate(config: &NotifyConfig) -> Result<(), String> {
         }
         if let Target::Email(email) = channel.target()? {
             let address = |text: &str| {
-                text.parse::<lettre::message::Mailbox>()
-                    .map(|_| ())
-                    .map_err(|err| format!("notify channel `{}`: `{text}` is not an email address: {err}", channel.name))
+                text.parse::<lettre::message::Mailbox>().map(|_| ()).map_err(|err| {
+                    format!("notify channel `{}`: `{text}` is not an email address: {err}", channel.name)
+                })
             };
             address(&email.from)?;
             if email.to.is_empty() {

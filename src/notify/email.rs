@@ -22,7 +22,8 @@ pub async fn send(
     key: &str,
     timeout: Duration,
 ) -> Result<(), SendError> {
-    let refused = |what: &str, err: &dyn std::fmt::Display| SendError::Refused(format!("channel `{channel}`: {what}: {err}"));
+    let refused =
+        |what: &str, err: &dyn std::fmt::Display| SendError::Refused(format!("channel `{channel}`: {what}: {err}"));
     let mut mail = lettre::Message::builder()
         .from(target.from.parse().map_err(|e| refused("bad from address", &e))?)
         .subject(message.title.clone())
@@ -32,12 +33,12 @@ pub async fn send(
     for to in &target.to {
         mail = mail.to(to.parse().map_err(|e| refused("bad to address", &e))?);
     }
-    let alternative = MultiPart::alternative()
-        .singlepart(SinglePart::plain(plain_text(message)))
-        .singlepart(SinglePart::html(match &message.report {
+    let alternative = MultiPart::alternative().singlepart(SinglePart::plain(plain_text(message))).singlepart(
+        SinglePart::html(match &message.report {
             Some(report) => report.html.clone(),
             None => html_body(message),
-        }));
+        }),
+    );
     let body = match &message.report {
         Some(report) => MultiPart::mixed().multipart(alternative).singlepart(
             Attachment::new(format!("{}.csv", report.name))
@@ -50,7 +51,9 @@ pub async fn send(
     let mut tls = TlsParameters::builder(target.host.clone());
     if let Some(ca) = &target.ca_file {
         let pem = std::fs::read(ca).map_err(|e| refused(&format!("cannot read ca_file {}", ca.display()), &e))?;
-        tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| refused("ca_file is not a PEM certificate", &e))?);
+        tls = tls.add_root_certificate(
+            Certificate::from_pem(&pem).map_err(|e| refused("ca_file is not a PEM certificate", &e))?,
+        );
     }
     let tls = tls.build().map_err(|e| refused("TLS settings", &e))?;
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(target.host.as_str())
@@ -67,7 +70,9 @@ pub async fn send(
     match transport.build().send(mail).await {
         Ok(_) => Ok(()),
         // 5xx: the relay will never take it (a bad recipient, a refused login).
-        Err(err) if err.is_permanent() => Err(SendError::Refused(format!("channel `{channel}`: the relay refused: {err}"))),
+        Err(err) if err.is_permanent() => {
+            Err(SendError::Refused(format!("channel `{channel}`: the relay refused: {err}")))
+        }
         Err(err) => Err(SendError::Retry { after: None, error: format!("channel `{channel}`: {err}") }),
     }
 }

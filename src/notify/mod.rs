@@ -16,10 +16,14 @@ use rand::Rng;
 
 use crate::analyse::budgets::BudgetConfig;
 use crate::detect::Severity;
+use crate::focus::BillingPeriod;
+use crate::report::{ReportError, ShowbackRequest, showback_report};
 use crate::store::{AttemptOutcome, OutboxMessage, Store, StoreError};
 use channels::SendError;
 use config::{ChannelConfig, Digest, NotifyConfig, RetryConfig};
-use message::{Fact, Message, MessageEvent, anomaly_message, budget_message, budget_subject};
+use message::{
+    Fact, Message, MessageEvent, MessageKind, anomaly_message, budget_message, budget_subject, showback_message,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -29,6 +33,8 @@ pub enum NotifyError {
     MissingSecret(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("outbox message {id} holds a message that cannot be read: {problem}")]
     Corrupt { id: i64, problem: String },
 }
@@ -111,6 +117,52 @@ pub async fn queue_alerts(
         summary.queued += queue_message(store, &config.channels, &message, &key, now).await?;
     }
     Ok(summary)
+}
+
+/// Queues last month's showback reports once `now` reaches the configured day: one per
+/// dimension, and each value's own when asked. Nothing is queued for a month with no
+/// allocated spend yet, so a late export still gets its report.
+pub async fn queue_showback(
+    store: &Store,
+    config: &NotifyConfig,
+    budgets: &[BudgetConfig],
+    now: DateTime<Utc>,
+) -> Result<usize, NotifyError> {
+    let Some(schedule) = &config.showback else { return Ok(0) };
+    let today = now.date_naive();
+    if today.day() < schedule.day {
+        return Ok(0);
+    }
+    let month = BillingPeriod::containing(today).previous();
+    let mut queued = 0;
+    for dimension in &schedule.by {
+        let key = format!("showback:{month}:{dimension}");
+        let mut pending = false;
+        for channel in config.channels.iter().filter(|c| c.kinds.contains(&MessageKind::Showback)) {
+            pending |= !store.outbox_keys(&channel.name, &key).await?.contains(&key);
+        }
+        if !pending {
+            continue;
+        }
+        let request = ShowbackRequest { month, dimension: dimension.clone(), value: None, budgets };
+        let report = match showback_report(store, &request).await {
+            Ok(report) if !report.currencies.is_empty() => report,
+            Ok(_) | Err(ReportError::NotAllocated) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        let message = showback_message(&report);
+        queued += queue_message(store, &config.channels, &message, &message.subject, now).await?;
+        if schedule.per_value {
+            let values: std::collections::BTreeSet<&str> =
+                report.currencies.iter().flat_map(|c| c.values.iter().map(|v| v.value.as_str())).collect();
+            for value in values {
+                let request = ShowbackRequest { value: Some(value.to_string()), ..request.clone() };
+                let message = showback_message(&showback_report(store, &request).await?);
+                queued += queue_message(store, &config.channels, &message, &message.subject, now).await?;
+            }
+        }
+    }
+    Ok(queued)
 }
 
 /// When a message queued at `now` is due on `channel`: now, or at its next digest.
