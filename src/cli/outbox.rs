@@ -1,11 +1,11 @@
 //! `finopsd notify` and `finopsd outbox`: queue the store's alerts for the configured
 //! channels, deliver what is due, and look after what could not be delivered.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 
 use finopsd::config::Config;
-use finopsd::notify::{deliver_outbox, display_time, queue_alerts, queue_showback};
+use finopsd::notify::{deliver_outbox, queue_alerts, queue_showback};
 use finopsd::store::OutboxMessage;
 
 use super::UsageError;
@@ -124,4 +124,9 @@ fn outbox_table(messages: &[OutboxMessage]) -> Tabular {
         ]);
     }
     table
+}
+
+/// A time to the second, for people.
+fn display_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M:%S").to_string()
 }

@@ -252,6 +252,23 @@ pub struct RootCause {
     pub share_pct: f64,
 }
 
+/// A stored root cause (one element of an anomaly's `root_causes` JSON) as one line:
+/// `sub-account / service / region (category) {tags}: +909.83 USD, 44% of the impact`.
+pub fn root_cause_label(cause: &serde_json::Value, currency: &str) -> String {
+    let part = |key: &str| cause[key].as_str().unwrap_or("").to_string();
+    let impact = cause["impact"].as_f64().unwrap_or(0.0);
+    let share = cause["share_pct"].as_f64().unwrap_or(0.0);
+    let tags = part("tags");
+    let tags = if tags.is_empty() || tags == "{}" { String::new() } else { format!(" {tags}") };
+    format!(
+        "{} / {} / {} ({}){tags}: {impact:+.2} {currency}, {share:.0}% of the impact",
+        part("sub_account"),
+        part("service"),
+        part("region"),
+        part("charge_category")
+    )
+}
+
 /// The contributors to one monitor's series.
 struct Contributors<'a> {
     store: &'a Store,

@@ -72,6 +72,11 @@ impl Money {
         Some(Money(if negative { -nanos } else { nanos }))
     }
 
+    /// A change in cents with its sign: `+1,234.00`, `-5.00`, `0.00`.
+    pub fn display_signed_cents(self) -> String {
+        if self > Money::ZERO { format!("+{}", self.display_cents()) } else { self.display_cents() }
+    }
+
     /// Rounded to cents, with thousands separators: what a finance reader expects in a table.
     pub fn display_cents(self) -> String {
         let cent_nanos = NANOS_PER_UNIT / 100;
@@ -291,6 +296,8 @@ mod tests {
         assert_eq!(money.display_cents(), "1,234,567.01");
         assert_eq!(Money::parse_decimal("-0.004").unwrap().display_cents(), "0.00");
         assert_eq!(Money::parse_decimal("-12.5").unwrap().display_cents(), "-12.50");
+        assert_eq!(money.display_signed_cents(), "+1,234,567.01");
+        assert_eq!(Money::ZERO.display_signed_cents(), "0.00");
     }
 
     #[test]

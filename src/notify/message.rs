@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::monitor::root_cause_label;
 use crate::focus::Money;
 use crate::store::{BudgetAlert, StoredAnomaly};
 
@@ -80,10 +81,6 @@ fn fact(label: &str, value: impl Into<String>) -> Fact {
     Fact { label: label.into(), value: value.into() }
 }
 
-fn signed(money: Money) -> String {
-    if money > Money::ZERO { format!("+{}", money.display_cents()) } else { money.display_cents() }
-}
-
 /// The message for an alerting anomaly: what moved, by how much money and percent, since
 /// when, against what expectation, the top causes, and how to give feedback.
 pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message {
@@ -110,24 +107,7 @@ pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message 
         ),
     };
     let causes: Vec<serde_json::Value> = serde_json::from_str(&anomaly.root_causes).unwrap_or_default();
-    let causes: Vec<String> = causes
-        .iter()
-        .take(3)
-        .map(|cause| {
-            let part = |key: &str| cause[key].as_str().unwrap_or("").to_string();
-            let impact = cause["impact"].as_f64().unwrap_or(0.0);
-            let share = cause["share_pct"].as_f64().unwrap_or(0.0);
-            let tags = part("tags");
-            let tags = if tags.is_empty() || tags == "{}" { String::new() } else { format!(" {tags}") };
-            format!(
-                "{} / {} / {} ({}){tags}: {impact:+.2} {c}, {share:.0}% of the impact",
-                part("sub_account"),
-                part("service"),
-                part("region"),
-                part("charge_category")
-            )
-        })
-        .collect();
+    let causes: Vec<String> = causes.iter().take(3).map(|cause| root_cause_label(cause, c)).collect();
     let summary = format!(
         "{dimension} {value} cost {} {c} against {} {c} expected over {days} day{} from {} to {} ({} {c}, {:+.1}%); \
          severity {severity}, {}.",
@@ -136,7 +116,7 @@ pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message 
         if days == 1 { "" } else { "s" },
         anomaly.start,
         anomaly.end,
-        signed(anomaly.impact),
+        anomaly.impact.display_signed_cents(),
         anomaly.impact_pct,
         anomaly.status,
     );
@@ -151,7 +131,7 @@ pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message 
         summary,
         facts: vec![
             fact("What moved", format!("{dimension} {value} ({c}, monitor {})", anomaly.monitor)),
-            fact("Impact", format!("{} {c} ({:+.1}%)", signed(anomaly.impact), anomaly.impact_pct)),
+            fact("Impact", format!("{} {c} ({:+.1}%)", anomaly.impact.display_signed_cents(), anomaly.impact_pct)),
             fact(
                 "Since",
                 format!("{} to {} ({days} day{})", anomaly.start, anomaly.end, if days == 1 { "" } else { "s" }),
@@ -240,7 +220,7 @@ pub fn showback_message(report: &crate::report::ShowbackReport) -> Message {
                 format!(
                     "{} EffectiveCost ({} against {}){top}; {}",
                     section.effective_cost.display_cents(),
-                    signed(section.effective_cost - section.previous_effective_cost),
+                    (section.effective_cost - section.previous_effective_cost).display_signed_cents(),
                     report.month.previous(),
                     if section.reconciliation.balances { "reconciled to the invoice" } else { "NOT reconciled" }
                 ),

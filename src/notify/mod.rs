@@ -11,7 +11,7 @@ pub mod message;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Days, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Days, TimeZone, Utc};
 use rand::Rng;
 
 use crate::analyse::budgets::BudgetConfig;
@@ -322,11 +322,6 @@ fn backoff(retry: &RetryConfig, attempts: i64) -> Duration {
     let full = retry.first_delay_secs.saturating_mul(1 << exponent).min(retry.max_delay_secs).max(1);
     let millis = full * 1000;
     Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
-}
-
-/// A claimed message's time, without sub-second noise, for logs and listings.
-pub fn display_time(time: DateTime<Utc>) -> String {
-    time.with_nanosecond(0).unwrap_or(time).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[cfg(test)]

@@ -3,10 +3,8 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{
-    BudgetLine, CurrencyShowback, ShowbackReport, format_change_pct, format_share, root_cause_label, signed,
-    sub_account,
-};
+use super::{BudgetLine, CurrencyShowback, ShowbackReport, format_change_pct, format_share, sub_account};
+use crate::detect::monitor::root_cause_label;
 use crate::focus::Money;
 
 const STYLE: &str = r#"
@@ -97,7 +95,7 @@ fn currency_section(report: &ShowbackReport, section: &CurrencyShowback) -> Mark
                 div.card { div.label { "BilledCost" } div.figure { (section.billed_cost.display_cents()) " " (c) } }
                 div.card {
                     div.label { "Against " (report.months[report.months.len() - 2]) }
-                    div.figure class=(direction(change)) { (signed(change)) }
+                    div.figure class=(direction(change)) { (change.display_signed_cents()) }
                 }
             }
             @match (r.invoice_effective_cost, r.invoice_billed_cost, r.difference) {
@@ -130,7 +128,7 @@ fn currency_section(report: &ShowbackReport, section: &CurrencyShowback) -> Mark
                             td.num { (v.effective_cost.display_cents()) }
                             td.num { (v.billed_cost.display_cents()) }
                             td.num { (v.previous_effective_cost.display_cents()) }
-                            td.num class=(direction(v.change)) { (signed(v.change)) }
+                            td.num class=(direction(v.change)) { (v.change.display_signed_cents()) }
                             td.num class=(direction(v.change)) { (format_change_pct(v.change_pct)) }
                             td.num { (format_share(v.share)) }
                         }
@@ -220,7 +218,7 @@ fn movers_chart(section: &CurrencyShowback) -> Markup {
                 rect.bar x=(fmt(if up { centre } else { centre - length })) y=(fmt(y + 3.0)) width=(fmt(length))
                     height=(fmt(row - 8.0)) fill=(if up { "#b3261e" } else { "#1e7b34" }) {}
                 text x=(width) y=(fmt(y + 15.0)) text-anchor="end" {
-                    (signed(m.change)) " (" (format_change_pct(m.change_pct)) ")"
+                    (m.change.display_signed_cents()) " (" (format_change_pct(m.change_pct)) ")"
                 }
             }
         }
@@ -247,7 +245,7 @@ fn budgets(lines: &[BudgetLine]) -> Markup {
                             td.num { (b.amount.display_cents()) " " (b.currency) }
                             td.num { (b.actual.display_cents()) " (" (format!("{:.0}%", b.actual_pct)) ")" }
                             td.num { (b.forecast.display_cents()) " (" (format!("{:.0}%", b.forecast_pct)) ")" }
-                            td.num class=(direction(b.variance)) { (signed(b.variance)) }
+                            td.num class=(direction(b.variance)) { (b.variance.display_signed_cents()) }
                             td { (b.thresholds_crossed.join(", ")) }
                         }
                     }
@@ -330,11 +328,11 @@ fn anomalies(report: &ShowbackReport) -> Markup {
                                 td { (a.start) " to " (a.end) }
                                 td { (a.severity) }
                                 td.num class=(direction(a.impact)) {
-                                    (signed(a.impact)) " " (a.currency) br; (format!("{:+.0}%", a.impact_pct))
+                                    (a.impact.display_signed_cents()) " " (a.currency) br; (format!("{:+.0}%", a.impact_pct))
                                 }
                                 td.num { (a.expected.display_cents()) }
                                 td.num { (a.actual.display_cents()) }
-                                td { @for cause in &a.root_causes { (root_cause_label(cause)) br; } }
+                                td { @for cause in &a.root_causes { (root_cause_label(cause, &a.currency)) br; } }
                             }
                         }
                     }

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{ShowbackReport, format_change_pct, format_share, root_cause_label, signed, sub_account};
+use super::{ShowbackReport, format_change_pct, format_share, sub_account};
+use crate::detect::monitor::root_cause_label;
 use crate::focus::Money;
 
 pub fn render(report: &ShowbackReport) -> String {
@@ -28,7 +29,7 @@ pub fn render(report: &ShowbackReport) -> String {
             section.effective_cost.display_cents(),
             section.billed_cost.display_cents(),
             section.previous_effective_cost.display_cents(),
-            signed(section.effective_cost - section.previous_effective_cost),
+            (section.effective_cost - section.previous_effective_cost).display_signed_cents(),
         );
         let r = &section.reconciliation;
         let _ = match (r.invoice_effective_cost, r.invoice_billed_cost, r.difference) {
@@ -58,7 +59,7 @@ pub fn render(report: &ShowbackReport) -> String {
                     v.effective_cost.display_cents(),
                     v.billed_cost.display_cents(),
                     v.previous_effective_cost.display_cents(),
-                    signed(v.change),
+                    v.change.display_signed_cents(),
                     format_change_pct(v.change_pct),
                     format_share(v.share),
                     sparkline(&v.trend),
@@ -73,7 +74,12 @@ pub fn render(report: &ShowbackReport) -> String {
                 section
                     .movers
                     .iter()
-                    .map(|m| format!("{} {} ({})", m.value, signed(m.change), format_change_pct(m.change_pct)))
+                    .map(|m| format!(
+                        "{} {} ({})",
+                        m.value,
+                        m.change.display_signed_cents(),
+                        format_change_pct(m.change_pct)
+                    ))
                     .collect::<Vec<_>>()
                     .join("; ")
             );
@@ -97,7 +103,7 @@ pub fn render(report: &ShowbackReport) -> String {
                         b.forecast_low.display_cents(),
                         b.forecast_high.display_cents()
                     ),
-                    signed(b.variance),
+                    b.variance.display_signed_cents(),
                     b.thresholds_crossed.join(", "),
                 ]
             })
@@ -145,9 +151,9 @@ pub fn render(report: &ShowbackReport) -> String {
                     a.series.clone(),
                     format!("{} to {}", a.start, a.end),
                     a.severity.clone(),
-                    format!("{} {} ({:+.0}%)", signed(a.impact), a.currency, a.impact_pct),
+                    format!("{} {} ({:+.0}%)", a.impact.display_signed_cents(), a.currency, a.impact_pct),
                     format!("{} expected, {} actual", a.expected.display_cents(), a.actual.display_cents()),
-                    a.root_causes.first().map(root_cause_label).unwrap_or_default(),
+                    a.root_causes.first().map(|cause| root_cause_label(cause, &a.currency)).unwrap_or_default(),
                     a.id.clone(),
                 ]
             })

@@ -439,11 +439,6 @@ fn percent_change(current: Money, previous: Money) -> Option<f64> {
     ratio(current - previous, previous.abs()).map(|r| r * 100.0)
 }
 
-/// `+1,234.00` / `-5.00`: a change in cents with its sign.
-fn signed(money: Money) -> String {
-    if money > Money::ZERO { format!("+{}", money.display_cents()) } else { money.display_cents() }
-}
-
 /// `+12.3%`, or `new` when there was nothing before.
 fn format_change_pct(pct: Option<f64>) -> String {
     pct.map_or_else(|| "new".to_string(), |p| format!("{p:+.1}%"))
@@ -452,13 +447,6 @@ fn format_change_pct(pct: Option<f64>) -> String {
 /// `25.0%`, or empty when there is no total.
 fn format_share(share: Option<f64>) -> String {
     share.map(|s| format!("{:.1}%", s * 100.0)).unwrap_or_default()
-}
-
-/// A root cause as one line: `sub-account / service / region: +1,234.00`.
-fn root_cause_label(cause: &serde_json::Value) -> String {
-    let part = |key: &str| cause[key].as_str().unwrap_or("").to_string();
-    let impact = cause["impact"].as_f64().unwrap_or(0.0);
-    format!("{} / {} / {}: {impact:+.2}", part("sub_account"), part("service"), part("region"))
 }
 
 /// `name (id)` of an unallocated item's sub-account.
