@@ -178,7 +178,7 @@ async fn every_channel_gets_the_same_facts_in_its_documented_shape() {
         };
         ts.store.replace_anomalies("teams", &[anomaly("a1", "ml", "medium", "ongoing")]).await.unwrap();
         let queued = queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap();
-        assert_eq!(queued.queued, 4, "{}: one message per channel", ts.engine);
+        assert_eq!(queued, 4, "{}: one message per channel", ts.engine);
         let summary = deliver_outbox(&ts.store, &config, Utc::now()).await.unwrap();
         assert_eq!(summary.delivered, 4, "{}", ts.engine);
         let received = receiver.received();
@@ -272,11 +272,7 @@ async fn every_channel_gets_the_same_facts_in_its_documented_shape() {
         queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap();
         assert_eq!(deliver_outbox(&ts.store, &config, Utc::now()).await.unwrap().delivered, 0, "{}", ts.engine);
         ts.store.replace_anomalies("teams", &[anomaly("a1", "ml", "high", "resolved")]).await.unwrap();
-        assert_eq!(
-            queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap().queued,
-            5,
-            "4 escalations, 1 resolve"
-        );
+        assert_eq!(queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap(), 5, "4 escalations, 1 resolve");
         deliver_outbox(&ts.store, &config, Utc::now()).await.unwrap();
         let received = receiver.received();
         let slack_titles: Vec<String> = received

@@ -249,7 +249,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "{} anomaly and budget alerts and the showback went through the outbox ({} delivered) into the directory \
          sink {}: one JSON file per message, the report as HTML and CSV",
-        queued.queued,
+        queued,
         delivered.delivered,
         sink.display()
     );

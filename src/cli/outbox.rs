@@ -65,7 +65,7 @@ pub async fn notify(config: &Config) -> anyhow::Result<()> {
         let alerts = queue_alerts(&store, &config.notify, &config.budgets, Utc::now()).await?;
         let reports = queue_showback(&store, &config.notify, &config.budgets, Utc::now()).await?;
         let delivered = deliver_outbox(&store, &config.notify, Utc::now()).await?;
-        anyhow::Ok((alerts.queued + reports, delivered))
+        anyhow::Ok((alerts + reports, delivered))
     }
     .await;
     store.close().await;

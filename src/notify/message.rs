@@ -84,9 +84,7 @@ fn fact(label: &str, value: impl Into<String>) -> Fact {
 /// The message for an alerting anomaly: what moved, by how much money and percent, since
 /// when, against what expectation, the top causes, and how to give feedback.
 pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message {
-    let series: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&anomaly.series).unwrap_or_default();
-    let (dimension, value) =
-        series.iter().next().map(|(d, v)| (d.clone(), v.as_str().unwrap_or_default().to_string())).unwrap_or_default();
+    let (dimension, value) = anomaly.series_key().unwrap_or_default();
     let c = &anomaly.currency;
     let days = (anomaly.end - anomaly.start).num_days() + 1;
     let direction = if anomaly.impact >= Money::ZERO { "up" } else { "down" };

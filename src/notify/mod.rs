@@ -39,13 +39,6 @@ pub enum NotifyError {
     Corrupt { id: i64, problem: String },
 }
 
-/// What queueing found to send.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueSummary {
-    /// New outbox rows (one per message and channel).
-    pub queued: usize,
-}
-
 /// Queues a message for every channel that routes it, unless that channel already has it.
 pub async fn queue_message(
     store: &Store,
@@ -65,16 +58,17 @@ pub async fn queue_message(
 
 /// Queues the store's alerts: each alerting anomaly once per channel, again when its
 /// severity rises, and its resolution for PagerDuty (which keeps an incident open until
-/// told); each budget threshold crossed once.
+/// told); each budget threshold crossed once. Returns how many outbox rows (message ×
+/// channel) are new.
 pub async fn queue_alerts(
     store: &Store,
     config: &NotifyConfig,
     budgets: &[BudgetConfig],
     now: DateTime<Utc>,
-) -> Result<QueueSummary, NotifyError> {
-    let mut summary = QueueSummary::default();
+) -> Result<usize, NotifyError> {
+    let mut queued = 0;
     if config.channels.is_empty() {
-        return Ok(summary);
+        return Ok(queued);
     }
     let mut sent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for channel in &config.channels {
@@ -96,7 +90,7 @@ pub async fn queue_alerts(
             };
             let message = anomaly_message(anomaly, event);
             let key = format!("{prefix}{}", anomaly.severity.as_deref().unwrap_or("low"));
-            summary.queued += queue_message(store, std::slice::from_ref(channel), &message, &key, now).await?;
+            queued += queue_message(store, std::slice::from_ref(channel), &message, &key, now).await?;
         }
         if anomaly.status == "resolved" {
             let pagerduty: Vec<ChannelConfig> = config
@@ -106,7 +100,7 @@ pub async fn queue_alerts(
                 .cloned()
                 .collect();
             let message = anomaly_message(anomaly, MessageEvent::Resolve);
-            summary.queued += queue_message(store, &pagerduty, &message, &format!("{prefix}resolved"), now).await?;
+            queued += queue_message(store, &pagerduty, &message, &format!("{prefix}resolved"), now).await?;
         }
     }
     for alert in store.budget_alerts().await? {
@@ -114,9 +108,9 @@ pub async fn queue_alerts(
         let Some(budget) = budgets.iter().find(|b| b.name == alert.budget) else { continue };
         let message = budget_message(&alert, &budget.dimension, &budget.value);
         let key = format!("budget:{}", budget_subject(&alert));
-        summary.queued += queue_message(store, &config.channels, &message, &key, now).await?;
+        queued += queue_message(store, &config.channels, &message, &key, now).await?;
     }
-    Ok(summary)
+    Ok(queued)
 }
 
 /// Queues last month's showback reports once `now` reaches the configured day: one per

@@ -21,7 +21,7 @@ use crate::analyse::budgets::{BudgetConfig, budget_statuses};
 use crate::analyse::unit_costs::{UnitCost, unit_costs};
 use crate::focus::money::ONE_CENT;
 use crate::focus::{BillingPeriod, Money};
-use crate::store::{Store, StoreError, UnallocatedItem};
+use crate::store::{Store, StoreError, StoredAnomaly, UnallocatedItem};
 
 /// The `schema` field of the JSON form; it changes when a field changes meaning or goes.
 pub const SCHEMA: &str = "finopsd.showback.v1";
@@ -344,30 +344,9 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         .into_iter()
         .filter(|a| a.severity.is_some() && a.start < month.end() && a.end >= month.first_day())
         .filter_map(|a| {
-            let series: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&a.series).ok()?;
-            let (series_dimension, series_value) = series.iter().next()?;
-            let series_value = series_value.as_str().unwrap_or_default();
-            if !whole && !in_slice(series_dimension, series_value) {
-                return None;
-            }
-            let mut root_causes: Vec<serde_json::Value> = serde_json::from_str(&a.root_causes).unwrap_or_default();
-            root_causes.truncate(ROOT_CAUSES);
-            Some(AnomalyLine {
-                id: a.id,
-                monitor: a.monitor,
-                series: format!("{series_dimension} = {series_value}"),
-                currency: a.currency,
-                start: a.start,
-                end: a.end,
-                status: a.status,
-                severity: a.severity.unwrap_or_default(),
-                expected: a.expected,
-                actual: a.actual,
-                impact: a.impact,
-                impact_pct: a.impact_pct,
-                root_causes,
-                feedback: a.feedback,
-            })
+            let (series_dimension, series_value) = a.series_key()?;
+            (whole || in_slice(&series_dimension, &series_value))
+                .then(|| anomaly_line(a, &format!("{series_dimension} = {series_value}")))
         })
         .collect();
 
@@ -394,6 +373,27 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         coverage,
         unallocated,
     })
+}
+
+fn anomaly_line(anomaly: StoredAnomaly, series: &str) -> AnomalyLine {
+    let mut root_causes: Vec<serde_json::Value> = serde_json::from_str(&anomaly.root_causes).unwrap_or_default();
+    root_causes.truncate(ROOT_CAUSES);
+    AnomalyLine {
+        id: anomaly.id,
+        monitor: anomaly.monitor,
+        series: series.to_string(),
+        currency: anomaly.currency,
+        start: anomaly.start,
+        end: anomaly.end,
+        status: anomaly.status,
+        severity: anomaly.severity.unwrap_or_default(),
+        expected: anomaly.expected,
+        actual: anomaly.actual,
+        impact: anomaly.impact,
+        impact_pct: anomaly.impact_pct,
+        root_causes,
+        feedback: anomaly.feedback,
+    }
 }
 
 fn reconcile(billed: Money, effective: Money, invoice: Option<(Money, Money)>) -> Reconciliation {

@@ -100,6 +100,15 @@ pub struct StoredAnomaly {
     pub feedback_note: Option<String>,
 }
 
+impl StoredAnomaly {
+    /// The series' dimension and value, e.g. (`team`, `payments`).
+    pub fn series_key(&self) -> Option<(String, String)> {
+        let series: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&self.series).ok()?;
+        let (dimension, value) = series.into_iter().next()?;
+        Some((dimension, value.as_str().unwrap_or_default().to_string()))
+    }
+}
+
 impl Store {
     /// Usage cost per day, series key and currency over `from..=to`.
     pub async fn daily_series(
