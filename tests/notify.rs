@@ -636,3 +636,39 @@ async fn email_goes_over_starttls_with_html_and_the_report_attached() {
     assert!(waiting[0].last_error.as_deref().unwrap().contains("certificate"), "{:?}", waiting[0].last_error);
     ts.cleanup().await;
 }
+
+/// A Slack webhook URL is a secret: when the receiver cannot be reached, neither the error
+/// kept in the outbox nor `config check` shows it.
+#[tokio::test]
+async fn an_unreachable_channel_never_shows_its_secret_url() {
+    let ts = common::sqlite_store().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/services/T000/B000/XXXXSECRETXXXX");
+    let config = NotifyConfig {
+        channels: vec![ChannelConfig {
+            slack: Some(UrlTarget { url: env_secret("T6_SLACK", &url) }),
+            ..channel("slack")
+        }],
+        retry: fast_retries(),
+        showback: None,
+    };
+    ts.store.replace_anomalies("teams", &[anomaly("s1", "ml", "low", "ongoing")]).await.unwrap();
+    queue_alerts(&ts.store, &config, &[], Utc::now()).await.unwrap();
+    assert_eq!(deliver_outbox(&ts.store, &config, Utc::now()).await.unwrap().retrying, 1);
+    let error = ts.store.outbox_messages(None, 1).await.unwrap()[0].last_error.clone().unwrap();
+    assert!(error.contains("cannot reach channel `slack`"), "{error}");
+    assert!(!error.contains("SECRET") && !error.contains(&closed.to_string()), "{error}");
+
+    let file = ts.path("finopsd.toml");
+    std::fs::write(&file, "[[notify.channels]]\nname = \"slack\"\nslack = { url = { env = \"T6_SLACK\" } }\n").unwrap();
+    let out = common::finopsd(&ts.url)
+        .env("T6_SLACK", &url)
+        .arg("--config")
+        .arg(&file)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && shown.contains("T6_SLACK") && !shown.contains("SECRET"), "{shown}");
+    ts.cleanup().await;
+}
