@@ -92,7 +92,7 @@ impl CoverageSummary {
     /// The share of the total that some tag, rule or split allocated.
     pub fn allocated_share(&self) -> Option<f64> {
         let total = self.total();
-        (total != Money::ZERO).then(|| (total - self.unallocated).nanos() as f64 / total.nanos() as f64)
+        (total - self.unallocated).fraction_of(total)
     }
 }
 

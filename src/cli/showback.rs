@@ -60,7 +60,7 @@ pub fn showback_table(by: &[String], mut rows: Vec<ShowbackRow>) -> Tabular {
     let mut table = Tabular::new(columns);
     for row in &rows {
         let total: Money = rows.iter().filter(|r| r.currency == row.currency).map(|r| r.effective_cost).sum();
-        let share = (total != Money::ZERO).then(|| row.effective_cost.nanos() as f64 / total.nanos() as f64);
+        let share = row.effective_cost.fraction_of(total);
         let mut fields: Vec<Field> = row.values.iter().cloned().map(Field::Text).collect();
         fields.extend([
             Field::Text(row.currency.clone()),

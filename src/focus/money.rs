@@ -72,6 +72,11 @@ impl Money {
         Some(Money(if negative { -nanos } else { nanos }))
     }
 
+    /// `self / whole` as a fraction (0.25 for a quarter); `None` when `whole` is zero.
+    pub fn fraction_of(self, whole: Money) -> Option<f64> {
+        (whole != Money::ZERO).then(|| self.0 as f64 / whole.0 as f64)
+    }
+
     /// A change in cents with its sign: `+1,234.00`, `-5.00`, `0.00`.
     pub fn display_signed_cents(self) -> String {
         if self > Money::ZERO { format!("+{}", self.display_cents()) } else { self.display_cents() }

@@ -152,7 +152,7 @@ pub fn anomaly_message(anomaly: &StoredAnomaly, event: MessageEvent) -> Message 
 /// The message for a budget threshold crossed: actual, forecast and threshold.
 pub fn budget_message(alert: &BudgetAlert, dimension: &str, value: &str) -> Message {
     let c = &alert.currency;
-    let pct = |part: Money| part.nanos() as f64 / alert.amount.nanos() as f64 * 100.0;
+    let pct = |part: Money| part.fraction_of(alert.amount).unwrap_or(0.0) * 100.0;
     let reached = if alert.kind == "actual" { alert.actual } else { alert.forecast };
     let title = format!(
         "Budget {} ({c}): {} at {:.0}% of {} {c} (threshold {} ≥ {}%)",

@@ -8,7 +8,7 @@ pub mod config;
 mod email;
 pub mod message;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, TimeZone, Utc};
@@ -70,9 +70,20 @@ pub async fn queue_alerts(
     if config.channels.is_empty() {
         return Ok(queued);
     }
-    let mut sent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Per channel and anomaly id, what was queued before: the highest severity, and
+    // whether the resolution was. Keys are `anomaly:<id>:<severity or "resolved">`.
+    let mut sent: BTreeMap<&str, HashMap<String, (Option<Severity>, bool)>> = BTreeMap::new();
     for channel in &config.channels {
-        sent.insert(&channel.name, store.outbox_keys(&channel.name, "anomaly:").await?);
+        let mut anomalies: HashMap<String, (Option<Severity>, bool)> = HashMap::new();
+        for key in store.outbox_keys(&channel.name, "anomaly:").await? {
+            let Some((id, what)) = key.trim_start_matches("anomaly:").rsplit_once(':') else { continue };
+            let state = anomalies.entry(id.to_string()).or_default();
+            match Severity::from_name(what) {
+                Some(severity) => state.0 = state.0.max(Some(severity)),
+                None => state.1 |= what == "resolved",
+            }
+        }
+        sent.insert(&channel.name, anomalies);
     }
     // Oldest first, so the outbox (and a digest) reads in the order things happened.
     let mut anomalies = store.anomalies(None).await?;
@@ -80,10 +91,10 @@ pub async fn queue_alerts(
     for anomaly in anomalies.iter().filter(|a| a.severity.is_some()) {
         let severity = anomaly.severity.as_deref().and_then(Severity::from_name);
         let prefix = format!("anomaly:{}:", anomaly.id);
+        let before =
+            |channel: &ChannelConfig| sent[channel.name.as_str()].get(&anomaly.id).copied().unwrap_or_default();
         for channel in &config.channels {
-            let keys: Vec<&str> = sent[channel.name.as_str()].iter().filter_map(|k| k.strip_prefix(&prefix)).collect();
-            let highest = keys.iter().filter_map(|k| Severity::from_name(k)).max();
-            let event = match highest {
+            let event = match before(channel).0 {
                 None => MessageEvent::Trigger,
                 Some(was) if severity.is_some_and(|now| now > was) => MessageEvent::Escalate,
                 Some(_) => continue,
@@ -93,12 +104,8 @@ pub async fn queue_alerts(
             queued += queue_message(store, std::slice::from_ref(channel), &message, &key, now).await?;
         }
         if anomaly.status == "resolved" {
-            let pagerduty: Vec<ChannelConfig> = config
-                .channels
-                .iter()
-                .filter(|c| c.is_pagerduty() && !sent[c.name.as_str()].contains(&format!("{prefix}resolved")))
-                .cloned()
-                .collect();
+            let pagerduty: Vec<ChannelConfig> =
+                config.channels.iter().filter(|c| c.is_pagerduty() && !before(c).1).cloned().collect();
             let message = anomaly_message(anomaly, MessageEvent::Resolve);
             queued += queue_message(store, &pagerduty, &message, &format!("{prefix}resolved"), now).await?;
         }

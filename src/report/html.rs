@@ -392,7 +392,7 @@ fn direction(change: Money) -> &'static str {
 }
 
 fn pct(part: Money, whole: Money) -> f64 {
-    if whole == Money::ZERO { 0.0 } else { part.nanos() as f64 / whole.nanos() as f64 * 100.0 }
+    part.fraction_of(whole).unwrap_or(0.0) * 100.0
 }
 
 /// A chart axis label: `12.5k`, `1.2M`.

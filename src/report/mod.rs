@@ -281,7 +281,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
                     previous_effective_cost: previous,
                     change: effective - previous,
                     change_pct: percent_change(effective, previous),
-                    share: ratio(effective, total),
+                    share: effective.fraction_of(total),
                     trend: trend.clone(),
                 }
             })
@@ -429,14 +429,9 @@ fn budget_line(status: crate::analyse::budgets::BudgetStatus) -> BudgetLine {
     }
 }
 
-/// `part / whole`, `None` when the whole is zero.
-fn ratio(part: Money, whole: Money) -> Option<f64> {
-    (whole != Money::ZERO).then(|| part.nanos() as f64 / whole.nanos() as f64)
-}
-
 /// Percent change from `previous` to `current`, against the size of `previous`.
 fn percent_change(current: Money, previous: Money) -> Option<f64> {
-    ratio(current - previous, previous.abs()).map(|r| r * 100.0)
+    (current - previous).fraction_of(previous.abs()).map(|r| r * 100.0)
 }
 
 /// `+12.3%`, or `new` when there was nothing before.

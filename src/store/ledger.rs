@@ -93,7 +93,8 @@ const FACT_COLUMNS: usize = 20;
 /// Rows per INSERT: 500 × 20 = 10,000 parameters, below SQLite's 32,766 and PostgreSQL's 65,535.
 const FACTS_PER_INSERT: usize = 500;
 
-fn timestamp(at: DateTime<Utc>) -> String {
+/// Fixed width (milliseconds, `Z`), so stored times compare in SQL as the times do.
+pub(super) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -423,7 +424,7 @@ async fn insert_file(
     Ok(())
 }
 
-fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{text}`: {e}")))

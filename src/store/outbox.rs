@@ -1,9 +1,10 @@
 //! The durable outbox: messages are kept before any delivery attempt and leave only as
 //! delivered or dead-lettered, so a crash or a receiver that is down loses nothing.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::ledger::{parse_timestamp, timestamp};
 use super::{Store, StoreError};
 
 /// A message on its way to one channel.
@@ -39,17 +40,6 @@ pub enum AttemptOutcome {
     },
 }
 
-fn timestamp(time: DateTime<Utc>) -> String {
-    // Fixed width, so the text compares as the time does in SQL.
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| StoreError::Corrupt(format!("outbox time `{text}`")))
-}
-
 const COLUMNS: &str = "SELECT id, channel, idempotency_key, kind, message, status, attempts, next_attempt_at, \
                        last_error, created_at, delivered_at FROM outbox_messages";
 
@@ -63,10 +53,10 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<OutboxMessage, StoreError
         message: row.try_get(4)?,
         status: row.try_get(5)?,
         attempts: row.try_get(6)?,
-        next_attempt_at: parse_time(&row.try_get::<String, _>(7)?)?,
+        next_attempt_at: parse_timestamp(&row.try_get::<String, _>(7)?)?,
         last_error: row.try_get(8)?,
-        created_at: parse_time(&row.try_get::<String, _>(9)?)?,
-        delivered_at: delivered.as_deref().map(parse_time).transpose()?,
+        created_at: parse_timestamp(&row.try_get::<String, _>(9)?)?,
+        delivered_at: delivered.as_deref().map(parse_timestamp).transpose()?,
     })
 }
 
