@@ -121,7 +121,7 @@ async fn cur_2_amortises_by_line_item_type_and_maps_charge_categories() {
 
 #[tokio::test]
 async fn cur_2_parquet_reads_typed_columns_and_map_tags() {
-    // Written by tests/fixtures/make_cur2_parquet.py: the same line items, as Data Exports
+    // Written by tests/fixtures/make_parquet_fixtures.py: the same line items, as Data Exports
     // writes Parquet (timestamps, doubles, `resource_tags` a MAP).
     let fixture = fixture("cur2-amortisation.parquet");
     for ts in stores().await {
@@ -429,77 +429,86 @@ fn gcp_row(account: &str, service: &str, usage: &str, cost: &str, credits: &[&st
     row
 }
 
+const GCP_USD: &str = "01ABCD-234567-89EFGH";
+const GCP_EUR: &str = "01EEEE-555555-66FFFF";
+
+/// A first save of a GCP billing export, as JSON lines. Keys repeated in a row's `extra`
+/// override its earlier ones (the last key wins in JSON).
+fn gcp_first_save() -> String {
+    let labels = r#","labels":[{"key":"team","value":"search"},{"key":"env","value":"prod"}]"#;
+    let tax = r#","cost_type":"tax","export_time":"2025-03-03T01:00:00Z""#;
+    [
+        gcp_row(GCP_USD, "Compute Engine", "2025-03-01 00:00:00", "10.5", &["-1.25", "-0.25"], labels),
+        gcp_row(GCP_USD, "BigQuery", "2025-03-01 00:00:00", "2.00", &[], ""),
+        gcp_row(GCP_USD, "Compute Engine", "2025-03-01 00:00:00", "1.10", &[], tax),
+        gcp_row(
+            GCP_EUR,
+            "Cloud Storage",
+            "2025-03-02 00:00:00",
+            "3.3",
+            &[],
+            r#","export_time":"2025-03-02T02:00:00Z""#,
+        ),
+    ]
+    .concat()
+}
+
+/// A later save that overlaps the first: the tax row again, then new rows, one of them
+/// usage of 1 March UTC that is still February in US Pacific time (its invoice month), one
+/// of the EUR account appended after its own newest row (but before the USD account's:
+/// watermarks are per billing account).
+fn gcp_second_save() -> String {
+    let tax = r#","cost_type":"tax","export_time":"2025-03-03T01:00:00Z""#;
+    [
+        gcp_row(
+            GCP_EUR,
+            "Cloud Storage",
+            "2025-03-03 00:00:00",
+            "1.2",
+            &[],
+            r#","export_time":"2025-03-02T03:00:00Z""#,
+        ),
+        gcp_row(GCP_USD, "Compute Engine", "2025-03-01 00:00:00", "1.10", &[], tax),
+        gcp_row(
+            GCP_USD,
+            "Compute Engine",
+            "2025-03-03 00:00:00",
+            "4.00",
+            &["-0.5"],
+            r#","export_time":"2025-03-04T01:00:00Z""#,
+        ),
+        gcp_row(
+            GCP_USD,
+            "Compute Engine",
+            "2025-03-01 03:00:00",
+            "0.70",
+            &[],
+            r#","invoice":{"month":"202502"},"export_time":"2025-03-04T02:00:00Z""#,
+        ),
+    ]
+    .concat()
+}
+
+/// The two saves' totals. USD March usage 10.50 + 2 + 4 less credits 1.50 and 0.50 = 14.50
+/// (both metrics: the invoice is net of credits); tax 1.10 once; February 0.70; EUR 3.30 +
+/// 1.20.
+const GCP_TOTALS: [&str; 4] = [
+    "google-cloud:01ABCD-234567-89EFGH 2025-02 USD Usage 700000000 700000000",
+    "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Tax 1100000000 1100000000",
+    "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Usage 14500000000 14500000000",
+    "google-cloud:01EEEE-555555-66FFFF 2025-03 EUR Usage 4500000000 4500000000",
+];
+
 #[tokio::test]
 async fn gcp_json_exports_net_credits_and_never_count_an_appended_row_twice() {
-    const USD: &str = "01ABCD-234567-89EFGH";
-    const EUR: &str = "01EEEE-555555-66FFFF";
+    const USD: &str = GCP_USD;
     for ts in stores().await {
-        // Keys repeated in `extra` override the row's earlier ones (the last key wins in JSON).
-        let labels = r#","labels":[{"key":"team","value":"search"},{"key":"env","value":"prod"}]"#;
-        let tax = r#","cost_type":"tax","export_time":"2025-03-03T01:00:00Z""#;
-        let first = [
-            gcp_row(USD, "Compute Engine", "2025-03-01 00:00:00", "10.5", &["-1.25", "-0.25"], labels),
-            gcp_row(USD, "BigQuery", "2025-03-01 00:00:00", "2.00", &[], ""),
-            gcp_row(USD, "Compute Engine", "2025-03-01 00:00:00", "1.10", &[], tax),
-            gcp_row(
-                EUR,
-                "Cloud Storage",
-                "2025-03-02 00:00:00",
-                "3.3",
-                &[],
-                r#","export_time":"2025-03-02T02:00:00Z""#,
-            ),
-        ]
-        .concat();
-        // A later save that overlaps the first: the tax row again, then new rows, one of them
-        // usage of 1 March UTC that is still February in US Pacific time (its invoice month),
-        // one of the EUR account appended after its own newest row (but before the USD
-        // account's: watermarks are per billing account).
-        let second = [
-            gcp_row(
-                EUR,
-                "Cloud Storage",
-                "2025-03-03 00:00:00",
-                "1.2",
-                &[],
-                r#","export_time":"2025-03-02T03:00:00Z""#,
-            ),
-            gcp_row(USD, "Compute Engine", "2025-03-01 00:00:00", "1.10", &[], tax),
-            gcp_row(
-                USD,
-                "Compute Engine",
-                "2025-03-03 00:00:00",
-                "4.00",
-                &["-0.5"],
-                r#","export_time":"2025-03-04T01:00:00Z""#,
-            ),
-            gcp_row(
-                USD,
-                "Compute Engine",
-                "2025-03-01 03:00:00",
-                "0.70",
-                &[],
-                r#","invoice":{"month":"202502"},"export_time":"2025-03-04T02:00:00Z""#,
-            ),
-        ]
-        .concat();
+        let (first, second) = (gcp_first_save(), gcp_second_save());
         write(&ts.path("gcp/export-2025-03-10.json"), &first);
         write(&ts.path("gcp/export-2025-03-11.json.gz"), gzip(second.as_bytes()));
         let report = ts.ingest(&[&ts.path("gcp")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
         assert!(report.run.files.iter().all(|f| f.format == "gcp-billing-export"), "{:?}", report.run.files);
-        // USD March usage 10.50 + 2 + 4 less credits 1.50 and 0.50 = 14.50 (both metrics: the
-        // invoice is net of credits); tax 1.10 once;
-        // February 0.70; EUR 3.30 + 1.20.
-        assert_category_totals(
-            &ts,
-            &[
-                "google-cloud:01ABCD-234567-89EFGH 2025-02 USD Usage 700000000 700000000",
-                "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Tax 1100000000 1100000000",
-                "google-cloud:01ABCD-234567-89EFGH 2025-03 USD Usage 14500000000 14500000000",
-                "google-cloud:01EEEE-555555-66FFFF 2025-03 EUR Usage 4500000000 4500000000",
-            ],
-        )
-        .await;
+        assert_category_totals(&ts, &GCP_TOTALS).await;
         assert_some_fact_has(&ts, r#"{"env":"prod","team":"search"}"#).await;
 
         // A line that is not JSON names its line and changes nothing.
@@ -508,6 +517,74 @@ async fn gcp_json_exports_net_credits_and_never_count_an_appended_row_twice() {
         write(&ts.path("gcp/export-2025-03-12.json"), broken);
         let Err(IngestError::BadInput(bad)) = ts.ingest(&[&ts.path("gcp")]).await else { panic!("not refused") };
         assert!(bad.to_string().contains("export-2025-03-12.json, line 2"), "{bad}");
+        assert_eq!(ts.facts().await, before, "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}
+
+/// JSON lines as the CSV a flattening query saves: one column per dotted path of the
+/// records' fields, a repeated field as its JSON array.
+fn gcp_csv(json_lines: &str) -> String {
+    fn flatten(prefix: &str, value: &serde_json::Value, row: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, field) in fields {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    flatten(&path, field, row);
+                }
+            }
+            serde_json::Value::String(text) => row.push((prefix.to_string(), text.clone())),
+            other => row.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let rows: Vec<Vec<(String, String)>> = json_lines
+        .lines()
+        .map(|line| {
+            let mut row = Vec::new();
+            flatten("", &serde_json::from_str(line).unwrap(), &mut row);
+            row
+        })
+        .collect();
+    let mut header: Vec<String> = Vec::new();
+    for (path, _) in rows.iter().flatten() {
+        if !header.contains(path) {
+            header.push(path.clone());
+        }
+    }
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&header).unwrap();
+    for row in &rows {
+        let cell = |path: &String| row.iter().find(|(p, _)| p == path).map_or("", |(_, v)| v.as_str());
+        out.write_record(header.iter().map(cell)).unwrap();
+    }
+    String::from_utf8(out.into_inner().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn gcp_csv_and_parquet_exports_read_like_json_lines() {
+    for ts in stores().await {
+        // The two saves as CSV (the second gzip'd), then as BigQuery's Parquet extract
+        // (tests/fixtures/make_parquet_fixtures.py: structs, lists of structs, timestamps).
+        // Each ingest restates the same billing periods: the totals are those of the JSON
+        // test, never summed.
+        write(&ts.path("gcp-csv/export-2025-03-10.csv"), gcp_csv(&gcp_first_save()));
+        write(&ts.path("gcp-csv/export-2025-03-11.csv.gz"), gzip(gcp_csv(&gcp_second_save()).as_bytes()));
+        let parquet = [fixture("gcp-export-2025-03-10.parquet"), fixture("gcp-export-2025-03-11.parquet")];
+        for files in [vec![ts.path("gcp-csv")], parquet.to_vec()] {
+            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let report = ts.ingest(&paths).await.unwrap_or_else(|e| panic!("{}: {files:?}: {e}", ts.engine));
+            assert!(report.run.files.iter().all(|f| f.format == "gcp-billing-export"), "{:?}", report.run.files);
+            assert_category_totals(&ts, &GCP_TOTALS).await;
+            assert_some_fact_has(&ts, r#"{"env":"prod","team":"search"}"#).await;
+        }
+
+        // A repeated field that is not JSON names its file, row and column, and changes nothing.
+        let before = ts.facts().await;
+        let csv = gcp_csv(&gcp_first_save()).replacen(r#"[{""key"":""team"""#, r#"[{""key"":team"#, 1);
+        write(&ts.path("gcp-bad/export.csv"), csv);
+        let Err(IngestError::BadInput(bad)) = ts.ingest(&[&ts.path("gcp-bad")]).await else { panic!("not refused") };
+        assert!(bad.to_string().contains("export.csv, line 2"), "{bad}");
+        assert_eq!(bad.column.as_deref(), Some("labels"), "{bad}");
         assert_eq!(ts.facts().await, before, "{}", ts.engine);
         ts.cleanup().await;
     }

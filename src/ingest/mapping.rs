@@ -46,6 +46,12 @@ pub struct ExportMapping {
     /// A column that grows with every append to the export (GCP `export_time`): a row at or
     /// below the highest value of an earlier file of the same ingest was read already.
     pub watermark: Option<String>,
+    /// Column names are dotted paths into nested records (`service.description`), and a path
+    /// through a repeated record collects every element (`credits.amount`). JSON lines hold
+    /// such records as they are; a CSV holds one column per path, a repeated record as a
+    /// JSON array; a Parquet file as structs and lists of structs.
+    #[serde(default)]
+    pub nested: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,14 +6,15 @@ mod csv_records;
 pub mod error;
 mod export_file;
 mod groups;
-mod json_lines;
 mod manifest;
 pub mod mapping;
 mod paired;
 mod parquet;
 mod progress;
+mod records;
 mod row_layout;
 mod tags;
+mod watermark;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -28,13 +29,14 @@ use csv_records::CsvRead;
 pub use error::{BadInput, IngestError, Position};
 use export_file::{Encoding, ExportFile};
 use groups::{DailyGroups, ExportGroup, ExportRead, ExportTotal, export_totals};
-use json_lines::{JsonRead, Watermarks};
 use manifest::DatasetRole;
 use mapping::{Detection, ExportMapping, MappingSet};
 use paired::PairedDatasets;
 use progress::IngestProgress;
+use records::RecordsRead;
 use row_layout::RowLayout;
 pub use tags::{TagFilter, normalise_tag_key};
+use watermark::Watermarks;
 
 /// What ingest needs from the config, prepared once.
 #[derive(Debug, Clone)]
@@ -209,15 +211,16 @@ fn read_file(
         Encoding::Parquet => Some(parquet::parquet_layout(file)?),
     };
     let mut header: Vec<String> = match &parquet {
-        None if file.encoding.is_json_lines() => json_lines::header(file)?,
+        None if file.encoding.is_json_lines() => records::header(file)?,
         None => file.csv_header()?,
-        Some((schema, _)) => schema.iter_names().map(|n| n.to_string()).collect(),
+        Some((schema, _)) => parquet::header(schema),
     };
     let mapping = choose_mapping(file, &header, settings, request)?;
     record.format = mapping.name.clone();
-    if file.encoding.is_json_lines() {
-        // A JSON record leaves out what it lacks (no credits yet): every field the mapping
-        // reads may turn up in a later row.
+    let by_record = file.encoding.is_json_lines() || (mapping.nested && parquet.is_none());
+    if by_record {
+        // A record leaves out what it lacks (no credits yet), and a CSV cell holds a
+        // repeated field whole: every field the mapping reads may turn up in a later row.
         for name in mapping.referenced_columns() {
             if !header.iter().any(|h| h == name) {
                 header.push(name.to_string());
@@ -226,13 +229,14 @@ fn read_file(
     }
     let layout = RowLayout::new(mapping, &header, &settings.tags);
     let mut file_read = FileRead { file, mapping, header: &header, line_items: 0, kept_tags: HashMap::new() };
+    let earlier_marks = outcome.watermarks.get(&mapping.name).cloned().unwrap_or_default();
 
     let file_progress = progress.start_file(file);
     let read_result = match &parquet {
-        None if file.encoding.is_json_lines() => {
-            let watermarks = outcome.watermarks.entry(mapping.name.clone()).or_default();
-            let JsonRead { read, end } =
-                json_lines::read_json_lines(file, &layout, watermarks, &file_progress.counter());
+        None if by_record => {
+            let RecordsRead { read, end, marks } =
+                records::read_records(file, &layout, &earlier_marks, &file_progress.counter());
+            watermark::raise_all(outcome.watermarks.entry(mapping.name.clone()).or_default(), marks);
             file_read.absorb(read, request, &settings.currencies, &settings.tags, outcome)?;
             end
         }
@@ -247,14 +251,18 @@ fn read_file(
             // Hashing reads the file once more, beside polars; the page cache serves both.
             let hashing = scope.spawn(|| file.checksum());
             let mut groups = DailyGroups::default();
+            let mut marks = Watermarks::new();
             let mut offset = 0u64;
             // At least one pass, so an empty file still has its columns checked.
             while offset < *rows || offset == 0 {
                 let slice = (offset, parquet::PARQUET_SLICE_ROWS);
                 let counter = file_progress.counter();
-                groups.merge(parquet::read_parquet_rows(file, slice, &layout, schema, &counter)?, |at| at);
+                let read = parquet::read_parquet_rows(file, slice, &layout, schema, &earlier_marks, &counter)?;
+                groups.merge(read.groups, |at| at);
+                watermark::raise_all(&mut marks, read.marks);
                 offset += u64::from(parquet::PARQUET_SLICE_ROWS);
             }
+            watermark::raise_all(outcome.watermarks.entry(mapping.name.clone()).or_default(), marks);
             file_read.absorb(groups.into_read(), request, &settings.currencies, &settings.tags, outcome)?;
             hashing.join().expect("hashing panicked")
         }),

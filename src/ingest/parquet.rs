@@ -13,6 +13,7 @@ use super::export_file::ExportFile;
 use super::groups::DailyGroups;
 use super::progress::RowCounter;
 use super::row_layout::{RowError, RowLayout, RowScratch, RowValues, ValueKind, close_tags, push_tag};
+use super::watermark::{WatermarkGate, Watermarks};
 
 /// Parquet money is a double; it becomes integer pico-units once per row (see `focus::money`).
 const PICOS_PER_UNIT: f64 = 1e12;
@@ -29,6 +30,68 @@ pub fn parquet_layout(file: &ExportFile) -> Result<(Schema, u64), IngestError> {
         Ok((schema, rows.unwrap_or(0)))
     };
     layout().map_err(|err| parquet_error(file, &err))
+}
+
+/// The names a mapping can read from a file with `schema`: its columns, and the dotted path
+/// of every field of a struct (`service.description`) or of a list of structs
+/// (`credits.amount`, every element's amount).
+pub fn header(schema: &Schema) -> Vec<String> {
+    fn fields(prefix: &str, dtype: &DataType, names: &mut Vec<String>) {
+        match dtype {
+            DataType::Struct(fields_of) => {
+                for field in fields_of {
+                    let name = format!("{prefix}.{}", field.name());
+                    names.push(name.clone());
+                    fields(&name, field.dtype(), names);
+                }
+            }
+            // The elements' own fields only: `credits.amount`, not deeper (see `selection`).
+            DataType::List(inner) => {
+                if let DataType::Struct(fields_of) = inner.as_ref() {
+                    names.extend(fields_of.iter().map(|field| format!("{prefix}.{}", field.name())));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    for (name, dtype) in schema.iter() {
+        names.push(name.to_string());
+        fields(name, dtype, &mut names);
+    }
+    names
+}
+
+/// How a layout column is selected from the file: a column or struct field as it is, or a
+/// field of every element of a list of structs (read from the list by [`RepeatedChunk`]).
+enum Selection {
+    Value { expr: Expr, dtype: DataType },
+    Repeated { list: Expr, field: String },
+}
+
+/// The selection reading `name` (a column or a dotted path into structs, see [`header`]).
+fn selection(schema: &Schema, name: &str) -> Option<Selection> {
+    if let Some(dtype) = schema.get(name) {
+        return Some(Selection::Value { expr: col(name), dtype: dtype.clone() });
+    }
+    let mut parts = name.split('.');
+    let first = parts.next()?;
+    let (mut expr, mut dtype) = (col(first), schema.get(first)?.clone());
+    let rest: Vec<&str> = parts.collect();
+    for (index, part) in rest.iter().enumerate() {
+        match dtype {
+            DataType::Struct(fields) => {
+                dtype = fields.iter().find(|f| f.name() == *part)?.dtype().clone();
+                expr = expr.struct_().field_by_name(part);
+            }
+            // One level of repetition, ending at a field of the element: `credits.amount`.
+            DataType::List(inner) if index + 1 == rest.len() && matches!(inner.as_ref(), DataType::Struct(_)) => {
+                return Some(Selection::Repeated { list: expr, field: part.to_string() });
+            }
+            _ => return None,
+        }
+    }
+    Some(Selection::Value { expr, dtype })
 }
 
 fn scan_parquet(file: &ExportFile) -> PolarsResult<LazyFrame> {
@@ -55,6 +118,54 @@ enum ColumnChunks<'a> {
     Float(Vec<&'a PrimitiveArray<f64>>),
     /// A Parquet map (CUR 2.0 `resource_tags`, AWS FOCUS `Tags`): a list of key/value structs.
     Map(Vec<MapChunk<'a>>),
+    /// One field of every element of a list of structs (GCP `credits.amount`).
+    Repeated(Vec<RepeatedChunk<'a>>),
+}
+
+/// One chunk of a list of structs, and the field read from its elements.
+struct RepeatedChunk<'a> {
+    rows: &'a ListArray<i64>,
+    field: Option<&'a dyn Array>,
+}
+
+impl<'a> RepeatedChunk<'a> {
+    fn new(rows: &'a ListArray<i64>, name: &str) -> Self {
+        let field = rows.values().as_any().downcast_ref::<StructArray>().and_then(|elements| {
+            let index = elements.fields().iter().position(|f| f.name.as_str() == name)?;
+            Some(elements.values()[index].as_ref())
+        });
+        RepeatedChunk { rows, field }
+    }
+
+    /// The row's elements, as a range of the field's values.
+    fn elements(&self, row: usize) -> std::ops::Range<usize> {
+        if !self.rows.is_valid(row) {
+            return 0..0;
+        }
+        let (start, end) = self.rows.offsets().start_end(row);
+        start..end
+    }
+
+    /// The sum of the row's values of the field; `None` when it has none.
+    fn sum(&self, row: usize) -> Result<Option<f64>, String> {
+        let Some(field) = self.field else { return Ok(None) };
+        let Some(numbers) = field.as_any().downcast_ref::<PrimitiveArray<f64>>() else {
+            return Err(format!("the field holds {:?} values, not numbers", field.dtype()));
+        };
+        Ok(self
+            .elements(row)
+            .filter_map(|element| number_at(numbers, element))
+            .fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v)))
+    }
+
+    /// The first element's text of the field.
+    fn first_text(&self, row: usize) -> &'a str {
+        let texts = self.field.and_then(|field| field.as_any().downcast_ref::<Utf8ViewArray>());
+        match (texts, self.elements(row).next()) {
+            (Some(texts), Some(element)) => text_at(texts, element),
+            _ => "",
+        }
+    }
 }
 
 /// One chunk of a map column: the rows' entry ranges and the entries' keys and values.
@@ -78,10 +189,16 @@ struct SliceColumns<'a> {
 }
 
 impl<'a> SliceColumns<'a> {
-    fn new(slice: &'a DataFrame, layout: &RowLayout) -> PolarsResult<Self> {
+    /// `repeated` holds, per layout column, the element field read from a list of structs.
+    fn new(slice: &'a DataFrame, layout: &RowLayout, repeated: &[Option<String>]) -> PolarsResult<Self> {
         let mut columns = Vec::new();
         for (index, column) in layout.columns.iter().enumerate() {
             let series = slice.column(&format!("c{index}"))?.as_materialized_series();
+            if let Some(field) = &repeated[index] {
+                let chunks = series.list()?.downcast_iter().map(|rows| RepeatedChunk::new(rows, field)).collect();
+                columns.push(ColumnChunks::Repeated(chunks));
+                continue;
+            }
             columns.push(match (column.kind, series.dtype()) {
                 (ValueKind::Date, DataType::Int32) => ColumnChunks::Days(series.i32()?.downcast_iter().collect()),
                 (ValueKind::Amount | ValueKind::Quantity, _) => {
@@ -126,13 +243,18 @@ impl RowValues for ParquetRow<'_, '_> {
                 }
                 last.as_ref().expect("just set").1.as_bytes()
             }
+            ColumnChunks::Repeated(chunks) => chunks[chunk].first_text(row).as_bytes(),
             ColumnChunks::Float(_) | ColumnChunks::Map(_) => b"",
         }
     }
 
     fn amount(&mut self, column: usize) -> Result<Option<i128>, String> {
-        let ColumnChunks::Float(chunks) = &self.values.columns[column] else { return Ok(None) };
-        match number_at(chunks[self.chunk], self.row) {
+        let amount = match &self.values.columns[column] {
+            ColumnChunks::Float(chunks) => number_at(chunks[self.chunk], self.row),
+            ColumnChunks::Repeated(chunks) => chunks[self.chunk].sum(self.row)?,
+            _ => return Ok(None),
+        };
+        match amount {
             None => Ok(None),
             // Parquet money is a double; it becomes integer pico-units once per row.
             Some(amount) if amount.is_finite() => Ok(Some((amount * PICOS_PER_UNIT).round() as i128)),
@@ -141,8 +263,12 @@ impl RowValues for ParquetRow<'_, '_> {
     }
 
     fn quantity(&mut self, column: usize) -> Result<Option<f64>, String> {
-        let ColumnChunks::Float(chunks) = &self.values.columns[column] else { return Ok(None) };
-        Ok(number_at(chunks[self.chunk], self.row).filter(|q| q.is_finite()))
+        let quantity = match &self.values.columns[column] {
+            ColumnChunks::Float(chunks) => number_at(chunks[self.chunk], self.row),
+            ColumnChunks::Repeated(chunks) => chunks[self.chunk].sum(self.row)?,
+            _ => None,
+        };
+        Ok(quantity.filter(|q| q.is_finite()))
     }
 
     fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
@@ -182,40 +308,57 @@ pub fn read_parquet_rows(
     (offset, rows): (u64, u32),
     layout: &RowLayout,
     schema: &Schema,
+    earlier: &Watermarks,
     rows_read: &RowCounter,
-) -> Result<DailyGroups, IngestError> {
-    let columns: Vec<Expr> = layout
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(index, column)| {
-            let name = column.name.as_str();
-            let expr = match (column.kind, schema.get(name)) {
-                (ValueKind::Date, Some(DataType::Date)) => col(name).cast(DataType::Int32),
-                (ValueKind::Date, Some(DataType::Datetime(_, _))) => col(name).dt().date().cast(DataType::Int32),
-                (ValueKind::Amount | ValueKind::Quantity, _) => col(name).cast(DataType::Float64),
-                (ValueKind::Tags, Some(DataType::List(_))) => col(name),
-                _ => col(name).cast(DataType::String),
-            };
-            expr.alias(format!("c{index}"))
-        })
-        .collect();
+) -> Result<ParquetRead, IngestError> {
+    let mut columns = Vec::new();
+    let mut repeated = Vec::new();
+    for (index, column) in layout.columns.iter().enumerate() {
+        let name = column.name.as_str();
+        let expr = match selection(schema, name) {
+            Some(Selection::Repeated { list, field }) => {
+                repeated.push(Some(field));
+                list
+            }
+            Some(Selection::Value { expr, dtype }) => {
+                repeated.push(None);
+                match (column.kind, dtype) {
+                    (ValueKind::Date, DataType::Date) => expr.cast(DataType::Int32),
+                    (ValueKind::Date, DataType::Datetime(_, _)) => expr.dt().date().cast(DataType::Int32),
+                    (ValueKind::Amount | ValueKind::Quantity, _) => expr.cast(DataType::Float64),
+                    (ValueKind::Tags, DataType::List(_)) => expr,
+                    // A time as text (GCP's `export_time` watermark), in UTC: polars only
+                    // formats times without a zone.
+                    (_, DataType::Datetime(unit, Some(_))) => {
+                        expr.cast(DataType::Datetime(unit, None)).cast(DataType::String)
+                    }
+                    _ => expr.cast(DataType::String),
+                }
+            }
+            None => {
+                let err = PolarsError::ColumnNotFound(format!("{name} cannot be read from the file's schema").into());
+                return Err(parquet_error(file, &err));
+            }
+        };
+        columns.push(expr.alias(format!("c{index}")));
+    }
     let mut slice = scan_parquet(file)
         .and_then(|lf| lf.slice(offset as i64, rows).select(columns).collect())
         .map_err(|err| parquet_error(file, &err))?;
     slice.align_chunks_par();
-    let values = SliceColumns::new(&slice, layout).map_err(|err| parquet_error(file, &err))?;
+    let values = SliceColumns::new(&slice, layout, &repeated).map_err(|err| parquet_error(file, &err))?;
     // Polars decodes on every core; the rows are summed on every core too, in contiguous
     // parts merged in order.
     let height = slice.height();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(height.max(1));
-    let parts: Vec<Result<DailyGroups, IngestError>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<(DailyGroups, WatermarkGate<'_>), IngestError>> = std::thread::scope(|scope| {
         let parts: Vec<_> = (0..workers)
             .map(|w| {
                 let rows = height * w / workers..height * (w + 1) / workers;
                 let values = &values;
                 scope.spawn(move || {
-                    sum_rows(values, layout, rows).map_err(|(row, err)| {
+                    let mut gate = WatermarkGate::new(earlier);
+                    let groups = sum_rows(values, layout, rows, &mut gate).map_err(|(row, err)| {
                         IngestError::from(BadInput {
                             file: file.path.clone(),
                             position: None,
@@ -223,18 +366,28 @@ pub fn read_parquet_rows(
                             problem: format!("row {} of the file: {}", offset + row as u64 + 1, err.problem),
                             expected: err.expected,
                         })
-                    })
+                    })?;
+                    Ok((groups, gate))
                 })
             })
             .collect();
         parts.into_iter().map(|part| part.join().expect("summing rows panicked")).collect()
     });
     let mut groups = DailyGroups::default();
+    let mut gate = WatermarkGate::new(earlier);
     for part in parts {
-        groups.merge(part?, |at| at);
+        let (part, part_gate) = part?;
+        groups.merge(part, |at| at);
+        gate.merge(part_gate);
     }
     rows_read.fetch_add(height as u64, std::sync::atomic::Ordering::Relaxed);
-    Ok(groups)
+    Ok(ParquetRead { groups, marks: gate.finish(&file.path) })
+}
+
+/// What a slice of a Parquet export gave: its groups and the highest watermarks of its rows.
+pub struct ParquetRead {
+    pub groups: DailyGroups,
+    pub marks: Watermarks,
 }
 
 /// Sums the slice's rows `rows` into daily groups; a refused row comes back with its place
@@ -243,6 +396,7 @@ fn sum_rows(
     values: &SliceColumns<'_>,
     layout: &RowLayout,
     rows: std::ops::Range<usize>,
+    gate: &mut WatermarkGate<'_>,
 ) -> Result<DailyGroups, (usize, RowError)> {
     let mut groups = DailyGroups::default();
     let mut scratch = RowScratch::default();
@@ -253,6 +407,9 @@ fn sum_rows(
         for slice_row in from..to {
             row.chunk = chunk;
             row.row = slice_row - chunk_start;
+            if !gate.admits(layout, &mut row) {
+                continue;
+            }
             layout.add_row(&mut row, &mut scratch, &mut groups, None).map_err(|err| (slice_row, err))?;
         }
         chunk_start += length;
@@ -284,10 +441,12 @@ mod tests {
         let mapping = mappings.by_name("focus-1.2").unwrap();
         let (schema, rows) = parquet_layout(&file).unwrap();
         assert_eq!(rows, 2_500);
-        let header: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let header = header(&schema);
         let layout = RowLayout::new(mapping, &header, &TagFilter::new(&[]));
         let read = |offset: u64, rows: u32| {
-            read_parquet_rows(&file, (offset, rows), &layout, &schema, &RowCounter::default()).unwrap()
+            read_parquet_rows(&file, (offset, rows), &layout, &schema, &Watermarks::new(), &RowCounter::default())
+                .unwrap()
+                .groups
         };
         let billed = |groups: DailyGroups| {
             let totals = export_totals(&groups.into_read().groups);

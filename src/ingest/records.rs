@@ -1,11 +1,12 @@
-//! Reading a newline-delimited JSON export (GCP's BigQuery billing export saved as JSON),
-//! plain or gzip'd, line by line into daily groups. Nested records are addressed by dotted
+//! Reading an export of nested records (GCP's BigQuery billing export) into daily groups,
+//! record by record: newline-delimited JSON, or a CSV that flattens the records (one column
+//! per dotted path, repeated fields as JSON arrays), plain or gzip'd. Fields are addressed by dotted
 //! paths (`service.description`, `invoice.month`); a path through a repeated record collects
 //! every element (`credits.amount` sums a row's credits, `labels` is a list of key/value
 //! records read as tags). Numbers keep their decimal text, so money is exact.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::BufRead;
 
 use serde_json::Value;
@@ -15,6 +16,7 @@ use super::export_file::ExportFile;
 use super::groups::{DailyGroups, ExportRead, RowAt};
 use super::progress::RowCounter;
 use super::row_layout::{RowLayout, RowScratch, RowValues, close_tags, push_tag};
+use super::watermark::{WatermarkGate, Watermarks};
 use crate::focus::money::parse_picos;
 
 /// Lines sampled for the column names: a record or repeated field absent from the first row
@@ -179,79 +181,44 @@ impl RowValues for JsonRow<'_> {
     }
 }
 
-/// The highest watermark value read so far, per billing account.
-pub type Watermarks = HashMap<String, String>;
-
-/// What reading a JSON-lines file gave: its groups and the checksum or why reading stopped.
-pub struct JsonRead {
+/// What reading a file of records gave: its groups, the checksum or why reading stopped,
+/// and the file's highest watermarks.
+pub struct RecordsRead {
     pub read: ExportRead,
     pub end: Result<String, IngestError>,
+    pub marks: Watermarks,
 }
 
-/// Reads `file` through `layout`. A row whose watermark is at or below its billing account's
-/// value in `watermarks` was read from an earlier file of the export and is skipped (GCP
-/// appends rows with an increasing `export_time`; overlapping saves hold them twice); the
-/// file's own highest values are added once it is read.
-pub fn read_json_lines(
-    file: &ExportFile,
-    layout: &RowLayout,
-    watermarks: &mut Watermarks,
-    rows_read: &RowCounter,
-) -> JsonRead {
-    let mut groups = DailyGroups::default();
-    let mut latest = Watermarks::new();
-    let end =
-        read_records(file, layout, watermarks, rows_read, &mut groups, &mut latest).and_then(|()| file.checksum());
-    for (account, mark) in latest {
-        let known = watermarks.entry(account).or_default();
-        if mark > *known {
-            *known = mark;
-        }
-    }
-    JsonRead { read: groups.into_read(), end }
-}
-
-fn read_records(
+/// Reads `file` record by record through `layout`; a row an earlier file gave (see
+/// `watermark`) is skipped.
+pub fn read_records(
     file: &ExportFile,
     layout: &RowLayout,
     earlier: &Watermarks,
     rows_read: &RowCounter,
+) -> RecordsRead {
+    let mut groups = DailyGroups::default();
+    let mut gate = WatermarkGate::new(earlier);
+    let end = add_records(file, layout, &mut gate, rows_read, &mut groups).and_then(|()| file.checksum());
+    RecordsRead { read: groups.into_read(), end, marks: gate.finish(&file.path) }
+}
+
+fn add_records(
+    file: &ExportFile,
+    layout: &RowLayout,
+    gate: &mut WatermarkGate<'_>,
+    rows_read: &RowCounter,
     groups: &mut DailyGroups,
-    latest: &mut Watermarks,
 ) -> Result<(), IngestError> {
     let paths: Vec<Vec<String>> =
         layout.columns.iter().map(|c| c.name.split('.').map(str::to_string).collect()).collect();
-    let (text, consumed) = file.csv_text()?;
     let mut scratch = RowScratch::default();
     let mut texts = vec![Vec::new(); paths.len()];
-    let mut skipped = 0u64;
-    for (index, line) in std::io::BufReader::with_capacity(1 << 20, text).lines().enumerate() {
-        let number = index as u64 + 1;
-        let line = line.map_err(|err| {
-            IngestError::from(BadInput {
-                file: file.path.clone(),
-                position: Some(Position::Byte(consumed.get())),
-                column: None,
-                problem: format!("the file cannot be read past this point: {err}"),
-                expected: "a complete file of UTF-8 text (a truncated download or copy?)".into(),
-            })
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: Value = serde_json::from_str(&line).map_err(|e| not_json(file, number, &e))?;
+    each_record(file, |at, record| {
         let mut row = JsonRow { record: &record, paths: &paths, texts: &mut texts };
-        if let Some((account, mark)) = layout.watermark(&mut row) {
-            if earlier.get(&account).is_some_and(|after| mark <= *after) {
-                skipped += 1;
-                continue;
-            }
-            let highest = latest.entry(account).or_default();
-            if mark > *highest {
-                *highest = mark;
-            }
+        if !gate.admits(layout, &mut row) {
+            return Ok(());
         }
-        let at = RowAt { line: number, row: number };
         layout.add_row(&mut row, &mut scratch, groups, Some(at)).map_err(|err| {
             IngestError::from(BadInput {
                 file: file.path.clone(),
@@ -262,9 +229,96 @@ fn read_records(
             })
         })?;
         rows_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    })
+}
+
+/// Calls `visit` with each record of the file, in order.
+fn each_record(
+    file: &ExportFile,
+    mut visit: impl FnMut(RowAt, Value) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    let (text, consumed) = file.csv_text()?;
+    let unreadable = |err: &dyn std::fmt::Display| {
+        IngestError::from(BadInput {
+            file: file.path.clone(),
+            position: Some(Position::Byte(consumed.get())),
+            column: None,
+            problem: format!("the file cannot be read past this point: {err}"),
+            expected: "a complete file of UTF-8 text (a truncated download or copy?)".into(),
+        })
+    };
+    if file.encoding.is_json_lines() {
+        for (index, line) in std::io::BufReader::with_capacity(1 << 20, text).lines().enumerate() {
+            let number = index as u64 + 1;
+            let line = line.map_err(|err| unreadable(&err))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record: Value = serde_json::from_str(&line).map_err(|e| not_json(file, number, &e))?;
+            visit(RowAt { line: number, row: number }, record)?;
+        }
+        return Ok(());
     }
-    if skipped > 0 {
-        tracing::info!(file = %file.path.display(), rows = skipped, "rows already read from an earlier file skipped");
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text);
+    let mut record = csv::StringRecord::new();
+    let mut header: Option<Vec<Vec<String>>> = None;
+    let mut row = 0u64;
+    while reader.read_record(&mut record).map_err(|err| unreadable(&err))? {
+        let Some(paths) = &header else {
+            let names = record
+                .iter()
+                .enumerate()
+                .map(|(i, name)| if i == 0 { name.trim_start_matches('\u{feff}') } else { name });
+            header = Some(names.map(|name| name.split('.').map(str::to_string).collect()).collect());
+            continue;
+        };
+        row += 1;
+        let at = RowAt { line: record.position().map_or(row + 1, |p| p.line()), row };
+        visit(at, csv_record(file, at, paths, &record)?)?;
     }
     Ok(())
+}
+
+/// A CSV row of a nested export as the record it flattens: each column is the dotted path
+/// of a field (`service.description`), and a repeated field (`labels`, `credits`) is one
+/// column holding the JSON array BigQuery writes for it.
+fn csv_record(
+    file: &ExportFile,
+    at: RowAt,
+    paths: &[Vec<String>],
+    record: &csv::StringRecord,
+) -> Result<Value, IngestError> {
+    let mut root = serde_json::Map::new();
+    for (path, cell) in paths.iter().zip(record.iter()) {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let value = if cell.starts_with('[') || cell.starts_with('{') {
+            serde_json::from_str(cell).map_err(|err| {
+                IngestError::from(BadInput {
+                    file: file.path.clone(),
+                    position: Some(at.position()),
+                    column: Some(path.join(".")),
+                    problem: format!("the value is not JSON: {err}"),
+                    expected: "a repeated field as a JSON array, e.g. [{\"key\":\"team\",\"value\":\"search\"}]".into(),
+                })
+            })?
+        } else {
+            Value::String(cell.to_string())
+        };
+        let Some((leaf, parents)) = path.split_last() else { continue };
+        let mut fields = &mut root;
+        for parent in parents {
+            let entry = fields.entry(parent.clone()).or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if !entry.is_object() {
+                // A column `a` beside columns `a.b`: the record wins.
+                *entry = Value::Object(serde_json::Map::new());
+            }
+            fields = entry.as_object_mut().expect("an object");
+        }
+        fields.insert(leaf.clone(), value);
+    }
+    Ok(Value::Object(root))
 }
