@@ -214,6 +214,7 @@ fn batch(seed: u64, facts: usize) -> Vec<CostFact> {
             charge_category: "Usage".into(),
             currency: if rng.random_range(0..10) == 0 { "EUR" } else { "USD" }.into(),
             tags,
+            marketplace_publisher: String::new(),
         };
         let daily = rng.random_range(1..5_000_000_000i64) as i128;
         for day in 0..DAYS {

@@ -123,6 +123,10 @@ pub struct Conditions {
     pub region: Option<Pattern>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub charge_category: Option<Pattern>,
+    /// The seller of a marketplace charge (empty on the provider's own charges):
+    /// `{ regex = "." }` matches every marketplace charge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marketplace_publisher: Option<Pattern>,
     /// Tag values by (canonical) key, e.g. `tags = { environment = "production" }`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, Pattern>,

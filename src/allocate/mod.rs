@@ -282,7 +282,7 @@ impl Allocator {
             row_texts: Vec::new(),
             unsplit: HashSet::new(),
         };
-        let mut seen: HashMap<[&str; 11], u32> = HashMap::new();
+        let mut seen: HashMap<[&str; 12], u32> = HashMap::new();
         let mut basis_sets: HashMap<Vec<bool>, u32> = HashMap::new();
         let mut row_texts: HashMap<[&str; 3], u32> = HashMap::new();
         let mut classes: HashMap<Class, u32> = HashMap::new();
@@ -511,7 +511,7 @@ fn split_targets(split: &CompiledSplit, s: usize, day: Option<&DayWeights>) -> T
 
 /// The fact columns rules and splits can read, and the currency (everything but source,
 /// period and day).
-fn attribute_key(fact: &FactKey) -> [&str; 11] {
+fn attribute_key(fact: &FactKey) -> [&str; 12] {
     [
         &fact.currency,
         &fact.provider,
@@ -524,6 +524,7 @@ fn attribute_key(fact: &FactKey) -> [&str; 11] {
         &fact.region,
         &fact.charge_category,
         &fact.tags,
+        &fact.marketplace_publisher,
     ]
 }
 
@@ -832,6 +833,7 @@ mod tests {
                 charge_category: "Usage".into(),
                 currency: "USD".into(),
                 tags: tags.into(),
+                marketplace_publisher: String::new(),
             },
             amounts: FactAmounts::default(),
         }
@@ -906,6 +908,17 @@ mod tests {
         assert_eq!(first_value(&config, &fact("x", ("platform-dev", ""), "eu-central-1", "{}")), "platform");
         assert_eq!(first_value(&config, &fact("x", ("123", "platform-prod"), "us-east-1", "{}")), "unallocated");
         assert_eq!(first_value(&config, &fact("x", ("123", "search-prod"), "eu-west-1", "{}")), "unallocated");
+    }
+
+    #[test]
+    fn a_marketplace_rule_matches_third_party_charges_only() {
+        let marketplace =
+            Conditions { marketplace_publisher: Some(Pattern::Regex { regex: ".".into() }), ..Conditions::default() };
+        let config = config(vec![("cost_center", vec![rule("marketplace", marketplace, "procurement")])]);
+        let mut sold = fact("prod-abc123", ("1", "a"), "us-east-1", "{}");
+        sold.key.marketplace_publisher = "Acme Observability Inc.".into();
+        assert_eq!(first_value(&config, &sold), "procurement");
+        assert_eq!(first_value(&config, &fact("AmazonEC2", ("1", "a"), "us-east-1", "{}")), "unallocated");
     }
 
     #[test]

@@ -47,6 +47,7 @@ enum FactField {
     ServiceCategory,
     Region,
     ChargeCategory,
+    MarketplacePublisher,
 }
 
 impl FactField {
@@ -60,6 +61,7 @@ impl FactField {
             FactField::ServiceCategory => [&fact.service_category, ""],
             FactField::Region => [&fact.region, ""],
             FactField::ChargeCategory => [&fact.charge_category, ""],
+            FactField::MarketplacePublisher => [&fact.marketplace_publisher, ""],
         }
     }
 }
@@ -91,6 +93,7 @@ impl CompiledConditions {
             service_category,
             region,
             charge_category,
+            marketplace_publisher,
             tags,
         } = conditions;
         let mut fields = Vec::new();
@@ -102,6 +105,7 @@ impl CompiledConditions {
             (FactField::ServiceCategory, service_category),
             (FactField::Region, region),
             (FactField::ChargeCategory, charge_category),
+            (FactField::MarketplacePublisher, marketplace_publisher),
         ] {
             if let Some(pattern) = pattern {
                 fields.push((field, Matcher::new(pattern)?));

@@ -22,7 +22,8 @@ pub struct CostsArgs {
     to: Option<String>,
     /// Comma-separated dimensions to total by: day, month (when the usage happened),
     /// billing_period (the invoice month), provider, billing_account, sub_account, service,
-    /// region, charge_category, tag:<key> (a tag kept at ingest, e.g. tag:team).
+    /// region, charge_category, marketplace (the seller of marketplace charges, empty for the
+    /// provider's own), tag:<key> (a tag kept at ingest, e.g. tag:team).
     #[arg(long, value_delimiter = ',', default_value = "month,provider", value_name = "DIMENSIONS")]
     by: Vec<String>,
     /// Which cost to show in the table and sort by: effective (amortised, the default) or

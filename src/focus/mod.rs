@@ -34,10 +34,14 @@ pub enum FocusColumn {
     ListCost,
     ConsumedQuantity,
     Tags,
+    /// Not a FOCUS column (hence FOCUS's `x_` prefix for custom columns): the third party
+    /// whose product a marketplace charge is for; empty on the provider's own charges.
+    #[serde(rename = "x_MarketplacePublisher")]
+    MarketplacePublisher,
 }
 
 impl FocusColumn {
-    pub const ALL: [FocusColumn; 17] = [
+    pub const ALL: [FocusColumn; 18] = [
         FocusColumn::ChargePeriodStart,
         FocusColumn::BillingPeriodStart,
         FocusColumn::ProviderName,
@@ -55,6 +59,7 @@ impl FocusColumn {
         FocusColumn::ListCost,
         FocusColumn::ConsumedQuantity,
         FocusColumn::Tags,
+        FocusColumn::MarketplacePublisher,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +81,7 @@ impl FocusColumn {
             FocusColumn::ListCost => "ListCost",
             FocusColumn::ConsumedQuantity => "ConsumedQuantity",
             FocusColumn::Tags => "Tags",
+            FocusColumn::MarketplacePublisher => "x_MarketplacePublisher",
         }
     }
 }
@@ -167,6 +173,9 @@ pub struct FactKey {
     /// Kept tags as a JSON object with normalised keys in sorted order, so equal tag sets
     /// compare equal as text.
     pub tags: String,
+    /// The seller of a marketplace charge (a third party's product the provider bills for);
+    /// empty for the provider's own charges.
+    pub marketplace_publisher: String,
 }
 
 /// The sums a fact carries. Money is exact; quantity is a plain float because units differ

@@ -18,7 +18,7 @@ use crate::focus::FocusColumn;
 /// Date columns of the grain, grouped on by the calendar date they start on.
 pub const KEY_DATES: [FocusColumn; 2] = [FocusColumn::ChargePeriodStart, FocusColumn::BillingPeriodStart];
 /// Text columns of the grain, in the order they are grouped on.
-pub const KEY_TEXT: [FocusColumn; 8] = [
+pub const KEY_TEXT: [FocusColumn; 9] = [
     FocusColumn::ProviderName,
     FocusColumn::BillingAccountId,
     FocusColumn::SubAccountId,
@@ -27,6 +27,7 @@ pub const KEY_TEXT: [FocusColumn; 8] = [
     FocusColumn::ChargeCategory,
     FocusColumn::BillingCurrency,
     FocusColumn::Tags,
+    FocusColumn::MarketplacePublisher,
 ];
 /// Names that depend on an id in the grain: carried along (the first non-empty value), not
 /// grouped on.
@@ -53,6 +54,7 @@ pub struct ExportGroup {
     pub charge_category: Option<String>,
     pub currency: Option<String>,
     pub raw_tags: Option<String>,
+    pub marketplace_publisher: Option<String>,
     pub billed_picos: i128,
     pub effective_picos: i128,
     pub list_picos: i128,
@@ -252,6 +254,7 @@ fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
         charge_category: next(),
         currency: next(),
         raw_tags: next(),
+        marketplace_publisher: next(),
         billing_account_name,
         sub_account_name,
         service_category,

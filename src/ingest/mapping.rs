@@ -85,6 +85,25 @@ pub struct ColumnSource {
     /// `aws_` → `aws:`); the first listed prefix a key starts with applies.
     #[serde(default)]
     pub key_prefixes: Vec<(String, String)>,
+    /// Text only: the value counts only on rows this condition selects and is empty on the
+    /// others (a CUR row is a marketplace charge when its billing entity is `AWS
+    /// Marketplace`). A selected row that leaves the value empty takes the condition
+    /// column's value instead, so it stays marked.
+    pub when: Option<RowCondition>,
+    /// Text only: the value is empty on rows where it equals this column's value (a FOCUS
+    /// row whose PublisherName is its InvoiceIssuerName is the provider's own charge).
+    pub unless_same_as: Option<OneOrMany>,
+}
+
+/// A condition on one column of a row: its (trimmed) value is one of `is`, or is non-empty
+/// and none of `is_not`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowCondition {
+    /// The column, or its spellings in order of preference.
+    pub column: OneOrMany,
+    pub is: Option<OneOrMany>,
+    pub is_not: Option<OneOrMany>,
 }
 
 /// A per-row rule for a money column: when every condition holds, the amount is
@@ -124,6 +143,17 @@ impl ColumnSource {
     fn names(&self) -> &[String] {
         self.from.as_ref().map_or(&[], OneOrMany::names)
     }
+
+    /// The columns `when` and `unless_same_as` read.
+    fn condition_names(&self) -> impl Iterator<Item = &String> {
+        let when = self.when.iter().flat_map(|c| c.column.names());
+        when.chain(self.unless_same_as.iter().flat_map(OneOrMany::names))
+    }
+}
+
+/// The first of `names` that `header` has.
+pub fn first_in_header<'h>(names: &[String], header: &'h [String]) -> Option<&'h str> {
+    names.iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
 }
 
 /// The FOCUS columns every mapping must feed: a cost fact cannot exist without them.
@@ -161,6 +191,8 @@ impl ExportMapping {
                 ("cases", !source.cases.is_empty(), money),
                 ("values", !source.values.is_empty(), !money && !tags),
                 ("other", source.other.is_some(), !money && !tags),
+                ("when", source.when.is_some(), !money && !tags),
+                ("unless_same_as", source.unless_same_as.is_some(), !money && !tags),
                 ("key_prefixes", !source.key_prefixes.is_empty(), tags),
                 ("columns_prefix", kinds[2], tags),
             ];
@@ -171,6 +203,11 @@ impl ExportMapping {
             if source.other.is_some() && source.values.is_empty() {
                 return Err(invalid(format!("{column}: other needs values")));
             }
+            if let Some(condition) = &source.when
+                && condition.is.is_some() == condition.is_not.is_some()
+            {
+                return Err(invalid(format!("{column}: when needs exactly one of is or is_not")));
+            }
         }
         if mapping.detect.is_empty() {
             return Err(invalid("detect must name at least one column".into()));
@@ -180,8 +217,7 @@ impl ExportMapping {
 
     /// The export column feeding `column` in a file with this `header`, if any.
     pub fn resolve<'h>(&self, column: FocusColumn, header: &'h [String]) -> Option<&'h str> {
-        let source = self.columns.get(&column)?;
-        source.names().iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
+        first_in_header(self.columns.get(&column)?.names(), header)
     }
 
     /// How `column` is fed, if the mapping feeds it.
@@ -215,7 +251,7 @@ impl ExportMapping {
                     let cases = source.cases.iter().flat_map(|case| {
                         case.when.keys().chain(&case.when_present).chain(&case.sum).chain(&case.minus)
                     });
-                    source.names().iter().chain(cases)
+                    source.names().iter().chain(cases).chain(source.condition_names())
                 })
                 .chain(&self.watermark)
                 .map(String::as_str)
@@ -372,6 +408,25 @@ mod tests {
         let mapping = set.by_name("focus-1.0").unwrap();
         assert_eq!(mapping.resolve(FocusColumn::RegionId, &header(&["Region"])), Some("Region"));
         assert_eq!(mapping.resolve(FocusColumn::RegionId, &header(&["Region", "RegionId"])), Some("RegionId"));
+    }
+
+    #[test]
+    fn a_row_condition_needs_exactly_one_test() {
+        let set = MappingSet::load(None).unwrap();
+        let header = header(&["line_item_legal_entity", "bill_billing_entity"]);
+        assert!(set.by_name("aws-cur-2.0").unwrap().referenced_columns().contains(&"bill_billing_entity"));
+        assert!(set.by_name("aws-cur-2.0").unwrap().unused_columns(&header).is_empty());
+        let base = BUILT_IN[0].1;
+        let both = base
+            .replace("unless_same_as = \"InvoiceIssuerName\"", "when = { column = \"a\", is = \"b\", is_not = \"c\" }");
+        let err = ExportMapping::parse("x.toml", &both).unwrap_err();
+        assert!(err.to_string().contains("exactly one of is or is_not"), "{err}");
+        let on_money = base.replace(
+            "BilledCost         = { from = \"BilledCost\", required = true }",
+            "BilledCost = { from = \"BilledCost\", required = true, unless_same_as = \"ListCost\" }",
+        );
+        let err = ExportMapping::parse("x.toml", &on_money).unwrap_err();
+        assert!(err.to_string().contains("unless_same_as does not apply to BilledCost"), "{err}");
     }
 
     #[test]

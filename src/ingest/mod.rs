@@ -420,6 +420,7 @@ fn translate_group(mapping: &ExportMapping, group: ExportGroup) -> ExportGroup {
         region: t(FocusColumn::RegionId, group.region),
         charge_category: t(FocusColumn::ChargeCategory, group.charge_category),
         currency: t(FocusColumn::BillingCurrency, group.currency),
+        marketplace_publisher: t(FocusColumn::MarketplacePublisher, group.marketplace_publisher),
         ..group
     }
 }
@@ -470,6 +471,7 @@ fn fact_from_group(
         charge_category: required(group.charge_category, FocusColumn::ChargeCategory)?,
         currency,
         tags,
+        marketplace_publisher: group.marketplace_publisher.unwrap_or_default(),
     };
     let amounts = FactAmounts {
         costs: CostTotals::from_picos(group.billed_picos, group.effective_picos, group.list_picos),

@@ -5,7 +5,7 @@
 //! the current row ([`RowValues`]).
 
 use super::groups::{ATTRIBUTE_TEXT, DailyGroups, GroupKey, KEY_DATES, KEY_TEXT, MONEY, RowAt};
-use super::mapping::{ColumnSource, ExportMapping, MoneyCase};
+use super::mapping::{ColumnSource, ExportMapping, MoneyCase, RowCondition, first_in_header};
 use super::tags::{TagFilter, rewrite_key_prefix};
 use crate::focus::FocusColumn;
 
@@ -53,6 +53,26 @@ enum Slot {
     Constant(Box<[u8]>),
     /// Tags, one column per key: (column, tag key before folding).
     TagColumns(Vec<(usize, String)>),
+    /// A value that counts only on some rows (`when`, `unless_same_as` of the mapping).
+    Conditional(Box<ConditionalValue>),
+}
+
+/// A text value read only on the rows a condition selects.
+#[derive(Debug, Clone)]
+struct ConditionalValue {
+    /// The value's column; `None` when the file lacks it.
+    column: Option<usize>,
+    when: Option<Selector>,
+    /// The value is empty where it equals this column's.
+    unless_same_as: Option<usize>,
+}
+
+/// A compiled [`RowCondition`].
+#[derive(Debug, Clone)]
+struct Selector {
+    condition: Condition,
+    /// `is_not`: a non-empty value outside the list selects the row.
+    negated: bool,
 }
 
 /// A money value's rule.
@@ -101,6 +121,7 @@ pub struct RowError {
 pub struct RowScratch {
     key: GroupKey,
     tags: Vec<u8>,
+    conditional: Vec<u8>,
 }
 
 /// How one file's rows become daily groups.
@@ -160,7 +181,7 @@ impl RowLayout {
         let account = match &self.key[account_slot] {
             Slot::Column(column) => String::from_utf8_lossy(row.text(*column)).into_owned(),
             Slot::Constant(value) => String::from_utf8_lossy(value).into_owned(),
-            Slot::Missing | Slot::TagColumns(_) => String::new(),
+            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) => String::new(),
         };
         Some((account, mark))
     }
@@ -203,10 +224,29 @@ impl RowLayout {
             }
             return Slot::TagColumns(columns);
         }
-        match mapping.resolve(focus, header) {
-            Some(name) => Slot::Column(self.column(header, name, kind).expect("resolved from the header")),
-            None => Slot::Missing,
+        let column = mapping.resolve(focus, header).map(|name| self.column(header, name, kind).expect("in the header"));
+        if source.when.is_none() && source.unless_same_as.is_none() {
+            return column.map_or(Slot::Missing, Slot::Column);
         }
+        let when = source.when.as_ref().map(|condition| self.selector(header, condition));
+        let unless_same_as = source
+            .unless_same_as
+            .as_ref()
+            .and_then(|names| first_in_header(names.names(), header))
+            .and_then(|name| self.column(header, name, ValueKind::Text));
+        Slot::Conditional(Box::new(ConditionalValue { column, when, unless_same_as }))
+    }
+
+    fn selector(&mut self, header: &[String], condition: &RowCondition) -> Selector {
+        let column =
+            first_in_header(condition.column.names(), header).and_then(|n| self.column(header, n, ValueKind::Text));
+        let (values, negated) = match (&condition.is, &condition.is_not) {
+            (Some(values), _) => (values, false),
+            (None, Some(values)) => (values, true),
+            (None, None) => unreachable!("a mapping's when has is or is_not (checked when it is loaded)"),
+        };
+        let values = values.names().iter().map(|v| v.as_bytes().into()).collect();
+        Selector { condition: Condition { column, values }, negated }
     }
 
     fn money_rule(&mut self, mapping: &ExportMapping, header: &[String], focus: FocusColumn) -> MoneyRule {
@@ -263,7 +303,7 @@ impl RowLayout {
             Some(column) => row.quantity(column).map_err(|problem| not_a_number(column, problem))?,
             None => None,
         };
-        let RowScratch { key, tags } = scratch;
+        let RowScratch { key, tags, conditional } = scratch;
         key.clear();
         for (index, slot) in self.key.iter().enumerate() {
             match slot {
@@ -280,6 +320,10 @@ impl RowLayout {
                     tag_columns_json(row, columns, tags);
                     key.push(tags);
                 }
+                Slot::Conditional(value) => {
+                    value.read(row, conditional);
+                    key.push(conditional);
+                }
             }
         }
         groups.add_row(key, picos, consumed_quantity.unwrap_or(0.0), at, |slot| match &self.attributes[slot] {
@@ -288,6 +332,11 @@ impl RowLayout {
                 (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
             }
             Slot::Constant(value) => Some(String::from_utf8_lossy(value).into_owned()),
+            Slot::Conditional(value) => {
+                let mut text = Vec::new();
+                value.read(row, &mut text);
+                (!text.is_empty()).then(|| String::from_utf8_lossy(&text).into_owned())
+            }
             Slot::Missing | Slot::TagColumns(_) => None,
         });
         Ok(())
@@ -313,12 +362,45 @@ impl MoneyRule {
     }
 }
 
+impl Condition {
+    /// The row's (trimmed) value of the condition's column, and whether it is listed.
+    fn test<'r>(&self, row: &'r mut impl RowValues) -> (&'r [u8], bool) {
+        let text = self.column.map_or(&b""[..], |c| row.text(c)).trim_ascii();
+        (text, self.values.iter().any(|v| **v == *text))
+    }
+}
+
+impl ConditionalValue {
+    /// Writes the row's value into `out`: empty unless the row is selected.
+    fn read(&self, row: &mut impl RowValues, out: &mut Vec<u8>) {
+        out.clear();
+        if let Some(Selector { condition, negated }) = &self.when {
+            let (text, listed) = condition.test(row);
+            if text.is_empty() || listed == *negated {
+                return;
+            }
+            // Kept for a row that leaves the value itself empty: selected, it stays marked.
+            out.extend_from_slice(text);
+        }
+        if let Some(column) = self.column {
+            let value = row.text(column).trim_ascii();
+            if !value.is_empty() {
+                out.clear();
+                out.extend_from_slice(value);
+            }
+        }
+        if let Some(other) = self.unless_same_as
+            && row.text(other).trim_ascii() == out.as_slice()
+        {
+            out.clear();
+        }
+    }
+}
+
 impl CaseRule {
     fn selects(&self, row: &mut impl RowValues) -> bool {
-        self.when.iter().all(|condition| {
-            let text = condition.column.map_or(&b""[..], |c| row.text(c)).trim_ascii();
-            condition.values.iter().any(|v| **v == *text)
-        }) && self.present.iter().all(|column| column.is_some_and(|c| !row.text(c).trim_ascii().is_empty()))
+        self.when.iter().all(|condition| condition.test(row).1)
+            && self.present.iter().all(|column| column.is_some_and(|c| !row.text(c).trim_ascii().is_empty()))
     }
 
     fn amount(&self, row: &mut impl RowValues, focus: FocusColumn) -> Result<i128, RowError> {

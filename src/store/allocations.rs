@@ -74,8 +74,8 @@ const UNALLOCATED_COLUMNS: usize = 12;
 
 const FACT_COLUMNS: &str = "SELECT source, billing_period, charge_date, provider, billing_account_id,
     billing_account_name, sub_account_id, sub_account_name, service_name, service_category, region, charge_category,
-    currency, tags, billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items
-    FROM cost_facts";
+    currency, tags, billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items,
+    marketplace_publisher FROM cost_facts";
 
 impl Store {
     /// Replaces every allocation in one transaction: the facts of each billing period that
@@ -472,6 +472,7 @@ fn fact_from_row(row: &sqlx::any::AnyRow) -> Result<CostFact, StoreError> {
             charge_category: text(11)?,
             currency: text(12)?,
             tags: text(13)?,
+            marketplace_publisher: text(19)?,
         },
         amounts: FactAmounts {
             costs: CostTotals { billed_cost: nanos(14)?, effective_cost: nanos(15)?, list_cost: nanos(16)? },

@@ -24,12 +24,14 @@ pub enum CostDimension {
     Service,
     Region,
     ChargeCategory,
+    /// The seller of marketplace charges; empty for the provider's own.
+    Marketplace,
     /// A kept tag, by its normalised key.
     Tag(String),
 }
 
 impl CostDimension {
-    pub const NAMES: &'static str = "day, month, billing_period, provider, billing_account, sub_account, service, region, charge_category, tag:<key>";
+    pub const NAMES: &'static str = "day, month, billing_period, provider, billing_account, sub_account, service, region, charge_category, marketplace, tag:<key>";
 
     pub(super) fn sql(&self, store: &Store) -> String {
         match self {
@@ -42,6 +44,7 @@ impl CostDimension {
             CostDimension::Service => "service_name".into(),
             CostDimension::Region => "region".into(),
             CostDimension::ChargeCategory => "charge_category".into(),
+            CostDimension::Marketplace => "marketplace_publisher".into(),
             CostDimension::Tag(key) => store.json_text_sql("tags", key),
         }
     }
@@ -64,6 +67,7 @@ impl fmt::Display for CostDimension {
             CostDimension::Service => "service",
             CostDimension::Region => "region",
             CostDimension::ChargeCategory => "charge_category",
+            CostDimension::Marketplace => "marketplace",
             CostDimension::Tag(key) => return write!(f, "tag:{key}"),
         };
         f.write_str(name)
@@ -84,6 +88,7 @@ impl FromStr for CostDimension {
             "service" => CostDimension::Service,
             "region" => CostDimension::Region,
             "charge_category" => CostDimension::ChargeCategory,
+            "marketplace" => CostDimension::Marketplace,
             other => match other.strip_prefix("tag:") {
                 Some(key) if !key.trim().is_empty() => CostDimension::Tag(crate::ingest::normalise_tag_key(key)),
                 _ => return Err(format!("unknown dimension `{other}`; use one of: {}", CostDimension::NAMES)),

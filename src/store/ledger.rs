@@ -89,8 +89,8 @@ pub struct PeriodReplacement<'a> {
 }
 
 /// Columns of `cost_facts`, in insert order.
-const FACT_COLUMNS: usize = 20;
-/// Rows per INSERT: 500 × 20 = 10,000 parameters, below SQLite's 32,766 and PostgreSQL's 65,535.
+const FACT_COLUMNS: usize = 21;
+/// Rows per INSERT: 500 × 21 = 10,500 parameters, below SQLite's 32,766 and PostgreSQL's 65,535.
 const FACTS_PER_INSERT: usize = 500;
 
 /// Fixed width (milliseconds, `Z`), so stored times compare in SQL as the times do.
@@ -148,7 +148,8 @@ impl Store {
             let sql = format!(
                 "INSERT INTO cost_facts (source, billing_period, charge_date, provider, billing_account_id, billing_account_name,
                  sub_account_id, sub_account_name, service_name, service_category, region, charge_category, currency, tags,
-                 billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items, ingest_run_id) VALUES {}",
+                 billed_cost_nanos, effective_cost_nanos, list_cost_nanos, consumed_quantity, line_items, ingest_run_id,
+                 marketplace_publisher) VALUES {}",
                 values_placeholders(self.engine, chunk.len(), FACT_COLUMNS)
             );
             let mut query = sqlx::query(&sql);
@@ -176,7 +177,8 @@ impl Store {
                     .bind(stored(a.costs.list_cost)?)
                     .bind(a.consumed_quantity)
                     .bind(a.line_items)
-                    .bind(run_id);
+                    .bind(run_id)
+                    .bind(k.marketplace_publisher.clone());
             }
             query.execute(&mut *tx).await?;
         }

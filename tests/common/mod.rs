@@ -139,6 +139,18 @@ impl TestStore {
         .await
     }
 
+    /// Billed and effective cost per source, currency and marketplace seller (empty: the
+    /// provider's own charges).
+    pub async fn marketplace_totals(&self) -> Vec<String> {
+        query_strings(
+            &self.url,
+            "SELECT source || ' ' || currency || ' [' || marketplace_publisher || '] '
+                    || CAST(SUM(billed_cost_nanos) AS TEXT) || ' ' || CAST(SUM(effective_cost_nanos) AS TEXT)
+             FROM cost_facts GROUP BY source, currency, marketplace_publisher ORDER BY 1",
+        )
+        .await
+    }
+
     /// Outcomes of the ledger, oldest first.
     pub async fn ledger_outcomes(&self) -> Vec<String> {
         query_strings(&self.url, "SELECT outcome FROM ingest_runs ORDER BY id").await
