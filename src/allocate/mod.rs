@@ -704,16 +704,27 @@ impl<'f, O> Allocation<'f, O> {
 
     /// An outcome as the store keeps it: JSON objects dimension → value and dimension → method.
     fn outcome_json(&self, choices: &[Choice]) -> (String, String) {
-        let object = |part: &dyn Fn(&Choice) -> String| -> String {
-            let map: serde_json::Map<String, serde_json::Value> = self
-                .dimensions
-                .iter()
-                .zip(choices)
-                .map(|(d, c)| (d.clone(), serde_json::Value::String(part(c))))
-                .collect();
-            serde_json::Value::Object(map).to_string()
+        // Written directly, as serde_json writes a map: a split leaves tens of thousands of
+        // outcomes per billing period, and building a map for each cost more than the rows.
+        let (mut values, mut methods, mut method) = (vec![b'{'], vec![b'{'], String::new());
+        for (d, (dimension, choice)) in self.dimensions.iter().zip(choices).enumerate() {
+            use std::fmt::Write;
+            method.clear();
+            write!(method, "{}", choice.method).expect("writing to a string");
+            for (out, text) in [(&mut values, choice.value.as_str()), (&mut methods, method.as_str())] {
+                if d > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, dimension).expect("writing to memory");
+                out.push(b':');
+                serde_json::to_writer(&mut *out, text).expect("writing to memory");
+            }
+        }
+        let close = |mut out: Vec<u8>| {
+            out.push(b'}');
+            String::from_utf8(out).expect("serde_json writes UTF-8")
         };
-        (object(&|c| c.value.clone()), object(&|c| c.method.to_string()))
+        (close(values), close(methods))
     }
 
     /// The largest costs no rule allocated, per dimension and currency: the sub-accounts and
@@ -882,6 +893,24 @@ mod tests {
             values(&no_rules, &fact("x", ("1", "a"), "r", "{}"))[0],
             ("unallocated".into(), AllocationMethod::Default)
         );
+    }
+
+    #[test]
+    fn outcomes_are_stored_as_json_objects_in_dimension_order() {
+        let config = config(vec![
+            ("team", vec![tag_rule("team tag", "team")]),
+            ("env", vec![rule("all", Conditions::default(), "prod")]),
+        ]);
+        let allocator = Allocator::new(&config).unwrap();
+        let facts = [fact("x", ("1", "a"), "r", r#"{"team":"se\"arch\\"}"#)];
+        let costs = allocator.allocate_period(&facts).allocated_costs().unwrap();
+        let expected = |pairs: [(&str, &str); 2]| {
+            let map: serde_json::Map<String, serde_json::Value> =
+                pairs.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+            serde_json::Value::Object(map).to_string()
+        };
+        assert_eq!(costs.outcomes[0].0, expected([("team", "se\"arch\\"), ("env", "prod")]));
+        assert_eq!(costs.outcomes[0].1, expected([("team", "tag: team tag"), ("env", "rule: all")]));
     }
 
     #[test]
