@@ -21,9 +21,11 @@ use finopsd::allocate::{AllocationConfig, Allocator};
 use finopsd::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 use rand::{Rng, SeedableRng};
 
-// The allocator finopsd itself runs with.
+// The allocator finopsd itself runs with, with its options (src/main.rs).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 21] = b"oversize_threshold:0\0";
 
 const DAYS: u32 = 30;
 const FACTS_PER_BATCH: usize = 500_000;
