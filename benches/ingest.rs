@@ -120,6 +120,32 @@ struct Case {
     config: Option<PathBuf>,
 }
 
+/// The files to ingest (generated when missing) and how each is compared.
+fn bench_cases(dir: &Path, rows: u64, baseline: bool) -> Vec<Case> {
+    let mut cases: Vec<Case> = [ExportEncoding::Csv, ExportEncoding::CsvGz, ExportEncoding::Parquet]
+        .into_iter()
+        .map(|encoding| Case {
+            label: format!("focus {}", encoding.extension()),
+            file: export_file(dir, rows, encoding),
+            script: script("duckdb_groupby.py"),
+            config: None,
+        })
+        .collect();
+    // The CUR grain DuckDB groups on keeps one tag, `team`; so does finopsd here.
+    let cur_config = dir.join("cur2-team-only.toml");
+    std::fs::write(&cur_config, "[ingest]\ntag_keys = [\"team\"]\n").expect("write bench config");
+    for file in cur2_files(dir, rows, baseline) {
+        let extension = if file.extension().is_some_and(|e| e == "parquet") { "parquet" } else { "csv.gz" };
+        cases.push(Case {
+            label: format!("cur2 {extension}"),
+            file,
+            script: script("duckdb_cur2.py"),
+            config: Some(cur_config.clone()),
+        });
+    }
+    cases
+}
+
 fn main() {
     let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
@@ -130,27 +156,17 @@ fn main() {
     if !baseline {
         eprintln!("python3 -c 'import duckdb' failed: `pip install duckdb` for the baseline; finopsd figures only");
     }
-    let mut cases: Vec<Case> = [ExportEncoding::Csv, ExportEncoding::CsvGz, ExportEncoding::Parquet]
-        .into_iter()
-        .map(|encoding| Case {
-            label: format!("focus {}", encoding.extension()),
-            file: export_file(&dir, rows, encoding),
-            script: script("duckdb_groupby.py"),
-            config: None,
-        })
-        .collect();
-    // The CUR grain DuckDB groups on keeps one tag, `team`; so does finopsd here.
-    let cur_config = dir.join("cur2-team-only.toml");
-    std::fs::write(&cur_config, "[ingest]\ntag_keys = [\"team\"]\n").expect("write bench config");
-    for file in cur2_files(&dir, rows, baseline) {
-        let extension = if file.extension().is_some_and(|e| e == "parquet") { "parquet" } else { "csv.gz" };
-        cases.push(Case {
-            label: format!("cur2 {extension}"),
-            file,
-            script: script("duckdb_cur2.py"),
-            config: Some(cur_config.clone()),
-        });
+    // The files are written by a child process: Linux carries a process's peak RSS across
+    // fork and exec, so a child of a parent that had generated gigabytes would report them as
+    // its own peak.
+    if std::env::var_os("BENCH_GENERATE_ONLY").is_some() {
+        bench_cases(&dir, rows, baseline);
+        return;
     }
+    let generated =
+        Command::new(std::env::current_exe().expect("the bench's own path")).env("BENCH_GENERATE_ONLY", "1").status();
+    assert!(generated.is_ok_and(|s| s.success()), "generating the benchmark files failed");
+    let cases = bench_cases(&dir, rows, baseline);
 
     println!(
         "{:<14} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9} {:>12}",

@@ -296,7 +296,7 @@ fn map_json(chunk: &MapChunk<'_>, row: usize, out: &mut Vec<u8>) {
     let Some((keys, values)) = chunk.entries.filter(|_| chunk.rows.is_valid(row)) else { return };
     let (start, end) = chunk.rows.offsets().start_end(row);
     for entry in start..end {
-        push_tag(out, text_at(keys, entry).as_bytes(), text_at(values, entry).as_bytes());
+        push_tag(out, text_at(keys, entry), text_at(values, entry));
     }
     close_tags(out);
 }

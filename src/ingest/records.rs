@@ -160,13 +160,13 @@ impl RowValues for JsonRow<'_> {
                     if let (Some(key), Some(text)) =
                         (fields.get("key").and_then(scalar_text), fields.get("value").and_then(scalar_text))
                     {
-                        push_tag(out, key.as_bytes(), text.as_bytes());
+                        push_tag(out, &key, &text);
                     }
                 }
                 Value::Object(fields) => {
                     for (key, field) in fields {
                         if let Some(text) = scalar_text(field) {
-                            push_tag(out, key.as_bytes(), text.as_bytes());
+                            push_tag(out, key, &text);
                         }
                     }
                 }

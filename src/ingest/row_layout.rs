@@ -443,14 +443,14 @@ pub fn date_key(text: &[u8]) -> &[u8] {
 fn tag_columns_json(row: &mut impl RowValues, columns: &[(usize, String)], out: &mut Vec<u8>) {
     out.clear();
     for (column, key) in columns {
-        push_tag(out, key.as_bytes(), row.text(*column).trim_ascii());
+        push_tag(out, key, &String::from_utf8_lossy(row.text(*column).trim_ascii()));
     }
     close_tags(out);
 }
 
 /// Appends one tag to the JSON object being written into `out`, opening it on the first
 /// tag; a tag without a value is left out. Every reader assembles tags this way.
-pub fn push_tag(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+pub fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
     if value.is_empty() {
         return;
     }
@@ -468,15 +468,15 @@ pub fn close_tags(out: &mut Vec<u8>) {
 }
 
 /// Appends `text` as a JSON string.
-fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
     // Tag keys and values rarely need escaping; this runs once per tag per row.
-    if std::str::from_utf8(text).is_ok() && !text.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push(b'"');
-        out.extend_from_slice(text);
+        out.extend_from_slice(text.as_bytes());
         out.push(b'"');
         return;
     }
-    serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)).expect("writing to memory");
+    serde_json::to_writer(&mut *out, text).expect("writing to memory");
 }
 
 #[cfg(test)]
@@ -486,8 +486,8 @@ mod tests {
     #[test]
     fn json_strings_are_escaped_only_when_needed() {
         let mut out = Vec::new();
-        write_json_string(&mut out, b"team");
-        write_json_string(&mut out, b"a\"b\\c\n");
+        write_json_string(&mut out, "team");
+        write_json_string(&mut out, "a\"b\\c\n");
         assert_eq!(String::from_utf8(out).unwrap(), r#""team""a\"b\\c\n""#);
     }
 
