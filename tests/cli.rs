@@ -369,6 +369,10 @@ fn the_demo_runs_on_the_bundled_sample_data() {
     }
     assert!(stdout.contains("EUR") && stdout.contains("USD"));
     for section in [
+        "Marketplace charges of 2025-06",
+        "Datadog, Inc.",
+        "Contoso Security Ltd",
+        "Elasticsearch, Inc.",
         "Showback by team",
         "shared costs divided by: support and tax",
         "Allocation coverage of team",

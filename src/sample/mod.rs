@@ -49,6 +49,9 @@ struct Provider {
     sub_accounts: &'static [(&'static str, &'static str)],
     services: &'static [Service],
     regions: &'static [&'static str],
+    /// A third party's product bought through the provider's marketplace: (service,
+    /// seller, monthly charge).
+    marketplace: (&'static str, &'static str, f64),
 }
 
 struct Service {
@@ -189,6 +192,7 @@ const PROVIDERS: [Provider; 3] = [
         ],
         services: AWS_SERVICES,
         regions: &["us-east-1", "eu-west-1"],
+        marketplace: ("Datadog Pro", "Datadog, Inc.", 420.0),
     },
     Provider {
         folder: "azure",
@@ -203,6 +207,7 @@ const PROVIDERS: [Provider; 3] = [
         ],
         services: AZURE_SERVICES,
         regions: &["westeurope", "northeurope"],
+        marketplace: ("Contoso Firewall", "Contoso Security Ltd", 180.0),
     },
     Provider {
         folder: "gcp",
@@ -214,6 +219,7 @@ const PROVIDERS: [Provider; 3] = [
         sub_accounts: &[("nw-search-prod", "Search Production"), ("nw-ml-dev", "ML Development")],
         services: GCP_SERVICES,
         regions: &["us-central1", "europe-west1"],
+        marketplace: ("Elastic Cloud", "Elasticsearch, Inc.", 150.0),
     },
 ];
 
@@ -544,6 +550,11 @@ fn write_month(
     if provider.folder == "gcp" {
         monthly.push(month_line("Credit", "Compute Engine", "Startup program credit", -250.0, -250.0));
     }
+    let (service, seller, charge) = provider.marketplace;
+    monthly.push(FocusLine {
+        marketplace_seller: seller.into(),
+        ..month_line("Usage", service, "Marketplace subscription, monthly", charge, charge)
+    });
     let tax = round6(month_billed * if provider.currency == "EUR" { 0.19 } else { 0.07 });
     monthly.push(month_line("Tax", "Tax", "Sales tax", tax, tax));
     lines += monthly.len() as u64;

@@ -85,7 +85,7 @@ pub fn product_code(service: &str) -> &str {
     }
 }
 
-const CUR2_COLUMNS: [&str; 22] = [
+const CUR2_COLUMNS: [&str; 24] = [
     "bill_billing_period_start_date",
     "bill_billing_period_end_date",
     "bill_payer_account_id",
@@ -93,6 +93,8 @@ const CUR2_COLUMNS: [&str; 22] = [
     "bill_invoice_id",
     "line_item_usage_account_id",
     "line_item_usage_account_name",
+    "bill_billing_entity",
+    "line_item_legal_entity",
     "line_item_line_item_type",
     "line_item_usage_start_date",
     "line_item_usage_end_date",
@@ -153,6 +155,8 @@ impl Cur2Month {
                 &line.invoice_id,
                 &line.sub_account_id,
                 &line.sub_account_name,
+                if line.marketplace_seller.is_empty() { "AWS" } else { "AWS Marketplace" },
+                if line.marketplace_seller.is_empty() { "Amazon Web Services, Inc." } else { &line.marketplace_seller },
                 kind,
                 &line.charge_period_start,
                 &line.charge_period_end,
@@ -221,7 +225,7 @@ impl MonthExport for Cur2Month {
     }
 }
 
-const AZURE_COLUMNS: [&str; 16] = [
+const AZURE_COLUMNS: [&str; 18] = [
     "BillingAccountId",
     "BillingAccountName",
     "BillingPeriodStartDate",
@@ -237,6 +241,8 @@ const AZURE_COLUMNS: [&str; 16] = [
     "CostInBillingCurrency",
     "BillingCurrencyCode",
     "ResourceId",
+    "PublisherType",
+    "PublisherName",
     "Tags",
 ];
 
@@ -346,6 +352,8 @@ impl MonthExport for AzureMonth {
                     &money_text(cost),
                     &line.currency,
                     &line.resource_id,
+                    if line.marketplace_seller.is_empty() { "Azure" } else { "Marketplace" },
+                    if line.marketplace_seller.is_empty() { "Microsoft" } else { &line.marketplace_seller },
                     &tags.join(","),
                 ])
                 .map_err(|e| io_error(&path)(e.into()))?;
@@ -403,7 +411,11 @@ impl MonthExport for GcpMonth {
             "currency": line.currency,
             "usage": {"amount": line.consumed_quantity.map(number), "unit": line.consumed_unit},
             "credits": credits,
-            "invoice": {"month": period.format("%Y%m").to_string()},
+            "invoice": {
+                "month": period.format("%Y%m").to_string(),
+                "publisher_type": if line.marketplace_seller.is_empty() { "GOOGLE" } else { "PARTNER" },
+            },
+            "seller_name": if line.marketplace_seller.is_empty() { "Google" } else { &line.marketplace_seller },
             "cost_type": cost_type,
         });
         serde_json::to_writer(&mut self.out, &row).map_err(|e| io_error(&self.path)(e.into()))?;

@@ -41,6 +41,10 @@ pub struct FocusLine {
     pub sub_account_name: String,
     /// The Tags JSON object, `{}` when untagged.
     pub tags: String,
+    /// The seller of a marketplace charge; empty for the provider's own charges. Written
+    /// by the provider formats, each in its own columns (FOCUS files here have no
+    /// PublisherName).
+    pub marketplace_seller: String,
 }
 
 /// The columns written, in FOCUS's alphabetical order.
