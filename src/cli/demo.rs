@@ -166,8 +166,8 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
 
     let last_month = BillingPeriod::containing(last);
     println!("\nMarketplace charges of {last_month}: third parties' products each cloud bills for, kept and marked");
-    let month = (last_month.first_day(), last);
-    let rows = store.costs(&by(&[CostDimension::Provider, CostDimension::Marketplace], month.0, month.1)).await?;
+    let sellers = [CostDimension::Provider, CostDimension::Marketplace];
+    let rows = store.costs(&by(&sellers, last_month.first_day(), last)).await?;
     let mut table = Tabular::new(["provider", "seller", "currency", "effective_cost"].map(String::from).to_vec());
     for row in rows.into_iter().filter(|row| row.keys.get(1).is_some_and(|seller| !seller.is_empty())) {
         let mut fields: Vec<Field> = row.keys.into_iter().map(Field::Text).collect();
