@@ -41,27 +41,6 @@ pub enum FocusColumn {
 }
 
 impl FocusColumn {
-    pub const ALL: [FocusColumn; 18] = [
-        FocusColumn::ChargePeriodStart,
-        FocusColumn::BillingPeriodStart,
-        FocusColumn::ProviderName,
-        FocusColumn::BillingAccountId,
-        FocusColumn::BillingAccountName,
-        FocusColumn::SubAccountId,
-        FocusColumn::SubAccountName,
-        FocusColumn::ServiceName,
-        FocusColumn::ServiceCategory,
-        FocusColumn::RegionId,
-        FocusColumn::ChargeCategory,
-        FocusColumn::BillingCurrency,
-        FocusColumn::BilledCost,
-        FocusColumn::EffectiveCost,
-        FocusColumn::ListCost,
-        FocusColumn::ConsumedQuantity,
-        FocusColumn::Tags,
-        FocusColumn::MarketplacePublisher,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             FocusColumn::ChargePeriodStart => "ChargePeriodStart",
