@@ -226,9 +226,13 @@ struct ParquetRow<'s, 'a> {
     /// The `YYYY-MM-DD` text of the last typed date of each column, formatted once per run
     /// of rows of one day.
     days: Vec<Option<(i32, String)>>,
+    /// Whether each map key seen so far is kept (see [`RowLayout::kept_tags`]): a file has a
+    /// few dozen keys and millions of entries.
+    kept_keys: foldhash::HashMap<&'a str, bool>,
+    kept_tags: &'s super::row_layout::KeptTagKeys,
 }
 
-impl RowValues for ParquetRow<'_, '_> {
+impl<'a> RowValues for ParquetRow<'_, 'a> {
     fn text(&mut self, column: usize) -> &[u8] {
         let (values, chunk, row) = (self.values, self.chunk, self.row);
         match &values.columns[column] {
@@ -273,7 +277,11 @@ impl RowValues for ParquetRow<'_, '_> {
 
     fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
         match &self.values.columns[column] {
-            ColumnChunks::Map(chunks) => map_json(&chunks[self.chunk], self.row, out),
+            ColumnChunks::Map(chunks) => {
+                let (chunk, kept_tags, kept_keys) = (&chunks[self.chunk], self.kept_tags, &mut self.kept_keys);
+                let mut keeps = |key: &'a str| *kept_keys.entry(key).or_insert_with(|| kept_tags.keeps(key));
+                map_json(chunk, self.row, &mut keeps, out)
+            }
             _ => {
                 let text = self.text(column);
                 out.extend_from_slice(text);
@@ -290,13 +298,16 @@ fn number_at<T: polars_arrow::types::NativeType>(chunk: &PrimitiveArray<T>, row:
     chunk.is_valid(row).then(|| chunk.value(row))
 }
 
-/// A map row as JSON object text; entries with an empty value are left out (CUR 2.0 writes
-/// only activated, non-empty keys anyway).
-fn map_json(chunk: &MapChunk<'_>, row: usize, out: &mut Vec<u8>) {
+/// A map row's kept entries as JSON object text; entries with an empty value are left out
+/// (CUR 2.0 writes only activated, non-empty keys anyway).
+fn map_json<'a>(chunk: &MapChunk<'a>, row: usize, keeps: &mut impl FnMut(&'a str) -> bool, out: &mut Vec<u8>) {
     let Some((keys, values)) = chunk.entries.filter(|_| chunk.rows.is_valid(row)) else { return };
     let (start, end) = chunk.rows.offsets().start_end(row);
     for entry in start..end {
-        push_tag(out, text_at(keys, entry), text_at(values, entry));
+        let key = text_at(keys, entry);
+        if keeps(key) {
+            push_tag(out, key, text_at(values, entry));
+        }
     }
     close_tags(out);
 }
@@ -400,7 +411,14 @@ fn sum_rows(
 ) -> Result<DailyGroups, (usize, RowError)> {
     let mut groups = DailyGroups::default();
     let mut scratch = RowScratch::default();
-    let mut row = ParquetRow { values, chunk: 0, row: 0, days: vec![None; layout.columns.len()] };
+    let mut row = ParquetRow {
+        values,
+        chunk: 0,
+        row: 0,
+        days: vec![None; layout.columns.len()],
+        kept_keys: foldhash::HashMap::default(),
+        kept_tags: &layout.kept_tags,
+    };
     let mut chunk_start = 0;
     for (chunk, &length) in values.chunk_lengths.iter().enumerate() {
         let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + length));

@@ -134,6 +134,22 @@ pub struct RowLayout {
     money: Vec<MoneyRule>,
     quantity: Option<usize>,
     watermark: Option<usize>,
+    /// The tag keys the store keeps, for readers that can leave the others out of a row's
+    /// tags before grouping (a Parquet map): the rest never reach a fact.
+    pub kept_tags: KeptTagKeys,
+}
+
+/// Which export tag keys are kept, with the mapping's key prefixes rewritten before folding.
+#[derive(Debug, Clone)]
+pub struct KeptTagKeys {
+    filter: TagFilter,
+    prefixes: Vec<(String, String)>,
+}
+
+impl KeptTagKeys {
+    pub fn keeps(&self, key: &str) -> bool {
+        self.filter.keeps(&rewrite_key_prefix(key, &self.prefixes))
+    }
 }
 
 impl RowLayout {
@@ -147,6 +163,7 @@ impl RowLayout {
             money: Vec::new(),
             quantity: None,
             watermark: None,
+            kept_tags: KeptTagKeys { filter: tags.clone(), prefixes: mapping.tag_key_prefixes().to_vec() },
         };
         for focus in KEY_DATES {
             let slot = layout.slot(mapping, header, focus, ValueKind::Date, tags);
