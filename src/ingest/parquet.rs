@@ -226,10 +226,39 @@ struct ParquetRow<'s, 'a> {
     /// The `YYYY-MM-DD` text of the last typed date of each column, formatted once per run
     /// of rows of one day.
     days: Vec<Option<(i32, String)>>,
-    /// Whether each map key seen so far is kept (see [`RowLayout::kept_tags`]): a file has a
-    /// few dozen keys and millions of entries.
-    kept_keys: foldhash::HashMap<&'a str, bool>,
+    kept_keys: KeptKeyCache<'a>,
     kept_tags: &'s super::row_layout::KeptTagKeys,
+}
+
+/// Whether each map key seen so far is kept (see [`RowLayout::kept_tags`]): a file has a few
+/// dozen keys and millions of entries. The keys last decided are known by their Arrow view
+/// first, 16 bytes that hold a short key itself or a longer one's place in the chunk's
+/// buffers: within a chunk equal views are equal keys, so most entries need no hashing.
+#[derive(Default)]
+struct KeptKeyCache<'a> {
+    views: Vec<(u128, bool)>,
+    keys: foldhash::HashMap<&'a str, bool>,
+}
+
+impl<'a> KeptKeyCache<'a> {
+    /// Views remembered; beyond them a key is looked up by its text.
+    const VIEWS: usize = 8;
+
+    /// A view names a place in its own chunk's buffers only.
+    fn next_chunk(&mut self) {
+        self.views.clear();
+    }
+
+    fn keeps(&mut self, view: u128, key: &'a str, kept_tags: &super::row_layout::KeptTagKeys) -> bool {
+        if let Some((_, kept)) = self.views.iter().find(|(known, _)| *known == view) {
+            return *kept;
+        }
+        let kept = *self.keys.entry(key).or_insert_with(|| kept_tags.keeps(key));
+        if self.views.len() < Self::VIEWS {
+            self.views.push((view, kept));
+        }
+        kept
+    }
 }
 
 impl<'a> RowValues for ParquetRow<'_, 'a> {
@@ -279,7 +308,7 @@ impl<'a> RowValues for ParquetRow<'_, 'a> {
         match &self.values.columns[column] {
             ColumnChunks::Map(chunks) => {
                 let (chunk, kept_tags, kept_keys) = (&chunks[self.chunk], self.kept_tags, &mut self.kept_keys);
-                let mut keeps = |key: &'a str| *kept_keys.entry(key).or_insert_with(|| kept_tags.keeps(key));
+                let mut keeps = |view: u128, key: &'a str| kept_keys.keeps(view, key, kept_tags);
                 map_json(chunk, self.row, &mut keeps, out)
             }
             _ => {
@@ -300,12 +329,12 @@ fn number_at<T: polars_arrow::types::NativeType>(chunk: &PrimitiveArray<T>, row:
 
 /// A map row's kept entries as JSON object text; entries with an empty value are left out
 /// (CUR 2.0 writes only activated, non-empty keys anyway).
-fn map_json<'a>(chunk: &MapChunk<'a>, row: usize, keeps: &mut impl FnMut(&'a str) -> bool, out: &mut Vec<u8>) {
+fn map_json<'a>(chunk: &MapChunk<'a>, row: usize, keeps: &mut impl FnMut(u128, &'a str) -> bool, out: &mut Vec<u8>) {
     let Some((keys, values)) = chunk.entries.filter(|_| chunk.rows.is_valid(row)) else { return };
     let (start, end) = chunk.rows.offsets().start_end(row);
     for entry in start..end {
         let key = text_at(keys, entry);
-        if keeps(key) {
+        if keeps(keys.views()[entry].as_u128(), key) {
             push_tag(out, key, text_at(values, entry));
         }
     }
@@ -416,12 +445,13 @@ fn sum_rows(
         chunk: 0,
         row: 0,
         days: vec![None; layout.columns.len()],
-        kept_keys: foldhash::HashMap::default(),
+        kept_keys: KeptKeyCache::default(),
         kept_tags: &layout.kept_tags,
     };
     let mut chunk_start = 0;
     for (chunk, &length) in values.chunk_lengths.iter().enumerate() {
         let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + length));
+        row.kept_keys.next_chunk();
         for slice_row in from..to {
             row.chunk = chunk;
             row.row = slice_row - chunk_start;
@@ -443,6 +473,24 @@ mod tests {
     use crate::ingest::mapping::MappingSet;
     use crate::ingest::tags::TagFilter;
     use crate::sample::{ExportEncoding, write_benchmark_export};
+
+    #[test]
+    fn a_long_key_is_known_by_its_view_only_within_its_chunk() {
+        use crate::ingest::row_layout::KeptTagKeys;
+        let kept = KeptTagKeys::new(&TagFilter::new(&["cost_center".into()]), &[("user_".into(), String::new())]);
+        // Both keys sit at the start of their chunk's buffer: equal length, prefix and place.
+        let (first, second) = (
+            Utf8ViewArray::from_slice_values(["user_cost_center"]),
+            Utf8ViewArray::from_slice_values(["user_cost_centre"]),
+        );
+        let view = |keys: &Utf8ViewArray| keys.views()[0].as_u128();
+        assert_eq!(view(&first), view(&second));
+        let mut cache = KeptKeyCache::default();
+        cache.next_chunk();
+        assert!(cache.keeps(view(&first), first.value(0), &kept));
+        cache.next_chunk();
+        assert!(!cache.keeps(view(&second), second.value(0), &kept));
+    }
 
     #[test]
     fn parquet_slices_cover_every_row_once() {

@@ -147,6 +147,10 @@ pub struct KeptTagKeys {
 }
 
 impl KeptTagKeys {
+    pub fn new(filter: &TagFilter, prefixes: &[(String, String)]) -> Self {
+        KeptTagKeys { filter: filter.clone(), prefixes: prefixes.to_vec() }
+    }
+
     pub fn keeps(&self, key: &str) -> bool {
         self.filter.keeps(&rewrite_key_prefix(key, &self.prefixes))
     }
@@ -163,7 +167,7 @@ impl RowLayout {
             money: Vec::new(),
             quantity: None,
             watermark: None,
-            kept_tags: KeptTagKeys { filter: tags.clone(), prefixes: mapping.tag_key_prefixes().to_vec() },
+            kept_tags: KeptTagKeys::new(tags, mapping.tag_key_prefixes()),
         };
         for focus in KEY_DATES {
             let slot = layout.slot(mapping, header, focus, ValueKind::Date, tags);
