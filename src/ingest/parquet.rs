@@ -122,10 +122,13 @@ enum ColumnChunks<'a> {
     Repeated(Vec<RepeatedChunk<'a>>),
 }
 
-/// One chunk of a list of structs, and the field read from its elements.
+/// One chunk of a list of structs, and the field read from its elements, cast once per chunk
+/// to what it holds.
 struct RepeatedChunk<'a> {
     rows: &'a ListArray<i64>,
     field: Option<&'a dyn Array>,
+    numbers: Option<&'a PrimitiveArray<f64>>,
+    texts: Option<&'a Utf8ViewArray>,
 }
 
 impl<'a> RepeatedChunk<'a> {
@@ -134,7 +137,9 @@ impl<'a> RepeatedChunk<'a> {
             let index = elements.fields().iter().position(|f| f.name.as_str() == name)?;
             Some(elements.values()[index].as_ref())
         });
-        RepeatedChunk { rows, field }
+        let numbers = field.and_then(|f| f.as_any().downcast_ref::<PrimitiveArray<f64>>());
+        let texts = field.and_then(|f| f.as_any().downcast_ref::<Utf8ViewArray>());
+        RepeatedChunk { rows, field, numbers, texts }
     }
 
     /// The row's elements, as a range of the field's values.
@@ -149,7 +154,7 @@ impl<'a> RepeatedChunk<'a> {
     /// The sum of the row's values of the field; `None` when it has none.
     fn sum(&self, row: usize) -> Result<Option<f64>, String> {
         let Some(field) = self.field else { return Ok(None) };
-        let Some(numbers) = field.as_any().downcast_ref::<PrimitiveArray<f64>>() else {
+        let Some(numbers) = self.numbers else {
             return Err(format!("the field holds {:?} values, not numbers", field.dtype()));
         };
         Ok(self
@@ -160,8 +165,7 @@ impl<'a> RepeatedChunk<'a> {
 
     /// The first element's text of the field.
     fn first_text(&self, row: usize) -> &'a str {
-        let texts = self.field.and_then(|field| field.as_any().downcast_ref::<Utf8ViewArray>());
-        match (texts, self.elements(row).next()) {
+        match (self.texts, self.elements(row).next()) {
             (Some(texts), Some(element)) => text_at(texts, element),
             _ => "",
         }

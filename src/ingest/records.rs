@@ -214,7 +214,8 @@ fn add_records(
         layout.columns.iter().map(|c| c.name.split('.').map(str::to_string).collect()).collect();
     let mut scratch = RowScratch::default();
     let mut texts = vec![Vec::new(); paths.len()];
-    each_record(file, |at, record| {
+    let names: Vec<&str> = layout.columns.iter().map(|c| c.name.as_str()).collect();
+    each_record(file, &names, |at, record| {
         let mut row = JsonRow { record: &record, paths: &paths, texts: &mut texts };
         if !gate.admits(layout, &mut row) {
             return Ok(());
@@ -233,9 +234,11 @@ fn add_records(
     })
 }
 
-/// Calls `visit` with each record of the file, in order.
+/// Calls `visit` with each record of the file, in order. A CSV's records hold only the
+/// columns that feed `wanted` (a layout's column names: `credits` feeds `credits.amount`).
 fn each_record(
     file: &ExportFile,
+    wanted: &[&str],
     mut visit: impl FnMut(RowAt, Value) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     let (text, consumed) = file.csv_text()?;
@@ -262,7 +265,10 @@ fn each_record(
     }
     let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text);
     let mut record = csv::StringRecord::new();
-    let mut header: Option<Vec<Vec<String>>> = None;
+    let mut header: Option<Vec<Option<Vec<String>>>> = None;
+    let feeds = |column: &str| {
+        wanted.iter().any(|name| name.strip_prefix(column).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
+    };
     let mut row = 0u64;
     while reader.read_record(&mut record).map_err(|err| unreadable(&err))? {
         let Some(paths) = &header else {
@@ -270,7 +276,8 @@ fn each_record(
                 .iter()
                 .enumerate()
                 .map(|(i, name)| if i == 0 { name.trim_start_matches('\u{feff}') } else { name });
-            header = Some(names.map(|name| name.split('.').map(str::to_string).collect()).collect());
+            let paths = names.map(|name| feeds(name).then(|| name.split('.').map(str::to_string).collect()));
+            header = Some(paths.collect());
             continue;
         };
         row += 1;
@@ -282,16 +289,17 @@ fn each_record(
 
 /// A CSV row of a nested export as the record it flattens: each column is the dotted path
 /// of a field (`service.description`), and a repeated field (`labels`, `credits`) is one
-/// column holding the JSON array BigQuery writes for it.
+/// column holding the JSON array BigQuery writes for it. Columns nothing reads (`None`)
+/// are left out.
 fn csv_record(
     file: &ExportFile,
     at: RowAt,
-    paths: &[Vec<String>],
+    paths: &[Option<Vec<String>>],
     record: &csv::StringRecord,
 ) -> Result<Value, IngestError> {
     let mut root = serde_json::Map::new();
     for (path, cell) in paths.iter().zip(record.iter()) {
-        let cell = cell.trim();
+        let (Some(path), cell) = (path, cell.trim()) else { continue };
         if cell.is_empty() {
             continue;
         }

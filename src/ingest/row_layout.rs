@@ -134,8 +134,8 @@ pub struct RowLayout {
     money: Vec<MoneyRule>,
     quantity: Option<usize>,
     watermark: Option<usize>,
-    /// The tag keys the store keeps, for readers that can leave the others out of a row's
-    /// tags before grouping (a Parquet map): the rest never reach a fact.
+    /// The tag keys the store keeps: tag columns of other keys are not read, and readers that
+    /// can (a Parquet map) leave other keys out of a row's tags before grouping.
     pub kept_tags: KeptTagKeys,
 }
 
@@ -170,16 +170,16 @@ impl RowLayout {
             kept_tags: KeptTagKeys::new(tags, mapping.tag_key_prefixes()),
         };
         for focus in KEY_DATES {
-            let slot = layout.slot(mapping, header, focus, ValueKind::Date, tags);
+            let slot = layout.slot(mapping, header, focus, ValueKind::Date);
             layout.key.push(slot);
         }
         for focus in KEY_TEXT {
             let kind = if focus == FocusColumn::Tags { ValueKind::Tags } else { ValueKind::Text };
-            let slot = layout.slot(mapping, header, focus, kind, tags);
+            let slot = layout.slot(mapping, header, focus, kind);
             layout.key.push(slot);
         }
         for focus in ATTRIBUTE_TEXT {
-            let slot = layout.slot(mapping, header, focus, ValueKind::Text, tags);
+            let slot = layout.slot(mapping, header, focus, ValueKind::Text);
             layout.attributes.push(slot);
         }
         for focus in MONEY {
@@ -193,18 +193,22 @@ impl RowLayout {
         layout
     }
 
-    /// The row's watermark value (see `ExportMapping::watermark`) and the billing account it
-    /// counts for, when the file has a watermark column.
-    pub fn watermark(&self, row: &mut impl RowValues) -> Option<(String, String)> {
-        let column = self.watermark?;
-        let mark = String::from_utf8_lossy(row.text(column)).into_owned();
-        let account_slot = KEY_DATES.len() + KEY_TEXT.iter().position(|c| *c == FocusColumn::BillingAccountId)?;
-        let account = match &self.key[account_slot] {
-            Slot::Column(column) => String::from_utf8_lossy(row.text(*column)).into_owned(),
-            Slot::Constant(value) => String::from_utf8_lossy(value).into_owned(),
-            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) => String::new(),
-        };
-        Some((account, mark))
+    /// Writes the row's watermark value (see `ExportMapping::watermark`) into `mark` and the
+    /// billing account it counts for into `account`; `false` when the file has no watermark
+    /// column.
+    pub fn watermark(&self, row: &mut impl RowValues, account: &mut Vec<u8>, mark: &mut Vec<u8>) -> bool {
+        let Some(column) = self.watermark else { return false };
+        mark.clear();
+        mark.extend_from_slice(row.text(column));
+        account.clear();
+        let account_slot =
+            KEY_DATES.len() + KEY_TEXT.iter().position(|c| *c == FocusColumn::BillingAccountId).expect("in the grain");
+        match &self.key[account_slot] {
+            Slot::Column(column) => account.extend_from_slice(row.text(*column)),
+            Slot::Constant(value) => account.extend_from_slice(value),
+            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) => {}
+        }
+        true
     }
 
     pub fn column_name(&self, column: usize) -> &str {
@@ -222,14 +226,7 @@ impl RowLayout {
         Some(self.columns.len() - 1)
     }
 
-    fn slot(
-        &mut self,
-        mapping: &ExportMapping,
-        header: &[String],
-        focus: FocusColumn,
-        kind: ValueKind,
-        tags: &TagFilter,
-    ) -> Slot {
+    fn slot(&mut self, mapping: &ExportMapping, header: &[String], focus: FocusColumn, kind: ValueKind) -> Slot {
         let Some(source) = mapping.column_source(focus) else { return Slot::Missing };
         if let Some(value) = &source.value {
             return Slot::Constant(value.as_bytes().into());
@@ -238,7 +235,7 @@ impl RowLayout {
             let mut columns = Vec::new();
             for name in header {
                 let Some(key) = name.strip_prefix(prefix.as_str()) else { continue };
-                if tags.keeps(&rewrite_key_prefix(key, &source.key_prefixes)) {
+                if self.kept_tags.keeps(key) {
                     let column = self.column(header, name, ValueKind::Text).expect("a header column");
                     columns.push((column, key.to_string()));
                 }

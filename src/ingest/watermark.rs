@@ -19,23 +19,48 @@ pub struct WatermarkGate<'a> {
     /// The highest marks of the rows let through.
     latest: Watermarks,
     skipped: u64,
+    /// The row's account and mark as read, and the last decided ones with the decision:
+    /// an export's rows come in runs of one mark, decided (parsed, compared) once per run.
+    account: Vec<u8>,
+    mark: Vec<u8>,
+    decided: Option<(Vec<u8>, Vec<u8>, bool)>,
 }
 
 impl<'a> WatermarkGate<'a> {
     pub fn new(earlier: &'a Watermarks) -> Self {
-        WatermarkGate { earlier, latest: Watermarks::new(), skipped: 0 }
+        WatermarkGate {
+            earlier,
+            latest: Watermarks::new(),
+            skipped: 0,
+            account: Vec::new(),
+            mark: Vec::new(),
+            decided: None,
+        }
     }
 
     /// Whether the row is new to this ingest; always so when the layout has no watermark.
     pub fn admits(&mut self, layout: &RowLayout, row: &mut impl RowValues) -> bool {
-        let Some((account, mark)) = layout.watermark(row) else { return true };
-        let mark = watermark_key(&mark);
-        if self.earlier.get(&account).is_some_and(|after| mark <= *after) {
-            self.skipped += 1;
-            return false;
+        if !layout.watermark(row, &mut self.account, &mut self.mark) {
+            return true;
         }
-        raise(&mut self.latest, account, mark);
-        true
+        let admitted = match &self.decided {
+            // The same mark again: raising the latest one to it would change nothing.
+            Some((account, mark, admitted)) if *account == self.account && *mark == self.mark => *admitted,
+            _ => {
+                let account = String::from_utf8_lossy(&self.account).into_owned();
+                let mark = watermark_key(&String::from_utf8_lossy(&self.mark));
+                let admitted = self.earlier.get(&account).is_none_or(|after| mark > *after);
+                if admitted {
+                    raise(&mut self.latest, account, mark);
+                }
+                self.decided = Some((self.account.clone(), self.mark.clone(), admitted));
+                admitted
+            }
+        };
+        if !admitted {
+            self.skipped += 1;
+        }
+        admitted
     }
 
     /// Takes in what a gate over another part of the same file saw.
