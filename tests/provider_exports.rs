@@ -586,6 +586,13 @@ async fn gcp_csv_and_parquet_exports_read_like_json_lines() {
         assert!(bad.to_string().contains("export.csv, line 2"), "{bad}");
         assert_eq!(bad.column.as_deref(), Some("labels"), "{bad}");
         assert_eq!(ts.facts().await, before, "{}", ts.engine);
+
+        // A column nothing reads is passed over, whatever it holds, like any extra column.
+        let mut lines: Vec<String> = gcp_csv(&gcp_first_save()).lines().map(str::to_string).collect();
+        lines[0].push_str(",system_labels");
+        lines[1..].iter_mut().for_each(|line| line.push_str(",[not json"));
+        write(&ts.path("gcp-extra/export.csv"), lines.join("\n"));
+        ts.ingest(&[&ts.path("gcp-extra")]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
         ts.cleanup().await;
     }
 }
