@@ -164,13 +164,14 @@ pub struct DailyGroups {
 }
 
 impl DailyGroups {
-    /// Adds one row. `attributes` is called only for a row that starts a group, or whose
-    /// group still lacks a name.
+    /// Adds a row, or `line_items` rows with the same key summed. `attributes` is called only
+    /// for a row that starts a group, or whose group still lacks a name.
     pub fn add_row(
         &mut self,
         key: &GroupKey,
         picos: [i128; 3],
         consumed_quantity: f64,
+        line_items: i64,
         first_row: Option<RowAt>,
         mut attributes: impl FnMut(usize) -> Option<String>,
     ) {
@@ -185,7 +186,7 @@ impl DailyGroups {
                     *sum += value;
                 }
                 group.consumed_quantity += consumed_quantity;
-                group.line_items += 1;
+                group.line_items += line_items;
             }
             None => {
                 let sums = GroupSums {
@@ -193,7 +194,7 @@ impl DailyGroups {
                     attributes: std::array::from_fn(attributes),
                     picos,
                     consumed_quantity,
-                    line_items: 1,
+                    line_items,
                 };
                 self.groups.insert(key.0.as_slice().into(), sums);
             }

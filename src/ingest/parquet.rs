@@ -265,6 +265,49 @@ impl<'a> KeptKeyCache<'a> {
     }
 }
 
+impl ParquetRow<'_, '_> {
+    /// Appends the row's identity for a column that is not summed (see [`IdenticalRows`]):
+    /// equal identities are equal values; the identity of an empty value is 0.
+    fn push_identity(&mut self, column: usize, identity: &mut Vec<u128>) {
+        let (chunk, row) = (self.chunk, self.row);
+        let view = |texts: &Utf8ViewArray, at: usize| if texts.is_valid(at) { texts.views()[at].as_u128() } else { 0 };
+        match &self.values.columns[column] {
+            ColumnChunks::Text(chunks) => identity.push(view(chunks[chunk], row)),
+            // Day 0 is 1970-01-01, not an empty date.
+            ColumnChunks::Days(chunks) => {
+                identity.push(number_at(chunks[chunk], row).map_or(0, |days| 1 << 64 | u128::from(days as u32)))
+            }
+            ColumnChunks::Repeated(chunks) => {
+                let repeated = &chunks[chunk];
+                let first = repeated.elements(row).next();
+                identity.push(repeated.texts.zip(first).map_or(0, |(texts, at)| view(texts, at)));
+            }
+            // The count of kept entries, then each one's key and value: the entries `tags_json`
+            // writes, in their order.
+            ColumnChunks::Map(chunks) => {
+                let count_at = identity.len();
+                identity.push(0);
+                let map = &chunks[chunk];
+                let Some((keys, values)) = map.entries.filter(|_| map.rows.is_valid(row)) else { return };
+                let (start, end) = map.rows.offsets().start_end(row);
+                for entry in start..end {
+                    let value = view(values, entry);
+                    // A view starts with its length: an empty value is no tag.
+                    if value as u32 == 0 {
+                        continue;
+                    }
+                    let key = keys.views()[entry].as_u128();
+                    if self.kept_keys.keeps(key, text_at(keys, entry), self.kept_tags) {
+                        identity.extend([key, value]);
+                        identity[count_at] += 1;
+                    }
+                }
+            }
+            ColumnChunks::Float(_) => identity.push(0),
+        }
+    }
+}
+
 impl<'a> RowValues for ParquetRow<'_, 'a> {
     fn text(&mut self, column: usize) -> &[u8] {
         let (values, chunk, row) = (self.values, self.chunk, self.row);
@@ -472,21 +515,252 @@ fn sum_rows(
         kept_keys: KeptKeyCache::default(),
         kept_tags: &layout.kept_tags,
     };
+    let mut identical = IdenticalRows::new(SummedColumns::of(layout));
     let mut chunk_start = 0;
     for (chunk, &length) in values.chunk_lengths.iter().enumerate() {
         let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + length));
         row.kept_keys.next_chunk();
+        row.chunk = chunk;
         for slice_row in from..to {
-            row.chunk = chunk;
             row.row = slice_row - chunk_start;
             if !gate.admits(layout, &mut row) {
                 continue;
             }
-            layout.add_row(&mut row, &mut scratch, &mut groups, None).map_err(|err| (slice_row, err))?;
+            identical.add(&mut row);
+            if identical.is_full() {
+                identical
+                    .flush(&mut row, layout, &mut scratch, &mut groups)
+                    .map_err(|(r, err)| (chunk_start + r, err))?;
+            }
         }
+        // Identities name places in this chunk's buffers only.
+        identical.flush(&mut row, layout, &mut scratch, &mut groups).map_err(|(r, err)| (chunk_start + r, err))?;
         chunk_start += length;
     }
     Ok(groups)
+}
+
+/// Where the sums of identical rows keep each amount and quantity column of the layout.
+struct SummedColumns {
+    /// Per layout column: its place among the amounts or the quantities.
+    slots: Vec<Option<Summed>>,
+    amounts: usize,
+    quantities: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Summed {
+    Amount(usize),
+    Quantity(usize),
+}
+
+impl SummedColumns {
+    fn of(layout: &RowLayout) -> Self {
+        let (mut amounts, mut quantities) = (0, 0);
+        let slots: Vec<Option<Summed>> = layout
+            .columns
+            .iter()
+            .map(|column| match column.kind {
+                ValueKind::Amount => {
+                    amounts += 1;
+                    Some(Summed::Amount(amounts - 1))
+                }
+                ValueKind::Quantity => {
+                    quantities += 1;
+                    Some(Summed::Quantity(quantities - 1))
+                }
+                _ => None,
+            })
+            .collect();
+        SummedColumns { slots, amounts, quantities }
+    }
+
+    /// The integers holding two flags per summed column.
+    fn flag_words(&self) -> usize {
+        (self.amounts + self.quantities).div_ceil(64)
+    }
+}
+
+/// Rows of a chunk whose values are identical but for their amounts and quantities, summed
+/// before they are grouped. A row's identity is a few integers per column: its text values'
+/// Arrow views (16 bytes that hold a short value itself or a longer one's place in the
+/// chunk's buffers, so equal views are equal values; polars decodes a dictionary-encoded
+/// column into repeated views), its dates as days, its kept map entries' views, and for
+/// each summed column whether the row leaves it empty or holds no number. Hashing that is
+/// cheaper than building and hashing the row's key text, and the money rules, the key and
+/// the tags are then worked out once per set of identical rows: every rule condition reads a
+/// text column, so identical rows meet the same rules, and the rules are sums and
+/// differences of columns, so the sum of the rows' money is the money of their sums.
+struct IdenticalRows {
+    columns: SummedColumns,
+    sets: foldhash::HashMap<Box<[u128]>, usize>,
+    /// Per set, in the order of their first rows: its first row (in the chunk) and its rows,
+    /// and its identity's flags (`flag_words` each).
+    firsts: Vec<(usize, i64)>,
+    flags: Vec<u128>,
+    /// Per set, `columns.amounts` sums in pico-units, then `columns.quantities` sums.
+    picos: Vec<i128>,
+    quantities: Vec<f64>,
+    /// The row being read: its identity, flags, amounts and quantities.
+    identity: Vec<u128>,
+    row_flags: Vec<u128>,
+    row_picos: Vec<i128>,
+    row_quantities: Vec<f64>,
+}
+
+impl IdenticalRows {
+    /// Sets held before they are grouped: bounds memory on rows that are rarely identical.
+    const MAX_SETS: usize = 1 << 16;
+    const EMPTY: u32 = 1;
+    const REFUSED: u32 = 2;
+
+    fn new(columns: SummedColumns) -> Self {
+        IdenticalRows {
+            row_flags: vec![0; columns.flag_words()],
+            row_picos: vec![0; columns.amounts],
+            row_quantities: vec![0.0; columns.quantities],
+            columns,
+            sets: Default::default(),
+            firsts: Vec::new(),
+            flags: Vec::new(),
+            picos: Vec::new(),
+            quantities: Vec::new(),
+            identity: Vec::new(),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.firsts.len() >= Self::MAX_SETS
+    }
+
+    fn add(&mut self, row: &mut ParquetRow<'_, '_>) {
+        self.identity.clear();
+        self.row_flags.fill(0);
+        for (column, slot) in self.columns.slots.iter().enumerate() {
+            let (summed, state) = match *slot {
+                None => {
+                    row.push_identity(column, &mut self.identity);
+                    continue;
+                }
+                Some(Summed::Amount(slot)) => match row.amount(column) {
+                    Ok(picos) => {
+                        self.row_picos[slot] = picos.unwrap_or(0);
+                        (slot, if picos.is_none() { Self::EMPTY } else { 0 })
+                    }
+                    Err(_) => (slot, Self::REFUSED),
+                },
+                Some(Summed::Quantity(slot)) => match row.quantity(column) {
+                    Ok(quantity) => {
+                        self.row_quantities[slot] = quantity.unwrap_or(0.0);
+                        (self.columns.amounts + slot, if quantity.is_none() { Self::EMPTY } else { 0 })
+                    }
+                    Err(_) => (self.columns.amounts + slot, Self::REFUSED),
+                },
+            };
+            self.row_flags[summed / 64] |= u128::from(state) << (2 * (summed % 64));
+        }
+        self.identity.extend_from_slice(&self.row_flags);
+        let set = match self.sets.get(self.identity.as_slice()) {
+            Some(&set) => set,
+            None => {
+                let set = self.firsts.len();
+                self.sets.insert(self.identity.as_slice().into(), set);
+                self.firsts.push((row.row, 0));
+                self.flags.extend_from_slice(&self.row_flags);
+                self.picos.resize(self.picos.len() + self.columns.amounts, 0);
+                self.quantities.resize(self.quantities.len() + self.columns.quantities, 0.0);
+                set
+            }
+        };
+        self.firsts[set].1 += 1;
+        let picos = &mut self.picos[set * self.columns.amounts..][..self.columns.amounts];
+        for (sum, value) in picos.iter_mut().zip(&self.row_picos) {
+            *sum += value;
+        }
+        let quantities = &mut self.quantities[set * self.columns.quantities..][..self.columns.quantities];
+        for (sum, value) in quantities.iter_mut().zip(&self.row_quantities) {
+            *sum += value;
+        }
+    }
+
+    /// Groups the sets held, in the order of their first rows, and forgets them; a refused
+    /// set comes back with its first row (in the chunk).
+    fn flush(
+        &mut self,
+        row: &mut ParquetRow<'_, '_>,
+        layout: &RowLayout,
+        scratch: &mut RowScratch,
+        groups: &mut DailyGroups,
+    ) -> Result<(), (usize, RowError)> {
+        let (amounts, quantities, words) = (self.columns.amounts, self.columns.quantities, self.columns.flag_words());
+        for (set, &(first, rows)) in self.firsts.iter().enumerate() {
+            row.row = first;
+            let mut sums = SetRow {
+                row: &mut *row,
+                columns: &self.columns,
+                flags: &self.flags[set * words..][..words],
+                picos: &self.picos[set * amounts..][..amounts],
+                quantities: &self.quantities[set * quantities..][..quantities],
+                rows,
+            };
+            layout.add_row(&mut sums, scratch, groups, None).map_err(|err| (first, err))?;
+        }
+        self.sets.clear();
+        self.firsts.clear();
+        self.flags.clear();
+        self.picos.clear();
+        self.quantities.clear();
+        Ok(())
+    }
+}
+
+/// A set of identical rows read as one: its first row's values, its sums' money.
+struct SetRow<'s, 'r, 'a> {
+    row: &'s mut ParquetRow<'r, 'a>,
+    columns: &'s SummedColumns,
+    flags: &'s [u128],
+    picos: &'s [i128],
+    quantities: &'s [f64],
+    rows: i64,
+}
+
+impl SetRow<'_, '_, '_> {
+    fn state(&self, summed: usize) -> u32 {
+        (self.flags[summed / 64] >> (2 * (summed % 64))) as u32 & 3
+    }
+}
+
+impl RowValues for SetRow<'_, '_, '_> {
+    fn text(&mut self, column: usize) -> &[u8] {
+        self.row.text(column)
+    }
+
+    fn amount(&mut self, column: usize) -> Result<Option<i128>, String> {
+        let Some(Summed::Amount(slot)) = self.columns.slots[column] else { return self.row.amount(column) };
+        match self.state(slot) {
+            // Every row of the set refuses it: the first row says why.
+            IdenticalRows::REFUSED => self.row.amount(column),
+            IdenticalRows::EMPTY => Ok(None),
+            _ => Ok(Some(self.picos[slot])),
+        }
+    }
+
+    fn quantity(&mut self, column: usize) -> Result<Option<f64>, String> {
+        let Some(Summed::Quantity(slot)) = self.columns.slots[column] else { return self.row.quantity(column) };
+        match self.state(self.columns.amounts + slot) {
+            IdenticalRows::REFUSED => self.row.quantity(column),
+            IdenticalRows::EMPTY => Ok(None),
+            _ => Ok(Some(self.quantities[slot])),
+        }
+    }
+
+    fn tags_json(&mut self, column: usize, out: &mut Vec<u8>) {
+        self.row.tags_json(column, out);
+    }
+
+    fn line_items(&self) -> i64 {
+        self.rows
+    }
 }
 
 #[cfg(test)]
@@ -524,6 +798,58 @@ mod tests {
         assert!(cache.keeps(view(&first), first.value(0), &kept));
         cache.next_chunk();
         assert!(!cache.keeps(view(&second), second.value(0), &kept));
+    }
+
+    /// A benchmark Parquet file of `billed.len()` copies of one line item, billed `billed`.
+    fn copies_of_one_line_item(path: &std::path::Path, billed: &[Option<f64>]) -> ExportFile {
+        write_benchmark_export(path, ExportEncoding::Parquet, 1, 3).unwrap();
+        let one = LazyFrame::scan_parquet(PlRefPath::new(path.to_string_lossy().as_ref()), Default::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        let mut copies = one.clone();
+        for _ in 1..billed.len() {
+            copies.vstack_mut(&one).unwrap();
+        }
+        copies.with_column(Series::new("BilledCost".into(), billed).into()).unwrap();
+        ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut copies).unwrap();
+        ExportFile {
+            bytes: std::fs::metadata(path).unwrap().len(),
+            path: path.to_path_buf(),
+            encoding: Encoding::Parquet,
+            role: None,
+        }
+    }
+
+    fn read_focus(file: &ExportFile) -> Result<DailyGroups, IngestError> {
+        let mappings = MappingSet::load(None).unwrap();
+        let (schema, rows) = parquet_layout(file).unwrap();
+        let layout = RowLayout::new(mappings.by_name("focus-1.2").unwrap(), &header(&schema), &TagFilter::new(&[]));
+        read_parquet_rows(file, (0, rows as u32), &layout, &schema, &Watermarks::new(), &RowCounter::default())
+            .map(|read| read.groups)
+    }
+
+    #[test]
+    fn identical_rows_are_summed_into_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = copies_of_one_line_item(&dir.path().join("x.parquet"), &[Some(0.1), Some(0.2), Some(-0.05)]);
+        let totals = export_totals(&read_focus(&file).unwrap().into_read().groups);
+        assert_eq!(totals.len(), 1);
+        assert_eq!((totals[0].billed_picos, totals[0].line_items), (250_000_000_000, 3));
+    }
+
+    #[test]
+    fn a_refused_amount_among_identical_rows_is_reported_at_its_own_row() {
+        let dir = tempfile::tempdir().unwrap();
+        for (billed, row, problem) in [
+            (vec![Some(1.0), Some(2.0), None, Some(4.0), None], 3, "the value is empty"),
+            (vec![Some(1.0), Some(f64::NAN), Some(3.0), Some(f64::INFINITY)], 2, "the value NaN is not an amount"),
+        ] {
+            let file = copies_of_one_line_item(&dir.path().join("x.parquet"), &billed);
+            let Err(IngestError::BadInput(bad)) = read_focus(&file) else { panic!("{billed:?} was not refused") };
+            assert_eq!(bad.column.as_deref(), Some("BilledCost"), "{billed:?}");
+            assert!(bad.problem.starts_with(&format!("row {row} of the file: {problem}")), "{}", bad.problem);
+        }
     }
 
     #[test]

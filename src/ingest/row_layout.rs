@@ -42,6 +42,11 @@ pub trait RowValues {
     fn quantity(&mut self, column: usize) -> Result<Option<f64>, String>;
     /// Appends the column's tags as JSON object text (nothing when the row has none).
     fn tags_json(&mut self, column: usize, out: &mut Vec<u8>);
+    /// The line items the values stand for: one row, or rows already summed with the same
+    /// values (whose amounts and quantities are then their sums).
+    fn line_items(&self) -> i64 {
+        1
+    }
 }
 
 /// Where one value of the group comes from.
@@ -344,18 +349,21 @@ impl RowLayout {
                 }
             }
         }
-        groups.add_row(key, picos, consumed_quantity.unwrap_or(0.0), at, |slot| match &self.attributes[slot] {
-            Slot::Column(column) => {
-                let text = row.text(*column);
-                (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
+        let line_items = row.line_items();
+        groups.add_row(key, picos, consumed_quantity.unwrap_or(0.0), line_items, at, |slot| {
+            match &self.attributes[slot] {
+                Slot::Column(column) => {
+                    let text = row.text(*column);
+                    (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
+                }
+                Slot::Constant(value) => Some(String::from_utf8_lossy(value).into_owned()),
+                Slot::Conditional(value) => {
+                    let mut text = Vec::new();
+                    value.read(row, &mut text);
+                    (!text.is_empty()).then(|| String::from_utf8_lossy(&text).into_owned())
+                }
+                Slot::Missing | Slot::TagColumns(_) => None,
             }
-            Slot::Constant(value) => Some(String::from_utf8_lossy(value).into_owned()),
-            Slot::Conditional(value) => {
-                let mut text = Vec::new();
-                value.read(row, &mut text);
-                (!text.is_empty()).then(|| String::from_utf8_lossy(&text).into_owned())
-            }
-            Slot::Missing | Slot::TagColumns(_) => None,
         });
         Ok(())
     }
