@@ -266,45 +266,75 @@ impl<'a> KeptKeyCache<'a> {
 }
 
 impl ParquetRow<'_, '_> {
-    /// Appends the row's identity for a column that is not summed (see [`IdenticalRows`]):
-    /// equal identities are equal values; the identity of an empty value is 0.
-    fn push_identity(&mut self, column: usize, identity: &mut Vec<u128>) {
+    /// The row's identity for a column that is not summed (see [`IdenticalRows`]): equal
+    /// identities are equal values; the identity of an empty value is 0.
+    fn identity(&mut self, column: usize, tag_sets: &mut TagSets) -> u128 {
         let (chunk, row) = (self.chunk, self.row);
         let view = |texts: &Utf8ViewArray, at: usize| if texts.is_valid(at) { texts.views()[at].as_u128() } else { 0 };
         match &self.values.columns[column] {
-            ColumnChunks::Text(chunks) => identity.push(view(chunks[chunk], row)),
+            ColumnChunks::Text(chunks) => view(chunks[chunk], row),
             // Day 0 is 1970-01-01, not an empty date.
             ColumnChunks::Days(chunks) => {
-                identity.push(number_at(chunks[chunk], row).map_or(0, |days| 1 << 64 | u128::from(days as u32)))
+                number_at(chunks[chunk], row).map_or(0, |days| 1 << 64 | u128::from(days as u32))
             }
             ColumnChunks::Repeated(chunks) => {
                 let repeated = &chunks[chunk];
                 let first = repeated.elements(row).next();
-                identity.push(repeated.texts.zip(first).map_or(0, |(texts, at)| view(texts, at)));
+                repeated.texts.zip(first).map_or(0, |(texts, at)| view(texts, at))
             }
-            // The count of kept entries, then each one's key and value: the entries `tags_json`
-            // writes, in their order.
+            // The kept entries' keys and values, the entries `tags_json` writes in their order.
             ColumnChunks::Map(chunks) => {
-                let count_at = identity.len();
-                identity.push(0);
+                tag_sets.entries.clear();
                 let map = &chunks[chunk];
-                let Some((keys, values)) = map.entries.filter(|_| map.rows.is_valid(row)) else { return };
-                let (start, end) = map.rows.offsets().start_end(row);
-                for entry in start..end {
-                    let value = view(values, entry);
-                    // A view starts with its length: an empty value is no tag.
-                    if value as u32 == 0 {
-                        continue;
-                    }
-                    let key = keys.views()[entry].as_u128();
-                    if self.kept_keys.keeps(key, text_at(keys, entry), self.kept_tags) {
-                        identity.extend([key, value]);
-                        identity[count_at] += 1;
+                if let Some((keys, values)) = map.entries.filter(|_| map.rows.is_valid(row)) {
+                    let (start, end) = map.rows.offsets().start_end(row);
+                    for entry in start..end {
+                        let value = view(values, entry);
+                        // A view starts with its length: an empty value is no tag.
+                        if value as u32 == 0 {
+                            continue;
+                        }
+                        let key = keys.views()[entry].as_u128();
+                        if self.kept_keys.keeps(key, text_at(keys, entry), self.kept_tags) {
+                            tag_sets.entries.extend([key, value]);
+                        }
                     }
                 }
+                tag_sets.code()
             }
-            ColumnChunks::Float(_) => identity.push(0),
+            ColumnChunks::Float(_) => 0,
         }
+    }
+
+    /// Whether a number column is empty on every row of the chunk.
+    fn is_empty_in_chunk(&self, column: usize) -> bool {
+        match &self.values.columns[column] {
+            ColumnChunks::Float(chunks) => chunks[self.chunk].null_count() == chunks[self.chunk].len(),
+            _ => false,
+        }
+    }
+}
+
+/// The distinct kept entries of a map column's rows, numbered from 1: a row's entries are
+/// part of its identity by their number.
+#[derive(Default)]
+struct TagSets {
+    codes: foldhash::HashMap<Box<[u128]>, u128>,
+    /// The row's entries, each key's view then its value's.
+    entries: Vec<u128>,
+}
+
+impl TagSets {
+    fn code(&mut self) -> u128 {
+        if self.entries.is_empty() {
+            return 0;
+        }
+        if let Some(&code) = self.codes.get(self.entries.as_slice()) {
+            return code;
+        }
+        let code = self.codes.len() as u128 + 1;
+        self.codes.insert(self.entries.as_slice().into(), code);
+        code
     }
 }
 
@@ -516,22 +546,29 @@ fn sum_rows(
         kept_tags: &layout.kept_tags,
     };
     let mut identical = IdenticalRows::new(SummedColumns::of(layout));
+    let mut block = Vec::with_capacity(IdenticalRows::BLOCK_ROWS);
     let mut chunk_start = 0;
     for (chunk, &length) in values.chunk_lengths.iter().enumerate() {
         let (from, to) = (rows.start.max(chunk_start), rows.end.min(chunk_start + length));
         row.kept_keys.next_chunk();
         row.chunk = chunk;
-        for slice_row in from..to {
-            row.row = slice_row - chunk_start;
-            if !gate.admits(layout, &mut row) {
-                continue;
+        let mut next = from;
+        while next < to {
+            let end = (next + IdenticalRows::BLOCK_ROWS).min(to);
+            block.clear();
+            for slice_row in next..end {
+                row.row = slice_row - chunk_start;
+                if gate.admits(layout, &mut row) {
+                    block.push(row.row);
+                }
             }
-            identical.add(&mut row);
+            identical.add(&mut row, &block);
             if identical.is_full() {
                 identical
                     .flush(&mut row, layout, &mut scratch, &mut groups)
                     .map_err(|(r, err)| (chunk_start + r, err))?;
             }
+            next = end;
         }
         // Identities name places in this chunk's buffers only.
         identical.flush(&mut row, layout, &mut scratch, &mut groups).map_err(|(r, err)| (chunk_start + r, err))?;
@@ -577,7 +614,7 @@ impl SummedColumns {
 
     /// The integers holding two flags per summed column.
     fn flag_words(&self) -> usize {
-        (self.amounts + self.quantities).div_ceil(64)
+        (self.amounts + self.quantities).div_ceil(64).max(1)
     }
 }
 
@@ -585,30 +622,36 @@ impl SummedColumns {
 /// before they are grouped. A row's identity is a few integers per column: its text values'
 /// Arrow views (16 bytes that hold a short value itself or a longer one's place in the
 /// chunk's buffers, so equal views are equal values; polars decodes a dictionary-encoded
-/// column into repeated views), its dates as days, its kept map entries' views, and for
-/// each summed column whether the row leaves it empty or holds no number. Hashing that is
+/// column into repeated views), its dates as days, the number of its kept map entries (see
+/// [`TagSets`]), and for each summed column whether the row leaves it empty or holds no
+/// number. Hashing that is
 /// cheaper than building and hashing the row's key text, and the money rules, the key and
 /// the tags are then worked out once per set of identical rows: every rule condition reads a
 /// text column, so identical rows meet the same rules, and the rules are sums and
 /// differences of columns, so the sum of the rows' money is the money of their sums.
 struct IdenticalRows {
     columns: SummedColumns,
+    /// The layout columns a row's identity holds, in order; then come its flags.
+    keyed: Vec<usize>,
+    tag_sets: TagSets,
     sets: foldhash::HashMap<Box<[u128]>, usize>,
     /// Per set, in the order of their first rows: its first row (in the chunk) and its rows,
     /// and its identity's flags (`flag_words` each).
     firsts: Vec<(usize, i64)>,
     flags: Vec<u128>,
-    /// Per set, `columns.amounts` sums in pico-units, then `columns.quantities` sums.
+    /// Per set, `columns.amounts` sums in pico-units, and `columns.quantities` sums.
     picos: Vec<i128>,
     quantities: Vec<f64>,
-    /// The row being read: its identity, flags, amounts and quantities.
-    identity: Vec<u128>,
-    row_flags: Vec<u128>,
+    /// The block of rows being read: their identities, amounts and quantities, row by row.
+    identities: Vec<u128>,
     row_picos: Vec<i128>,
     row_quantities: Vec<f64>,
 }
 
 impl IdenticalRows {
+    /// Rows read column by column: each column's values are read in order, a few streams of
+    /// memory at a time rather than one value of each of a few dozen columns per row.
+    const BLOCK_ROWS: usize = 1024;
     /// Sets held before they are grouped: bounds memory on rows that are rarely identical.
     const MAX_SETS: usize = 1 << 16;
     const EMPTY: u32 = 1;
@@ -616,16 +659,17 @@ impl IdenticalRows {
 
     fn new(columns: SummedColumns) -> Self {
         IdenticalRows {
-            row_flags: vec![0; columns.flag_words()],
-            row_picos: vec![0; columns.amounts],
-            row_quantities: vec![0.0; columns.quantities],
+            keyed: (0..columns.slots.len()).filter(|&column| columns.slots[column].is_none()).collect(),
             columns,
+            tag_sets: TagSets::default(),
             sets: Default::default(),
             firsts: Vec::new(),
             flags: Vec::new(),
             picos: Vec::new(),
             quantities: Vec::new(),
-            identity: Vec::new(),
+            identities: Vec::new(),
+            row_picos: Vec::new(),
+            row_quantities: Vec::new(),
         }
     }
 
@@ -633,53 +677,79 @@ impl IdenticalRows {
         self.firsts.len() >= Self::MAX_SETS
     }
 
-    fn add(&mut self, row: &mut ParquetRow<'_, '_>) {
-        self.identity.clear();
-        self.row_flags.fill(0);
-        for (column, slot) in self.columns.slots.iter().enumerate() {
-            let (summed, state) = match *slot {
-                None => {
-                    row.push_identity(column, &mut self.identity);
-                    continue;
-                }
-                Some(Summed::Amount(slot)) => match row.amount(column) {
-                    Ok(picos) => {
-                        self.row_picos[slot] = picos.unwrap_or(0);
-                        (slot, if picos.is_none() { Self::EMPTY } else { 0 })
-                    }
-                    Err(_) => (slot, Self::REFUSED),
-                },
-                Some(Summed::Quantity(slot)) => match row.quantity(column) {
-                    Ok(quantity) => {
-                        self.row_quantities[slot] = quantity.unwrap_or(0.0);
-                        (self.columns.amounts + slot, if quantity.is_none() { Self::EMPTY } else { 0 })
-                    }
-                    Err(_) => (self.columns.amounts + slot, Self::REFUSED),
-                },
-            };
-            self.row_flags[summed / 64] |= u128::from(state) << (2 * (summed % 64));
-        }
-        self.identity.extend_from_slice(&self.row_flags);
-        let set = match self.sets.get(self.identity.as_slice()) {
-            Some(&set) => set,
-            None => {
-                let set = self.firsts.len();
-                self.sets.insert(self.identity.as_slice().into(), set);
-                self.firsts.push((row.row, 0));
-                self.flags.extend_from_slice(&self.row_flags);
-                self.picos.resize(self.picos.len() + self.columns.amounts, 0);
-                self.quantities.resize(self.quantities.len() + self.columns.quantities, 0.0);
-                set
+    /// Adds the chunk's rows `rows` to their sets.
+    fn add(&mut self, row: &mut ParquetRow<'_, '_>, rows: &[usize]) {
+        let (amounts, quantities, words) = (self.columns.amounts, self.columns.quantities, self.columns.flag_words());
+        let width = self.keyed.len() + words;
+        self.identities.clear();
+        self.identities.resize(rows.len() * width, 0);
+        for (place, &column) in self.keyed.iter().enumerate() {
+            for (identity, &at) in self.identities.chunks_exact_mut(width).zip(rows) {
+                row.row = at;
+                identity[place] = row.identity(column, &mut self.tag_sets);
             }
-        };
-        self.firsts[set].1 += 1;
-        let picos = &mut self.picos[set * self.columns.amounts..][..self.columns.amounts];
-        for (sum, value) in picos.iter_mut().zip(&self.row_picos) {
-            *sum += value;
         }
-        let quantities = &mut self.quantities[set * self.columns.quantities..][..self.columns.quantities];
-        for (sum, value) in quantities.iter_mut().zip(&self.row_quantities) {
-            *sum += value;
+        self.row_picos.clear();
+        self.row_picos.resize(rows.len() * amounts, 0);
+        self.row_quantities.clear();
+        self.row_quantities.resize(rows.len() * quantities, 0.0);
+        for (column, slot) in self.columns.slots.iter().enumerate() {
+            let Some(slot) = *slot else { continue };
+            // Most columns a money rule reads on some rows only (savings plans, reservations)
+            // are empty in whole chunks.
+            if row.is_empty_in_chunk(column) {
+                let summed = match slot {
+                    Summed::Amount(slot) => slot,
+                    Summed::Quantity(slot) => amounts + slot,
+                };
+                for identity in self.identities.chunks_exact_mut(width) {
+                    identity[self.keyed.len() + summed / 64] |= u128::from(Self::EMPTY) << (2 * (summed % 64));
+                }
+                continue;
+            }
+            for (index, (identity, &at)) in self.identities.chunks_exact_mut(width).zip(rows).enumerate() {
+                row.row = at;
+                let (summed, state) = match slot {
+                    Summed::Amount(slot) => match row.amount(column) {
+                        Ok(picos) => {
+                            self.row_picos[index * amounts + slot] = picos.unwrap_or(0);
+                            (slot, if picos.is_none() { Self::EMPTY } else { 0 })
+                        }
+                        Err(_) => (slot, Self::REFUSED),
+                    },
+                    Summed::Quantity(slot) => match row.quantity(column) {
+                        Ok(quantity) => {
+                            self.row_quantities[index * quantities + slot] = quantity.unwrap_or(0.0);
+                            (amounts + slot, if quantity.is_none() { Self::EMPTY } else { 0 })
+                        }
+                        Err(_) => (amounts + slot, Self::REFUSED),
+                    },
+                };
+                identity[self.keyed.len() + summed / 64] |= u128::from(state) << (2 * (summed % 64));
+            }
+        }
+        for (index, (identity, &at)) in self.identities.chunks_exact(width).zip(rows).enumerate() {
+            let set = match self.sets.get(identity) {
+                Some(&set) => set,
+                None => {
+                    let set = self.firsts.len();
+                    self.sets.insert(identity.into(), set);
+                    self.firsts.push((at, 0));
+                    self.flags.extend_from_slice(&identity[self.keyed.len()..]);
+                    self.picos.resize(self.picos.len() + amounts, 0);
+                    self.quantities.resize(self.quantities.len() + quantities, 0.0);
+                    set
+                }
+            };
+            self.firsts[set].1 += 1;
+            let sums = self.picos[set * amounts..][..amounts].iter_mut();
+            for (sum, value) in sums.zip(&self.row_picos[index * amounts..][..amounts]) {
+                *sum += value;
+            }
+            let sums = self.quantities[set * quantities..][..quantities].iter_mut();
+            for (sum, value) in sums.zip(&self.row_quantities[index * quantities..][..quantities]) {
+                *sum += value;
+            }
         }
     }
 
@@ -706,6 +776,7 @@ impl IdenticalRows {
             layout.add_row(&mut sums, scratch, groups, None).map_err(|err| (first, err))?;
         }
         self.sets.clear();
+        self.tag_sets.codes.clear();
         self.firsts.clear();
         self.flags.clear();
         self.picos.clear();
