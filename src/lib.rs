@@ -6,6 +6,7 @@
 pub mod allocate;
 pub mod analyse;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod focus;
 pub mod ingest;

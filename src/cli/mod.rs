@@ -188,14 +188,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample { action: SampleAction::Anomalies(args) } => demo::generate_labeled_series(args),
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Run => {
+            let settings = finopsd::ingest::IngestSettings::from_config(&config.ingest)?;
             let store = open_store(&config).await?;
             // Listen before announcing, so a signal sent on seeing the line is never missed.
             let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tracing::info!(store = %config.store.url.redacted(), "finopsd running; stop with SIGTERM or Ctrl-C");
+            let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
+                .await
+                .with_context(|| format!("daemon.listen = {:?} cannot be bound", config.daemon.listen))?;
+            let state = std::sync::Arc::new(finopsd::daemon::DaemonState::default());
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let app = finopsd::daemon::http::router(store.clone(), state.clone());
+            let mut http_stopped = stopped.clone();
+            let server = tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = http_stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            });
+            tracing::info!(
+                store = %config.store.url.redacted(),
+                listen = %config.daemon.listen,
+                folders = config.daemon.folders.len(),
+                "finopsd running; stop with SIGTERM or Ctrl-C"
+            );
+            let pipeline = finopsd::daemon::run_pipeline(&config, &store, &settings, &state, stopped);
+            tokio::pin!(pipeline);
+            let signalled = async {
+                tokio::select! {
+                    result = tokio::signal::ctrl_c() => result.map_err(anyhow::Error::from),
+                    _ = terminate.recv() => Ok(()),
+                }
+            };
             tokio::select! {
-                result = tokio::signal::ctrl_c() => result?,
-                _ = terminate.recv() => {}
+                result = signalled => {
+                    result?;
+                    tracing::info!("stopping: the stage in progress finishes, no new one starts");
+                    let _ = stop.send(true);
+                    pipeline.await;
+                }
+                // The pipeline only ends when told to stop.
+                _ = &mut pipeline => {}
             }
+            server.await.context("the HTTP server task failed")??;
             store.close().await;
             tracing::info!("finopsd stopped");
             Ok(())

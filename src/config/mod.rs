@@ -34,6 +34,7 @@ pub struct Config {
     pub budgets: Vec<crate::analyse::budgets::BudgetConfig>,
     pub anomalies: crate::detect::monitor::AnomalyConfig,
     pub notify: crate::notify::config::NotifyConfig,
+    pub daemon: crate::daemon::DaemonConfig,
     pub logging: LoggingConfig,
 }
 

@@ -1,0 +1,78 @@
+//! The daemon's HTTP endpoints: `/healthz` (the process answers), `/readyz` (the store
+//! answers; the age of the last ingest) and `/metrics` (Prometheus text format).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use super::{DaemonState, Stage};
+use crate::store::Store;
+
+#[derive(Clone)]
+struct Shared {
+    store: Store,
+    state: Arc<DaemonState>,
+}
+
+pub fn router(store: Store, state: Arc<DaemonState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Shared { store, state })
+}
+
+async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
+    match shared.store.ingest_runs(1).await {
+        Ok(_) => {
+            let age = shared.state.last_ingest_age();
+            let body = match age {
+                Some(age) => format!("ready; last ingest {age} s ago\n"),
+                None => "ready; nothing ingested since start\n".to_string(),
+            };
+            (StatusCode::OK, body)
+        }
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: the store does not answer: {error}\n")),
+    }
+}
+
+async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
+    let state = &shared.state;
+    let mut text = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(text, "{name}{labels} {value}");
+        }
+    };
+    let per_stage = |count: &dyn Fn(Stage) -> u64| -> Vec<(String, f64)> {
+        Stage::ALL.iter().map(|&stage| (format!("{{stage=\"{}\"}}", stage.name()), count(stage) as f64)).collect()
+    };
+    family("finopsd_pipeline_runs_total", "counter", "Pipeline stage runs.", &per_stage(&|s| state.runs(s)));
+    family(
+        "finopsd_pipeline_failures_total",
+        "counter",
+        "Pipeline stage runs that failed.",
+        &per_stage(&|s| state.failures(s)),
+    );
+    family(
+        "finopsd_ingested_line_items_total",
+        "counter",
+        "Line items ingested from watched folders.",
+        &[(String::new(), state.ingested_line_items() as f64)],
+    );
+    if let Some(age) = state.last_ingest_age() {
+        family(
+            "finopsd_ingest_age_seconds",
+            "gauge",
+            "Seconds since the last successful ingest.",
+            &[(String::new(), age as f64)],
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}

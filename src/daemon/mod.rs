@@ -1,0 +1,211 @@
+//! `finopsd run`: one process that keeps every stage current. A pipeline job runs on its
+//! interval: ingest the watched folders whose files changed, re-allocate, detect anomalies,
+//! then queue and deliver alerts. A stage's failure is logged and counted and never stops the
+//! stages after it or the next run. On shutdown the job in progress finishes its current
+//! stage (each stage commits or rolls back its own transactions) and no new one starts.
+
+pub mod http;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::allocate::{Allocator, allocate_store};
+use crate::config::Config;
+use crate::detect::monitor::detect_store;
+use crate::ingest::{IngestRequest, IngestSettings, ingest};
+use crate::notify::{deliver_outbox, queue_alerts, queue_showback};
+use crate::store::Store;
+
+/// The `[daemon]` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Where the HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) listen.
+    pub listen: String,
+    /// Seconds between the starts of two pipeline runs (the first starts at once).
+    pub pipeline_every_secs: u64,
+    /// Folders where exports land; each one is ingested as one export when its files change.
+    pub folders: Vec<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig { listen: "127.0.0.1:9464".into(), pipeline_every_secs: 300, folders: Vec::new() }
+    }
+}
+
+/// The pipeline's stages, as jobs are counted in `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Ingest,
+    Allocate,
+    Detect,
+    Notify,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Ingest, Stage::Allocate, Stage::Detect, Stage::Notify];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Allocate => "allocate",
+            Stage::Detect => "detect",
+            Stage::Notify => "notify",
+        }
+    }
+}
+
+/// What the daemon has done, read by `/metrics` and `/readyz`.
+#[derive(Debug, Default)]
+pub struct DaemonState {
+    runs: [AtomicU64; 4],
+    failures: [AtomicU64; 4],
+    /// Unix seconds of the last ingest that succeeded; 0 before the first.
+    last_ingest: AtomicI64,
+    ingested_line_items: AtomicU64,
+}
+
+impl DaemonState {
+    pub fn runs(&self, stage: Stage) -> u64 {
+        self.runs[stage as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn failures(&self, stage: Stage) -> u64 {
+        self.failures[stage as usize].load(Ordering::Relaxed)
+    }
+
+    /// Seconds since the last successful ingest, `None` before the first.
+    pub fn last_ingest_age(&self) -> Option<i64> {
+        let at = self.last_ingest.load(Ordering::Relaxed);
+        (at > 0).then(|| Utc::now().timestamp() - at)
+    }
+
+    pub fn ingested_line_items(&self) -> u64 {
+        self.ingested_line_items.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, stage: Stage, result: Result<(), String>) {
+        self.runs[stage as usize].fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = result {
+            self.failures[stage as usize].fetch_add(1, Ordering::Relaxed);
+            tracing::error!(stage = stage.name(), %error, "pipeline stage failed; the next run tries again");
+        }
+    }
+}
+
+/// A folder's files as last ingested: relative path, size and modification time.
+type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
+
+/// Runs the pipeline every `pipeline_every_secs` until `shutdown` turns true.
+pub async fn run_pipeline(
+    config: &Config,
+    store: &Store,
+    settings: &IngestSettings,
+    state: &DaemonState,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = Duration::from_secs(config.daemon.pipeline_every_secs.max(1));
+    let mut ingested: BTreeMap<PathBuf, Fingerprint> = BTreeMap::new();
+    loop {
+        let started = tokio::time::Instant::now();
+        for stage in Stage::ALL {
+            if *shutdown.borrow() {
+                return;
+            }
+            let result = match stage {
+                Stage::Ingest => ingest_folders(config, store, settings, state, &mut ingested).await,
+                Stage::Allocate => allocate(config, store).await,
+                Stage::Detect => detect(config, store).await,
+                Stage::Notify => notify(config, store).await,
+            };
+            state.record(stage, result);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(started + every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Ingests each folder whose files changed since its last successful ingest. After a restart
+/// every folder is ingested once more, which changes nothing in the store when its files did
+/// not change (a billing period is replaced by the same facts).
+async fn ingest_folders(
+    config: &Config,
+    store: &Store,
+    settings: &IngestSettings,
+    state: &DaemonState,
+    ingested: &mut BTreeMap<PathBuf, Fingerprint>,
+) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for folder in &config.daemon.folders {
+        let fingerprint = match fingerprint(folder) {
+            Ok(fingerprint) => fingerprint,
+            Err(error) => {
+                errors.push(format!("folder {} cannot be listed: {error}", folder.display()));
+                continue;
+            }
+        };
+        if fingerprint.is_empty() || ingested.get(folder) == Some(&fingerprint) {
+            continue;
+        }
+        let request = IngestRequest { paths: vec![folder.clone()], format: None, source: None, quiet: true };
+        match ingest(store, settings, &request).await {
+            Ok(report) => {
+                tracing::info!(folder = %folder.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
+                state.last_ingest.store(Utc::now().timestamp(), Ordering::Relaxed);
+                state.ingested_line_items.fetch_add(report.run.line_items.max(0) as u64, Ordering::Relaxed);
+                ingested.insert(folder.clone(), fingerprint);
+            }
+            Err(error) => errors.push(format!("folder {}: {error}", folder.display())),
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}
+
+/// The folder's files, recursively (an export's manifests and data folders).
+fn fingerprint(folder: &Path) -> std::io::Result<Fingerprint> {
+    let mut files = Fingerprint::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let metadata = entry.metadata()?;
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else {
+                let relative = entry.path().strip_prefix(folder).unwrap_or(&entry.path()).to_path_buf();
+                files.insert(relative, (metadata.len(), metadata.modified().ok()));
+            }
+        }
+    }
+    Ok(files)
+}
+
+async fn allocate(config: &Config, store: &Store) -> Result<(), String> {
+    let allocator = Allocator::new(&config.allocation).map_err(|e| e.to_string())?;
+    allocate_store(store, Arc::new(allocator), &config.allocation).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn detect(config: &Config, store: &Store) -> Result<(), String> {
+    let allocator = Allocator::new(&config.allocation).ok();
+    detect_store(store, &config.anomalies.monitors, allocator.as_ref()).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn notify(config: &Config, store: &Store) -> Result<(), String> {
+    if config.notify.channels.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    queue_alerts(store, &config.notify, &config.budgets, now).await.map_err(|e| e.to_string())?;
+    queue_showback(store, &config.notify, &config.budgets, now).await.map_err(|e| e.to_string())?;
+    deliver_outbox(store, &config.notify, now).await.map(|_| ()).map_err(|e| e.to_string())
+}
