@@ -1,5 +1,6 @@
-//! `finopsd run` as deployed: a real process watching a folder, on SQLite and PostgreSQL,
-//! answering over HTTP, stopped with SIGTERM.
+//! `finopsd run` as deployed: a real process watching a folder, an S3 bucket (moto) and an
+//! Azure Blob container (azurite), on SQLite and PostgreSQL, answering over HTTP, stopped with
+//! SIGTERM.
 
 mod common;
 
@@ -24,17 +25,23 @@ struct Daemon {
 
 impl Daemon {
     fn start(ts: &TestStore) -> Daemon {
+        Daemon::start_with(ts, "", &[])
+    }
+
+    /// With `sources` (TOML appended to the `[daemon]` section) and environment variables.
+    fn start_with(ts: &TestStore, sources: &str, env: &[(&str, String)]) -> Daemon {
         let folder = ts.path("exports");
         std::fs::create_dir_all(&folder).unwrap();
         let port = free_port();
         let config = write(
             &ts.path("finopsd.toml"),
             format!(
-                "[daemon]\nlisten = \"127.0.0.1:{port}\"\npipeline_every_secs = 1\nfolders = [{:?}]\n",
+                "[daemon]\nlisten = \"127.0.0.1:{port}\"\npipeline_every_secs = 1\nfolders = [{:?}]\n{sources}",
                 folder.display().to_string()
             ),
         );
         let child = finopsd(&ts.url)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(&config)
             .arg("run")
@@ -131,4 +138,223 @@ async fn a_bad_export_in_the_folder_is_counted_and_the_daemon_keeps_running() {
     assert!(metrics.contains("finopsd_pipeline_failures_total{stage=\"allocate\"} 0\n"), "{metrics}");
     assert!(daemon.stop().success());
     ts.cleanup().await;
+}
+
+/// A local server the test talks to, stopped when dropped.
+struct Peer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Peer {
+    /// `program` with `args` (`{port}` and `{dir}` filled in), once it accepts connections;
+    /// `None` outside CI when it is not installed (in CI that is a failure).
+    fn start(program: &str, args: &[&str], install: &str) -> Option<Peer> {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()).replace("{dir}", &dir.path().display().to_string()))
+            .collect();
+        let child =
+            match std::process::Command::new(program).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+                Ok(child) => child,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "{program} is not installed in CI; .ci/run must {install}"
+                    );
+                    eprintln!("SKIPPED: {program} is not installed ({install})");
+                    return None;
+                }
+                Err(e) => panic!("{program} does not start: {e}"),
+            };
+        let mut peer = Peer { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(peer.child.try_wait().unwrap().is_none(), "{program} exited at start");
+            assert!(Instant::now() < deadline, "{program} does not listen on {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(peer)
+    }
+
+    fn moto() -> Option<Peer> {
+        Peer::start("moto_server", &["-H", "127.0.0.1", "-p", "{port}"], "pip install 'moto[server]'")
+    }
+
+    fn azurite() -> Option<Peer> {
+        let args = [
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "{port}",
+            "--location",
+            "{dir}",
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+        ];
+        Peer::start("azurite-blob", &args, "npm install -g azurite@3.35.0")
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The connection string of azurite's documented development account.
+    fn azurite_connection(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint={}/devstoreaccount1;",
+            self.url()
+        )
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `folder`'s files into an S3 bucket or Azure container with the provider's SDK.
+fn upload(kind: &str, target: &str, name: &str, folder: &std::path::Path) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/upload.py");
+    let output = std::process::Command::new("python3").args([script, kind, target, name]).arg(folder).output().unwrap();
+    assert!(output.status.success(), "upload to {kind} failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The manifest of an AWS Data Exports refresh (CUR 2.0 or FOCUS) naming its data files.
+fn data_exports_manifest(files: &[&str]) -> String {
+    let files: Vec<String> =
+        files.iter().map(|f| format!("\"s3://billing/finops/focus/data/BILLING_PERIOD=2025-03/{f}\"")).collect();
+    format!(
+        r#"{{"exportName":"focus","billingPeriod":{{"start":"2025-03-01T00:00:00.000Z","end":"2025-04-01T00:00:00.000Z"}},"dataFiles":[{}]}}"#,
+        files.join(",")
+    )
+}
+
+/// One run of an Azure FocusCost export: its part file and manifest, under `root`.
+fn azure_focus_run(root: &std::path::Path, run: &str, submitted: &str, eur: &[(&'static str, &str)]) {
+    let folder = format!("20250301-20250331/contoso-focus/{run}/guid-{run}");
+    let lines: Vec<Line> = eur
+        .iter()
+        .map(|(day, cost)| Line {
+            provider: "Microsoft",
+            account: "8611537",
+            currency: "EUR",
+            ..Line::usage(day, cost)
+        })
+        .collect();
+    write(&root.join(&folder).join("part_0_0001.csv"), focus_csv(&lines));
+    let manifest = format!(
+        r#"{{"exportConfig":{{"exportName":"contoso-focus","resourceId":"/providers/Microsoft.Billing/billingAccounts/8611537","dataVersion":"1.0r2","type":"FocusCost","timeFrame":"MonthToDate","granularity":"Daily"}},
+            "runInfo":{{"executionType":"Scheduled","submittedTime":"{submitted}","runId":"{run}","startDate":"2025-03-01T00:00:00","endDate":"2025-03-31T00:00:00"}},
+            "blobs":[{{"blobName":"exports/{folder}/part_0_0001.csv","byteCount":100}}]}}"#
+    );
+    write(&root.join(&folder).join("manifest.json"), manifest);
+}
+
+#[tokio::test]
+async fn run_fetches_what_the_newest_manifests_name_from_s3_and_azure_blob() {
+    let (Some(moto), Some(azurite)) = (Peer::moto(), Peer::azurite()) else { return };
+    for ts in stores().await {
+        let (bucket, container) = (format!("billing-{}", ts.engine), format!("costs-{}", ts.engine));
+        let data = |file: &str| format!("finops/focus/data/BILLING_PERIOD=2025-03/{file}");
+        let manifest = "finops/focus/metadata/BILLING_PERIOD=2025-03/focus-Manifest.json";
+
+        // A refresh naming one file, beside a file left from an older refresh that must
+        // never be fetched nor counted; and one run of an Azure export.
+        let first = ts.path("upload-1");
+        write(
+            &first.join("aws").join(data("focus-00001.csv.gz")),
+            common::gzip(march(&[("2025-03-01", "10")]).as_bytes()),
+        );
+        write(
+            &first.join("aws").join(data("focus-00009.csv.gz")),
+            common::gzip(march(&[("2025-03-05", "999")]).as_bytes()),
+        );
+        write(&first.join("aws").join(manifest), data_exports_manifest(&["focus-00001.csv.gz"]));
+        azure_focus_run(&first.join("azure/exports"), "202503100000", "2025-03-10T00:00:00Z", &[("2025-03-01", "5.5")]);
+        upload("s3", &moto.url(), &bucket, &first.join("aws"));
+        upload("azure", &azurite.azurite_connection(), &container, &first.join("azure"));
+
+        let sources = format!(
+            "[[daemon.sources]]\nurl = \"s3://{bucket}/finops\"\n\
+             options = {{ endpoint = \"{}\", allow_http = \"true\", region = \"us-east-1\" }}\n\
+             [[daemon.sources]]\nurl = \"az://{container}/exports\"\noptions = {{ use_emulator = \"true\" }}\n",
+            moto.url()
+        );
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            ("AZURITE_BLOB_STORAGE_URL", azurite.url()),
+        ];
+        let daemon = Daemon::start_with(&ts, &sources, &env);
+        let expected = [
+            "aws:111122223333 2025-03 USD 10000000000".to_string(),
+            "microsoft:8611537 2025-03 EUR 5500000000".to_string(),
+        ];
+        eventually("the first exports' facts", || async { ts.billed_totals().await == expected }).await;
+        let fetched = |n: u32| format!("finopsd_source_fetched_objects_total {n}\n");
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        assert!(metrics.contains(&fetched(4)), "{}: two manifests and the two files they name: {metrics}", ts.engine);
+
+        // AWS rewrites the month as two files and the manifest; Azure adds a newer run. Only
+        // the changed objects are fetched, and each month is replaced, not added to.
+        let second = ts.path("upload-2");
+        write(
+            &second.join("aws").join(data("focus-00001.csv.gz")),
+            common::gzip(march(&[("2025-03-01", "12")]).as_bytes()),
+        );
+        write(
+            &second.join("aws").join(data("focus-00002.csv.gz")),
+            common::gzip(march(&[("2025-03-02", "3.25")]).as_bytes()),
+        );
+        write(&second.join("aws").join(manifest), data_exports_manifest(&["focus-00001.csv.gz", "focus-00002.csv.gz"]));
+        azure_focus_run(
+            &second.join("azure/exports"),
+            "202503200000",
+            "2025-03-20T00:00:00Z",
+            &[("2025-03-01", "5.5"), ("2025-03-02", "1.01")],
+        );
+        upload("s3", &moto.url(), &bucket, &second.join("aws"));
+        upload("azure", &azurite.azurite_connection(), &container, &second.join("azure"));
+        let restated = [
+            "aws:111122223333 2025-03 USD 15250000000".to_string(),
+            "microsoft:8611537 2025-03 EUR 6510000000".to_string(),
+        ];
+        eventually("the restated facts", || async { ts.billed_totals().await == restated }).await;
+        eventually("the changed objects fetched once", || async {
+            daemon.get("/metrics").await.is_some_and(|(_, m)| m.contains(&fetched(9)))
+        })
+        .await;
+        // The superseded Azure run was dropped from the mirror; the stale AWS file never came.
+        let mirrored: Vec<String> = walk(&ts.path("finopsd-mirror"));
+        assert!(
+            mirrored.iter().all(|f| !f.contains("focus-00009") && !f.contains("202503100000/guid-202503100000/part")),
+            "{mirrored:?}"
+        );
+        assert!(daemon.stop().success());
+        ts.cleanup().await;
+    }
+}
+
+/// Every file under `dir`, as a path relative to it.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found
 }

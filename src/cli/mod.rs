@@ -189,6 +189,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Run => {
             let settings = finopsd::ingest::IngestSettings::from_config(&config.ingest)?;
+            for location in &config.daemon.sources {
+                location.check()?;
+            }
             let store = open_store(&config).await?;
             // Listen before announcing, so a signal sent on seeing the line is never missed.
             let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -210,6 +213,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store = %config.store.url.redacted(),
                 listen = %config.daemon.listen,
                 folders = config.daemon.folders.len(),
+                sources = config.daemon.sources.len(),
                 "finopsd running; stop with SIGTERM or Ctrl-C"
             );
             let pipeline = finopsd::daemon::run_pipeline(&config, &store, &settings, &state, stopped);

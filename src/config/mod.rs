@@ -179,6 +179,8 @@ impl Config {
             }
         };
         self.ingest.models_dir.iter_mut().for_each(resolve);
+        self.daemon.folders.iter_mut().for_each(resolve);
+        resolve(&mut self.daemon.mirror_dir);
         self.unit_costs.feeds.iter_mut().filter_map(|feed| feed.csv.as_mut()).for_each(resolve);
         for channel in &mut self.notify.channels {
             channel.directory.iter_mut().map(|d| &mut d.path).for_each(resolve);

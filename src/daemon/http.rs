@@ -63,8 +63,14 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
     family(
         "finopsd_ingested_line_items_total",
         "counter",
-        "Line items ingested from watched folders.",
+        "Line items ingested from watched locations.",
         &[(String::new(), state.ingested_line_items() as f64)],
+    );
+    family(
+        "finopsd_source_fetched_objects_total",
+        "counter",
+        "Export objects downloaded from buckets and containers (unchanged ones are not fetched again).",
+        &[(String::new(), state.fetched_objects() as f64)],
     );
     if let Some(age) = state.last_ingest_age() {
         family(

@@ -1,5 +1,6 @@
 //! `finopsd run`: one process that keeps every stage current. A pipeline job runs on its
-//! interval: ingest the watched folders whose files changed, re-allocate, detect anomalies,
+//! interval: ingest the watched locations (folders, S3, Azure Blob, GCS) whose exports
+//! changed, re-allocate, detect anomalies,
 //! then queue and deliver alerts. A stage's failure is logged and counted and never stops the
 //! stages after it or the next run. On shutdown the job in progress finishes its current
 //! stage (each stage commits or rolls back its own transactions) and no new one starts.
@@ -7,10 +8,10 @@
 pub mod http;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 use crate::allocate::{Allocator, allocate_store};
 use crate::config::Config;
 use crate::detect::monitor::detect_store;
+use crate::ingest::location::ExportLocation;
 use crate::ingest::{IngestRequest, IngestSettings, ingest};
 use crate::notify::{deliver_outbox, queue_alerts, queue_showback};
 use crate::store::Store;
@@ -33,11 +35,29 @@ pub struct DaemonConfig {
     pub pipeline_every_secs: u64,
     /// Folders where exports land; each one is ingested as one export when its files change.
     pub folders: Vec<PathBuf>,
+    /// Buckets and containers where exports land (`s3://`, `az://`, `gs://`), each ingested
+    /// as one export when the objects its newest manifests name change.
+    pub sources: Vec<ExportLocation>,
+    /// Where remote sources are mirrored before they are ingested.
+    pub mirror_dir: PathBuf,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
-        DaemonConfig { listen: "127.0.0.1:9464".into(), pipeline_every_secs: 300, folders: Vec::new() }
+        DaemonConfig {
+            listen: "127.0.0.1:9464".into(),
+            pipeline_every_secs: 300,
+            folders: Vec::new(),
+            sources: Vec::new(),
+            mirror_dir: PathBuf::from("finopsd-mirror"),
+        }
+    }
+}
+
+impl DaemonConfig {
+    /// Every watched location: the folders, then the remote sources.
+    pub fn locations(&self) -> Vec<ExportLocation> {
+        self.folders.iter().map(|folder| ExportLocation::folder(folder)).chain(self.sources.iter().cloned()).collect()
     }
 }
 
@@ -71,6 +91,7 @@ pub struct DaemonState {
     /// Unix seconds of the last ingest that succeeded; 0 before the first.
     last_ingest: AtomicI64,
     ingested_line_items: AtomicU64,
+    fetched_objects: AtomicU64,
 }
 
 impl DaemonState {
@@ -92,6 +113,11 @@ impl DaemonState {
         self.ingested_line_items.load(Ordering::Relaxed)
     }
 
+    /// Objects downloaded from remote sources since start.
+    pub fn fetched_objects(&self) -> u64 {
+        self.fetched_objects.load(Ordering::Relaxed)
+    }
+
     fn record(&self, stage: Stage, result: Result<(), String>) {
         self.runs[stage as usize].fetch_add(1, Ordering::Relaxed);
         if let Err(error) = result {
@@ -100,9 +126,6 @@ impl DaemonState {
         }
     }
 }
-
-/// A folder's files as last ingested: relative path, size and modification time.
-type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
 
 /// Runs the pipeline every `pipeline_every_secs` until `shutdown` turns true.
 pub async fn run_pipeline(
@@ -113,7 +136,8 @@ pub async fn run_pipeline(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let every = Duration::from_secs(config.daemon.pipeline_every_secs.max(1));
-    let mut ingested: BTreeMap<PathBuf, Fingerprint> = BTreeMap::new();
+    let locations = config.daemon.locations();
+    let mut ingested: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     loop {
         let started = tokio::time::Instant::now();
         for stage in Stage::ALL {
@@ -121,7 +145,7 @@ pub async fn run_pipeline(
                 return;
             }
             let result = match stage {
-                Stage::Ingest => ingest_folders(config, store, settings, state, &mut ingested).await,
+                Stage::Ingest => ingest_locations(&locations, config, store, settings, state, &mut ingested).await,
                 Stage::Allocate => allocate(config, store).await,
                 Stage::Detect => detect(config, store).await,
                 Stage::Notify => notify(config, store).await,
@@ -135,59 +159,45 @@ pub async fn run_pipeline(
     }
 }
 
-/// Ingests each folder whose files changed since its last successful ingest. After a restart
-/// every folder is ingested once more, which changes nothing in the store when its files did
-/// not change (a billing period is replaced by the same facts).
-async fn ingest_folders(
+/// Ingests each location whose export changed since its last successful ingest. After a
+/// restart every location is ingested once more (a remote one from its mirror, without
+/// fetching again), which changes nothing in the store when its export did not change: a
+/// billing period is replaced by the same facts.
+async fn ingest_locations(
+    locations: &[ExportLocation],
     config: &Config,
     store: &Store,
     settings: &IngestSettings,
     state: &DaemonState,
-    ingested: &mut BTreeMap<PathBuf, Fingerprint>,
+    ingested: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), String> {
     let mut errors = Vec::new();
-    for folder in &config.daemon.folders {
-        let fingerprint = match fingerprint(folder) {
-            Ok(fingerprint) => fingerprint,
+    for location in locations {
+        let exports = match location.sync(&config.daemon.mirror_dir).await {
+            Ok(exports) => {
+                state.fetched_objects.fetch_add(exports.fetched as u64, Ordering::Relaxed);
+                exports
+            }
             Err(error) => {
-                errors.push(format!("folder {} cannot be listed: {error}", folder.display()));
+                errors.push(error.to_string());
                 continue;
             }
         };
-        if fingerprint.is_empty() || ingested.get(folder) == Some(&fingerprint) {
+        if exports.versions.is_empty() || ingested.get(&location.url) == Some(&exports.versions) {
             continue;
         }
-        let request = IngestRequest { paths: vec![folder.clone()], format: None, source: None, quiet: true };
+        let request = IngestRequest { paths: vec![exports.folder.clone()], format: None, source: None, quiet: true };
         match ingest(store, settings, &request).await {
             Ok(report) => {
-                tracing::info!(folder = %folder.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
+                tracing::info!(location = %location.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
                 state.last_ingest.store(Utc::now().timestamp(), Ordering::Relaxed);
                 state.ingested_line_items.fetch_add(report.run.line_items.max(0) as u64, Ordering::Relaxed);
-                ingested.insert(folder.clone(), fingerprint);
+                ingested.insert(location.url.clone(), exports.versions);
             }
-            Err(error) => errors.push(format!("folder {}: {error}", folder.display())),
+            Err(error) => errors.push(format!("export location {}: {error}", location.display())),
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
-}
-
-/// The folder's files, recursively (an export's manifests and data folders).
-fn fingerprint(folder: &Path) -> std::io::Result<Fingerprint> {
-    let mut files = Fingerprint::new();
-    let mut pending = vec![folder.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let metadata = entry.metadata()?;
-            if metadata.is_dir() {
-                pending.push(entry.path());
-            } else {
-                let relative = entry.path().strip_prefix(folder).unwrap_or(&entry.path()).to_path_buf();
-                files.insert(relative, (metadata.len(), metadata.modified().ok()));
-            }
-        }
-    }
-    Ok(files)
 }
 
 async fn allocate(config: &Config, store: &Store) -> Result<(), String> {

@@ -104,7 +104,7 @@ fn collect_data_files(dir: &Path, out: &mut Vec<PathBuf>, manifests: &mut Vec<Pa
     Ok(())
 }
 
-fn is_data_file_name(name: &str) -> bool {
+pub(crate) fn is_data_file_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     name.ends_with(".csv") || name.ends_with(".parquet") || is_json_lines_name(name)

@@ -6,6 +6,7 @@ mod csv_records;
 pub mod error;
 mod export_file;
 mod groups;
+pub mod location;
 mod manifest;
 pub mod mapping;
 mod paired;
