@@ -358,3 +358,180 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     found
 }
+
+/// The hex SHA-256 of a token, as `[[daemon.tokens]]` keeps it.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn anomaly(id: &str, team: &str) -> finopsd::store::StoredAnomaly {
+    let money = |n: i128| finopsd::focus::Money::from_nanos(n * 1_000_000_000);
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 3, 2).unwrap();
+    finopsd::store::StoredAnomaly {
+        id: id.into(),
+        monitor: "teams".into(),
+        series: format!(r#"{{"team":"{team}"}}"#),
+        currency: "USD".into(),
+        start: day,
+        end: day,
+        status: "open".into(),
+        expected: money(5),
+        actual: money(20),
+        impact: money(15),
+        impact_pct: 300.0,
+        severity: Some("high".into()),
+        root_causes: "[]".into(),
+        feedback: None,
+        feedback_note: None,
+    }
+}
+
+/// A request to the daemon with an optional bearer token: status, content type and body.
+async fn call(
+    daemon: &Daemon,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, format!("{}{path}", daemon.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, kind, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() {
+    use reqwest::Method;
+    for ts in stores().await {
+        let lines = [
+            Line { tags: r#"{"team":"payments"}"#, ..Line::usage("2025-03-01", "10.25") },
+            Line { tags: r#"{"team":"search"}"#, ..Line::usage("2025-03-02", "20") },
+        ];
+        write(&ts.path("exports").join("march.csv"), focus_csv(&lines));
+        ts.store
+            .replace_anomalies("teams", &[anomaly("a-pay", "payments"), anomaly("a-search", "search")])
+            .await
+            .unwrap();
+        let tokens = format!(
+            "[[daemon.tokens]]\nname = \"finance\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n\
+             [[daemon.tokens]]\nname = \"payments\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\
+             restrict = {{ dimension = \"team\", value = \"payments\" }}\n\
+             [[budgets]]\nname = \"payments\"\ndimension = \"team\"\nvalue = \"payments\"\namounts = {{ USD = 100 }}\n\
+             [[budgets]]\nname = \"search\"\ndimension = \"team\"\nvalue = \"search\"\namounts = {{ USD = 50 }}\n",
+            token_hash("finance-secret"),
+            token_hash("payments-secret")
+        );
+        let daemon = Daemon::start_with(&ts, &tokens, &[]);
+        let (admin, team) = (Some("finance-secret"), Some("payments-secret"));
+        eventually("both teams in the showback", || async {
+            daemon.get("/healthz").await.is_some()
+                && call(&daemon, Method::GET, "/api/v1/showback/2025-03", admin, None).await.2.contains("\"search\"")
+        })
+        .await;
+
+        // No token, an unknown one: 401 and the scheme to use.
+        let (status, _, body) = call(&daemon, Method::GET, "/api/v1/costs", None, None).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("Authorization: Bearer"), "{body}");
+        assert_eq!(call(&daemon, Method::GET, "/api/v1/costs", Some("guess"), None).await.0, 401);
+
+        // Costs to the cent, by a tag and month.
+        let (status, _, body) =
+            call(&daemon, Method::GET, "/api/v1/costs?from=2025-03&to=2025-03&group_by=month,tag:team", admin, None)
+                .await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let rows: Vec<String> = json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {} {}", r["keys"]["month"], r["keys"]["tag:team"], r["currency"], r["billed_cost"]))
+            .collect();
+        assert_eq!(rows.len(), 2, "{body}");
+        assert!(rows.contains(&r#""2025-03" "payments" "USD" 10.25"#.to_string()), "{rows:?}");
+        assert!(rows.contains(&r#""2025-03" "search" "USD" 20"#.to_string()), "{rows:?}");
+
+        // Bad input: 400 with what is expected.
+        for (path, expected) in [
+            ("/api/v1/costs?group_by=colour", "unknown dimension `colour`"),
+            ("/api/v1/costs?from=March", "neither a date"),
+            ("/api/v1/costs?from=2025-04-01&to=2025-03-01", "is after"),
+            ("/api/v1/costs?from=2020-01-01&to=2025-03-31", "longer than 800 days"),
+            ("/api/v1/costs?color=red", "unknown field `color`"),
+            ("/api/v1/showback/2025-13", "not a month"),
+            ("/api/v1/showback/2025-03?by=colour", "not an allocation dimension"),
+            ("/api/v1/showback/2025-03?format=pdf", "not one of json, csv, html, md"),
+            ("/api/v1/anomalies?status=closed", "not one of open"),
+        ] {
+            let (status, kind, body) = call(&daemon, Method::GET, path, admin, None).await;
+            assert_eq!((status, kind.as_str()), (400, "application/json"), "{path}: {body}");
+            assert!(body.contains(expected), "{path}: {body}");
+        }
+
+        // The restricted token reads its own team and nothing else.
+        let (status, _, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03", team, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"payments\"") && !body.contains("\"search\""), "{body}");
+        for path in ["/api/v1/costs", "/api/v1/showback/2025-03?value=search", "/api/v1/showback/2025-03?by=service"] {
+            let (status, _, body) = call(&daemon, Method::GET, path, team, None).await;
+            assert_eq!(status, 403, "{path}: {body}");
+        }
+        let (_, _, body) = call(&daemon, Method::GET, "/api/v1/anomalies", team, None).await;
+        assert!(body.contains("a-pay") && !body.contains("a-search"), "{body}");
+        assert_eq!(call(&daemon, Method::GET, "/api/v1/anomalies/a-search", team, None).await.0, 404);
+        let (_, _, body) = call(&daemon, Method::GET, "/api/v1/budgets", team, None).await;
+        assert!(body.contains("\"payments\"") && !body.contains("\"search\""), "{body}");
+        let feedback = r#"{"feedback": "planned", "note": "load test"}"#;
+        let (status, _, body) =
+            call(&daemon, Method::POST, "/api/v1/anomalies/a-pay/feedback", team, Some(feedback)).await;
+        assert_eq!(status, 403, "read is not feedback: {body}");
+
+        // Feedback with the admin token is stored; a bad one is refused.
+        let (status, _, body) =
+            call(&daemon, Method::POST, "/api/v1/anomalies/a-search/feedback", admin, Some(feedback)).await;
+        assert_eq!(status, 200, "{body}");
+        let stored = ts.store.anomalies(None).await.unwrap();
+        let search = stored.iter().find(|a| a.id == "a-search").unwrap();
+        assert_eq!((search.feedback.as_deref(), search.feedback_note.as_deref()), (Some("planned"), Some("load test")));
+        for bad in [r#"{"feedback": "maybe"}"#, "not json"] {
+            let (status, _, body) =
+                call(&daemon, Method::POST, "/api/v1/anomalies/a-pay/feedback", admin, Some(bad)).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+        }
+
+        // Formats of the showback.
+        let (_, kind, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03?format=csv", admin, None).await;
+        assert!(kind.starts_with("text/csv") && body.contains("payments"), "{kind}: {body}");
+        let (_, kind, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03?format=html", admin, None).await;
+        assert!(kind.starts_with("text/html") && body.contains("<html"), "{kind}");
+
+        // Every route the OpenAPI document lists answers, with the method it gives.
+        let (status, _, body) = call(&daemon, Method::GET, "/api/v1/openapi.json", None, None).await;
+        assert_eq!(status, 200);
+        let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 6, "{body}");
+        for (path, methods) in paths {
+            let concrete = path.replace("{month}", "2025-03").replace("{id}", "a-pay");
+            for method in methods.as_object().unwrap().keys() {
+                let method: Method = method.to_uppercase().parse().unwrap();
+                let body = (method == Method::POST).then_some(r#"{"feedback": "unexpected"}"#);
+                let (status, _, answer) = call(&daemon, method.clone(), &concrete, admin, body).await;
+                assert_eq!(status, 200, "{method} {concrete}: {answer}");
+                assert_eq!(call(&daemon, method, &concrete, None, body).await.0, 401, "{concrete} without a token");
+            }
+        }
+        assert!(daemon.stop().success());
+        ts.cleanup().await;
+    }
+}

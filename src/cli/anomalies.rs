@@ -155,25 +155,7 @@ fn render(anomalies: &[StoredAnomaly], format: OutputFormat) -> anyhow::Result<S
     if format == OutputFormat::Json {
         let rows: Vec<serde_json::Value> = anomalies
             .iter()
-            .map(|a| {
-                Ok(serde_json::json!({
-                    "id": a.id,
-                    "monitor": a.monitor,
-                    "dimension_values": serde_json::from_str::<serde_json::Value>(&a.series)?,
-                    "currency": a.currency,
-                    "start": a.start,
-                    "end": a.end,
-                    "status": a.status,
-                    "expected": a.expected.to_string(),
-                    "actual": a.actual.to_string(),
-                    "impact": a.impact.to_string(),
-                    "impact_pct": a.impact_pct,
-                    "severity": a.severity,
-                    "root_causes": serde_json::from_str::<serde_json::Value>(&a.root_causes)?,
-                    "feedback": a.feedback,
-                    "feedback_note": a.feedback_note,
-                }))
-            })
+            .map(StoredAnomaly::to_json)
             .collect::<Result<_, serde_json::Error>>()
             .context("a stored anomaly is not valid JSON")?;
         return Ok(serde_json::to_string_pretty(&rows)? + "\n");

@@ -1,6 +1,5 @@
 //! `finopsd costs`: what did we spend.
 
-use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
 use finopsd::config::Config;
@@ -41,17 +40,6 @@ enum CostKind {
     Effective,
 }
 
-/// Parses `--from`/`--to`: a date, or a month meaning its first (`from`) or last (`to`) day.
-fn parse_bound(text: &str, end_of_month: bool) -> Result<NaiveDate, UsageError> {
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date);
-    }
-    let period: BillingPeriod = text
-        .parse()
-        .map_err(|_| UsageError(format!("`{text}` is neither a date (YYYY-MM-DD) nor a month (YYYY-MM)")))?;
-    Ok(if end_of_month { period.end().pred_opt().expect("a day before") } else { period.first_day() })
-}
-
 pub async fn run(config: &Config, args: CostsArgs) -> anyhow::Result<()> {
     let group_by = args
         .by
@@ -59,8 +47,9 @@ pub async fn run(config: &Config, args: CostsArgs) -> anyhow::Result<()> {
         .filter(|d| !d.trim().is_empty())
         .map(|d| d.parse::<CostDimension>().map_err(UsageError))
         .collect::<Result<Vec<_>, _>>()?;
-    let from = args.from.as_deref().map(|t| parse_bound(t, false)).transpose()?;
-    let to = args.to.as_deref().map(|t| parse_bound(t, true)).transpose()?;
+    let from =
+        args.from.as_deref().map(|t| BillingPeriod::parse_day_bound(t, false).map_err(UsageError)).transpose()?;
+    let to = args.to.as_deref().map(|t| BillingPeriod::parse_day_bound(t, true).map_err(UsageError)).transpose()?;
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
@@ -129,17 +118,4 @@ fn costs_table(group_by: &[CostDimension], rows: &[CostRow], cost: CostKind, for
         table.rows.push(fields);
     }
     table
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_mean_their_first_and_last_day() {
-        assert_eq!(parse_bound("2024-02", false).unwrap(), NaiveDate::from_ymd_opt(2024, 2, 1).unwrap());
-        assert_eq!(parse_bound("2024-02", true).unwrap(), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
-        assert_eq!(parse_bound("2024-02-10", true).unwrap(), NaiveDate::from_ymd_opt(2024, 2, 10).unwrap());
-        assert!(parse_bound("last week", false).is_err());
-    }
 }

@@ -200,7 +200,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("daemon.listen = {:?} cannot be bound", config.daemon.listen))?;
             let state = std::sync::Arc::new(finopsd::daemon::DaemonState::default());
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let app = finopsd::daemon::http::router(store.clone(), state.clone());
+            let app = finopsd::daemon::http::router(store.clone(), state.clone(), std::sync::Arc::new(config.clone()));
             let mut http_stopped = stopped.clone();
             let server = tokio::spawn(async move {
                 axum::serve(listener, app)

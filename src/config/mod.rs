@@ -221,6 +221,7 @@ impl Config {
         let dimensions: Vec<&str> = self.allocation.dimensions.iter().map(|d| d.name.as_str()).collect();
         crate::analyse::budgets::validate(&self.budgets, &dimensions).map_err(invalid)?;
         crate::notify::config::validate(&self.notify, &dimensions).map_err(invalid)?;
+        crate::daemon::api::validate(&self.daemon.tokens, &dimensions).map_err(invalid)?;
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! The daemon's HTTP endpoints: `/healthz` (the process answers), `/readyz` (the store
-//! answers; the age of the last ingest) and `/metrics` (Prometheus text format).
+//! answers; the age of the last ingest) and `/metrics` (Prometheus text format), beside the
+//! `/api/v1` routes of [`super::api`].
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::{DaemonState, Stage};
+use crate::config::Config;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -19,12 +21,14 @@ struct Shared {
     state: Arc<DaemonState>,
 }
 
-pub fn router(store: Store, state: Arc<DaemonState>) -> Router {
+/// The health and metrics endpoints and the `/api/v1` routes.
+pub fn router(store: Store, state: Arc<DaemonState>, config: Arc<Config>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Shared { store, state })
+        .with_state(Shared { store: store.clone(), state })
+        .merge(super::api::router(store, config))
 }
 
 async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {

@@ -5,6 +5,7 @@
 //! stages after it or the next run. On shutdown the job in progress finishes its current
 //! stage (each stage commits or rolls back its own transactions) and no new one starts.
 
+pub mod api;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,8 @@ pub struct DaemonConfig {
     pub sources: Vec<ExportLocation>,
     /// Where remote sources are mirrored before they are ingested.
     pub mirror_dir: PathBuf,
+    /// Bearer tokens for `/api/v1`; without any, every API route answers 401.
+    pub tokens: Vec<api::ApiToken>,
 }
 
 impl Default for DaemonConfig {
@@ -50,6 +53,7 @@ impl Default for DaemonConfig {
             folders: Vec::new(),
             sources: Vec::new(),
             mirror_dir: PathBuf::from("finopsd-mirror"),
+            tokens: Vec::new(),
         }
     }
 }

@@ -94,6 +94,17 @@ impl BillingPeriod {
         NaiveDate::from_ymd_opt(year, month, 1).expect("valid month")
     }
 
+    /// A range bound given as a date (`2025-03-14`) or a month (`2025-03`), which means its
+    /// first day, or its last when `end_of_month`.
+    pub fn parse_day_bound(text: &str, end_of_month: bool) -> Result<NaiveDate, String> {
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(date);
+        }
+        let period: BillingPeriod =
+            text.parse().map_err(|_| format!("`{text}` is neither a date (YYYY-MM-DD) nor a month (YYYY-MM)"))?;
+        Ok(if end_of_month { period.end().pred_opt().expect("a day before") } else { period.first_day() })
+    }
+
     pub fn previous(self) -> Self {
         if self.month == 1 {
             BillingPeriod { year: self.year - 1, month: 12 }
@@ -221,6 +232,15 @@ impl CostTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_as_range_bounds_mean_their_first_and_last_day() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(BillingPeriod::parse_day_bound("2024-02", false).unwrap(), day(2024, 2, 1));
+        assert_eq!(BillingPeriod::parse_day_bound("2024-02", true).unwrap(), day(2024, 2, 29));
+        assert_eq!(BillingPeriod::parse_day_bound("2024-02-10", true).unwrap(), day(2024, 2, 10));
+        assert!(BillingPeriod::parse_day_bound("last week", false).is_err());
+    }
 
     #[test]
     fn billing_period_parses_and_steps() {

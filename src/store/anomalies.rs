@@ -107,6 +107,28 @@ impl StoredAnomaly {
         let (dimension, value) = series.into_iter().next()?;
         Some((dimension, value.as_str().unwrap_or_default().to_string()))
     }
+
+    /// The anomaly as `anomalies list --format json` and the HTTP API show it; money as
+    /// decimal text, so no amount passes through a float.
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        Ok(serde_json::json!({
+            "id": self.id,
+            "monitor": self.monitor,
+            "dimension_values": serde_json::from_str::<serde_json::Value>(&self.series)?,
+            "currency": self.currency,
+            "start": self.start,
+            "end": self.end,
+            "status": self.status,
+            "expected": self.expected.to_string(),
+            "actual": self.actual.to_string(),
+            "impact": self.impact.to_string(),
+            "impact_pct": self.impact_pct,
+            "severity": self.severity,
+            "root_causes": serde_json::from_str::<serde_json::Value>(&self.root_causes)?,
+            "feedback": self.feedback,
+            "feedback_note": self.feedback_note,
+        }))
+    }
 }
 
 impl Store {
