@@ -535,3 +535,74 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
         ts.cleanup().await;
     }
 }
+
+/// One `ResultsByTime` entry of `GetCostAndUsage`, grouped by service and linked account.
+fn cost_explorer_day(day: &str, groups: &[(&str, &str, &str, &str)]) -> serde_json::Value {
+    let next = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap().succ_opt().unwrap().to_string();
+    let groups: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|(service, account, unblended, amortised)| {
+            serde_json::json!({
+                "Keys": [service, account],
+                "Metrics": {
+                    "UnblendedCost": { "Amount": unblended, "Unit": "USD" },
+                    "AmortizedCost": { "Amount": amortised, "Unit": "USD" },
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({ "TimePeriod": { "Start": day, "End": next }, "Total": {}, "Groups": groups, "Estimated": false })
+}
+
+#[tokio::test]
+async fn run_pulls_cost_explorer_days_page_by_page_through_the_sdk() {
+    let Some(moto) = Peer::moto() else { return };
+    let client = reqwest::Client::new();
+    for ts in stores().await {
+        // Two pages: the first names the second with its NextPageToken.
+        client.post(format!("{}/moto-api/reset", moto.url())).send().await.unwrap();
+        let results = serde_json::json!({ "results": [
+            {
+                "ResultsByTime": [
+                    cost_explorer_day("2026-11-01", &[("Amazon EC2", "444455556666", "10.25", "9.5")]),
+                    cost_explorer_day("2026-11-02", &[("Amazon S3", "444455556666", "4", "4"), ("Tax", "444455556666", "1.5", "1.5")]),
+                ],
+                "NextPageToken": "page-2",
+            },
+            { "ResultsByTime": [cost_explorer_day("2026-11-03", &[("Amazon EC2", "777788889999", "0.0000001", "0")])] },
+        ]});
+        let queued = client
+            .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto.url()))
+            .json(&results)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queued.status().as_u16(), 201);
+
+        let pulls = format!(
+            "[[daemon.cost_explorer]]\nname = \"payer\"\naccount_id = \"111122223333\"\nstart = \"2026-11-01\"\n\
+             pull_every_secs = 3600\nendpoint = \"{}\"\n",
+            moto.url()
+        );
+        let env = [("AWS_ACCESS_KEY_ID", "test".to_string()), ("AWS_SECRET_ACCESS_KEY", "test".to_string())];
+        let daemon = Daemon::start_with(&ts, &pulls, &env);
+        // 10.25 + 4 + 1.5 + 0.0000001 billed.
+        let expected = ["aws-cost-explorer:111122223333 2026-11 USD 15750000100".to_string()];
+        eventually("the pulled days' facts", || async { ts.billed_totals().await == expected }).await;
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        assert!(metrics.contains("finopsd_cost_explorer_requests_total 2\n"), "{}: {metrics}", ts.engine);
+        assert!(metrics.contains("finopsd_pipeline_failures_total{stage=\"ingest\"} 0\n"), "{metrics}");
+        // Effective is the amortised cost; the tax line is Tax.
+        let categories = ts.category_totals().await;
+        assert!(
+            categories.contains(&"aws-cost-explorer:111122223333 2026-11 USD Tax 1500000000 1500000000".to_string()),
+            "{categories:?}"
+        );
+        // Not due again within pull_every_secs: later runs ask nothing more.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        assert!(metrics.contains("finopsd_cost_explorer_requests_total 2\n"), "{metrics}");
+        assert!(daemon.stop().success());
+        ts.cleanup().await;
+    }
+}

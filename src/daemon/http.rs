@@ -76,6 +76,12 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
         "Export objects downloaded from buckets and containers (unchanged ones are not fetched again).",
         &[(String::new(), state.fetched_objects() as f64)],
     );
+    family(
+        "finopsd_cost_explorer_requests_total",
+        "counter",
+        "GetCostAndUsage requests made (AWS bills each one).",
+        &[(String::new(), state.cost_explorer_requests() as f64)],
+    );
     if let Some(age) = state.last_ingest_age() {
         family(
             "finopsd_ingest_age_seconds",

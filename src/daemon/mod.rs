@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::allocate::{Allocator, allocate_store};
 use crate::config::Config;
 use crate::detect::monitor::detect_store;
+use crate::ingest::cost_explorer::CostExplorerPull;
 use crate::ingest::location::ExportLocation;
 use crate::ingest::{IngestRequest, IngestSettings, ingest};
 use crate::notify::{deliver_outbox, queue_alerts, queue_showback};
@@ -41,6 +42,9 @@ pub struct DaemonConfig {
     pub sources: Vec<ExportLocation>,
     /// Where remote sources are mirrored before they are ingested.
     pub mirror_dir: PathBuf,
+    /// AWS Cost Explorer pulls, for accounts without exports; their days are kept under
+    /// `mirror_dir` too.
+    pub cost_explorer: Vec<CostExplorerPull>,
     /// Bearer tokens for `/api/v1`; without any, every API route answers 401.
     pub tokens: Vec<api::ApiToken>,
 }
@@ -53,15 +57,31 @@ impl Default for DaemonConfig {
             folders: Vec::new(),
             sources: Vec::new(),
             mirror_dir: PathBuf::from("finopsd-mirror"),
+            cost_explorer: Vec::new(),
             tokens: Vec::new(),
         }
     }
 }
 
+/// A location the ingest stage watches, and the source its facts are stored under when it
+/// is not the export's own.
+struct Watched {
+    location: ExportLocation,
+    source: Option<String>,
+}
+
 impl DaemonConfig {
-    /// Every watched location: the folders, then the remote sources.
-    pub fn locations(&self) -> Vec<ExportLocation> {
-        self.folders.iter().map(|folder| ExportLocation::folder(folder)).chain(self.sources.iter().cloned()).collect()
+    /// Every watched location: the folders, the remote sources, then the folders the Cost
+    /// Explorer pulls keep their days in.
+    fn watched(&self) -> Vec<Watched> {
+        let exports =
+            self.folders.iter().map(|folder| ExportLocation::folder(folder)).chain(self.sources.iter().cloned());
+        let exports = exports.map(|location| Watched { location, source: None });
+        let pulls = self.cost_explorer.iter().map(|pull| Watched {
+            location: ExportLocation::folder(&pull.folder(&self.mirror_dir)),
+            source: Some(pull.source()),
+        });
+        exports.chain(pulls).collect()
     }
 }
 
@@ -96,6 +116,7 @@ pub struct DaemonState {
     last_ingest: AtomicI64,
     ingested_line_items: AtomicU64,
     fetched_objects: AtomicU64,
+    cost_explorer_requests: AtomicU64,
 }
 
 impl DaemonState {
@@ -122,6 +143,11 @@ impl DaemonState {
         self.fetched_objects.load(Ordering::Relaxed)
     }
 
+    /// `GetCostAndUsage` requests made since start (each is billed by AWS).
+    pub fn cost_explorer_requests(&self) -> u64 {
+        self.cost_explorer_requests.load(Ordering::Relaxed)
+    }
+
     fn record(&self, stage: Stage, result: Result<(), String>) {
         self.runs[stage as usize].fetch_add(1, Ordering::Relaxed);
         if let Err(error) = result {
@@ -140,7 +166,7 @@ pub async fn run_pipeline(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let every = Duration::from_secs(config.daemon.pipeline_every_secs.max(1));
-    let locations = config.daemon.locations();
+    let watched = config.daemon.watched();
     let mut ingested: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     loop {
         let started = tokio::time::Instant::now();
@@ -149,7 +175,7 @@ pub async fn run_pipeline(
                 return;
             }
             let result = match stage {
-                Stage::Ingest => ingest_locations(&locations, config, store, settings, state, &mut ingested).await,
+                Stage::Ingest => ingest_locations(&watched, config, store, settings, state, &mut ingested).await,
                 Stage::Allocate => allocate(config, store).await,
                 Stage::Detect => detect(config, store).await,
                 Stage::Notify => notify(config, store).await,
@@ -163,12 +189,13 @@ pub async fn run_pipeline(
     }
 }
 
-/// Ingests each location whose export changed since its last successful ingest. After a
+/// Pulls what Cost Explorer pulls are due, then ingests each location whose export changed
+/// since its last successful ingest. After a
 /// restart every location is ingested once more (a remote one from its mirror, without
 /// fetching again), which changes nothing in the store when its export did not change: a
 /// billing period is replaced by the same facts.
 async fn ingest_locations(
-    locations: &[ExportLocation],
+    watched: &[Watched],
     config: &Config,
     store: &Store,
     settings: &IngestSettings,
@@ -176,7 +203,15 @@ async fn ingest_locations(
     ingested: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), String> {
     let mut errors = Vec::new();
-    for location in locations {
+    for pull in &config.daemon.cost_explorer {
+        match pull.pull(&config.daemon.mirror_dir, Utc::now()).await {
+            Ok(outcome) => {
+                state.cost_explorer_requests.fetch_add(outcome.requests, Ordering::Relaxed);
+            }
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    for Watched { location, source } in watched {
         let exports = match location.sync(&config.daemon.mirror_dir).await {
             Ok(exports) => {
                 state.fetched_objects.fetch_add(exports.fetched as u64, Ordering::Relaxed);
@@ -190,7 +225,8 @@ async fn ingest_locations(
         if exports.versions.is_empty() || ingested.get(&location.url) == Some(&exports.versions) {
             continue;
         }
-        let request = IngestRequest { paths: vec![exports.folder.clone()], format: None, source: None, quiet: true };
+        let request =
+            IngestRequest { paths: vec![exports.folder.clone()], format: None, source: source.clone(), quiet: true };
         match ingest(store, settings, &request).await {
             Ok(report) => {
                 tracing::info!(location = %location.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");

@@ -1,6 +1,7 @@
 //! Ingest: billing exports in, daily cost facts out, one atomic replacement per
 //! (source, billing period), reconciled to the export's own totals before it commits.
 
+pub mod cost_explorer;
 mod csv_chunks;
 mod csv_records;
 pub mod error;
