@@ -34,7 +34,7 @@ impl Daemon {
         std::fs::create_dir_all(&folder).unwrap();
         let port = free_port();
         let config = write(
-            &ts.path("finopsd.toml"),
+            &ts.path(&format!("finopsd-{port}.toml")),
             format!(
                 "[daemon]\nlisten = \"127.0.0.1:{port}\"\npipeline_every_secs = 1\nfolders = [{:?}]\n{sources}",
                 folder.display().to_string()
@@ -605,4 +605,46 @@ async fn run_pulls_cost_explorer_days_page_by_page_through_the_sdk() {
         assert!(daemon.stop().success());
         ts.cleanup().await;
     }
+}
+
+#[tokio::test]
+async fn two_daemons_on_one_postgresql_take_turns_and_never_double_count() {
+    use sqlx::Connection;
+    let Some(ts) = stores().await.into_iter().find(|ts| ts.engine == "postgres") else { return };
+    let (first, second) = (Daemon::start(&ts), Daemon::start(&ts));
+    for daemon in [&first, &second] {
+        eventually("/healthz", || async { daemon.get("/healthz").await.is_some() }).await;
+    }
+    // While something else holds the folder's job lock, neither daemon ingests it.
+    let folder = ts.path("exports");
+    let job = finopsd::daemon::job_name(&format!("ingest:{}", folder.display()));
+    let mut holder = sqlx::PgConnection::connect(ts.url.expose()).await.unwrap();
+    let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(finopsd::store::job_lock_key(&job))
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert!(granted);
+    write(&folder.join("march.csv"), march(&[("2025-03-01", "10"), ("2025-03-02", "20")]));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(ts.billed_totals().await.is_empty(), "ingested under someone else's lock");
+    holder.close().await.unwrap();
+    let expected = vec!["aws:111122223333 2025-03 USD 30000000000".to_string()];
+    eventually("the export's facts", || async { ts.billed_totals().await == expected }).await;
+
+    // Restated while both run: replaced once, never added up, and no ingest fails on the other.
+    write(&folder.join("march.csv"), march(&[("2025-03-01", "10"), ("2025-03-02", "25.5")]));
+    let restated = vec!["aws:111122223333 2025-03 USD 35500000000".to_string()];
+    eventually("the restated facts", || async { ts.billed_totals().await == restated }).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ts.billed_totals().await, restated);
+    for daemon in [&first, &second] {
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        for stage in ["ingest", "allocate", "detect", "notify"] {
+            let ok = format!("finopsd_pipeline_failures_total{{stage=\"{stage}\"}} 0\n");
+            assert!(metrics.contains(&ok), "{metrics}");
+        }
+    }
+    assert!(first.stop().success() && second.stop().success());
+    ts.cleanup().await;
 }

@@ -193,6 +193,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 location.check()?;
             }
             let store = open_store(&config).await?;
+            if store.engine() == finopsd::store::Engine::Postgres && config.store.max_connections < 2 {
+                // A job lock holds a connection while the job needs another.
+                anyhow::bail!("finopsd run needs store.max_connections of 2 or more on PostgreSQL");
+            }
             // Listen before announcing, so a signal sent on seeing the line is never missed.
             let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             let listener = tokio::net::TcpListener::bind(&config.daemon.listen)

@@ -174,13 +174,17 @@ pub async fn run_pipeline(
             if *shutdown.borrow() {
                 return;
             }
+            // Ingest locks each location on its own, so daemons share that work out.
             let result = match stage {
-                Stage::Ingest => ingest_locations(&watched, config, store, settings, state, &mut ingested).await,
-                Stage::Allocate => allocate(config, store).await,
-                Stage::Detect => detect(config, store).await,
-                Stage::Notify => notify(config, store).await,
+                Stage::Ingest => Some(ingest_locations(&watched, config, store, settings, state, &mut ingested).await),
+                Stage::Allocate => exclusively(store, "allocate", allocate(config, store)).await,
+                Stage::Detect => exclusively(store, "detect", detect(config, store)).await,
+                Stage::Notify => exclusively(store, "notify", notify(config, store)).await,
             };
-            state.record(stage, result);
+            match result {
+                Some(result) => state.record(stage, result),
+                None => tracing::debug!(stage = stage.name(), "another daemon runs this stage now; skipped"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep_until(started + every) => {}
@@ -190,10 +194,10 @@ pub async fn run_pipeline(
 }
 
 /// Pulls what Cost Explorer pulls are due, then ingests each location whose export changed
-/// since its last successful ingest. After a
-/// restart every location is ingested once more (a remote one from its mirror, without
-/// fetching again), which changes nothing in the store when its export did not change: a
-/// billing period is replaced by the same facts.
+/// since its last successful ingest, each under a job lock, so daemons sharing a store take
+/// different locations. After a restart every location is ingested once more (a remote one
+/// from its mirror, without fetching again), which changes nothing in the store when its
+/// export did not change: a billing period is replaced by the same facts.
 async fn ingest_locations(
     watched: &[Watched],
     config: &Config,
@@ -204,40 +208,74 @@ async fn ingest_locations(
 ) -> Result<(), String> {
     let mut errors = Vec::new();
     for pull in &config.daemon.cost_explorer {
-        match pull.pull(&config.daemon.mirror_dir, Utc::now()).await {
-            Ok(outcome) => {
-                state.cost_explorer_requests.fetch_add(outcome.requests, Ordering::Relaxed);
-            }
-            Err(error) => errors.push(error.to_string()),
+        let pulled = async {
+            let outcome = pull.pull(&config.daemon.mirror_dir, Utc::now()).await.map_err(|e| e.to_string())?;
+            state.cost_explorer_requests.fetch_add(outcome.requests, Ordering::Relaxed);
+            Ok(())
+        };
+        if let Some(Err(error)) = exclusively(store, &format!("pull:{}", pull.name), pulled).await {
+            errors.push(error);
         }
     }
     for Watched { location, source } in watched {
-        let exports = match location.sync(&config.daemon.mirror_dir).await {
-            Ok(exports) => {
-                state.fetched_objects.fetch_add(exports.fetched as u64, Ordering::Relaxed);
-                exports
+        let ingested = ingest_location(location, source, config, store, settings, state, ingested);
+        match exclusively(store, &format!("ingest:{}", location.url), ingested).await {
+            Some(Err(error)) => errors.push(error),
+            Some(Ok(())) => {}
+            None => {
+                tracing::debug!(location = %location.display(), "another daemon ingests this location now; skipped")
             }
-            Err(error) => {
-                errors.push(error.to_string());
-                continue;
-            }
-        };
-        if exports.versions.is_empty() || ingested.get(&location.url) == Some(&exports.versions) {
-            continue;
-        }
-        let request =
-            IngestRequest { paths: vec![exports.folder.clone()], format: None, source: source.clone(), quiet: true };
-        match ingest(store, settings, &request).await {
-            Ok(report) => {
-                tracing::info!(location = %location.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
-                state.last_ingest.store(Utc::now().timestamp(), Ordering::Relaxed);
-                state.ingested_line_items.fetch_add(report.run.line_items.max(0) as u64, Ordering::Relaxed);
-                ingested.insert(location.url.clone(), exports.versions);
-            }
-            Err(error) => errors.push(format!("export location {}: {error}", location.display())),
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}
+
+/// Runs `job` unless another daemon sharing the store runs the job of that name now (`None`).
+async fn exclusively(
+    store: &Store,
+    name: &str,
+    job: impl std::future::Future<Output = Result<(), String>>,
+) -> Option<Result<(), String>> {
+    match store.try_lock_job(&job_name(name)).await {
+        Ok(Some(lock)) => {
+            let result = job.await;
+            lock.release().await;
+            Some(result)
+        }
+        Ok(None) => None,
+        Err(error) => Some(Err(error.to_string())),
+    }
+}
+
+/// The advisory lock name of a job, the same in every daemon.
+pub fn job_name(name: &str) -> String {
+    format!("finopsd:{name}")
+}
+
+/// Ingests one location if its export changed since its last successful ingest here.
+async fn ingest_location(
+    location: &ExportLocation,
+    source: &Option<String>,
+    config: &Config,
+    store: &Store,
+    settings: &IngestSettings,
+    state: &DaemonState,
+    ingested: &mut BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<(), String> {
+    let exports = location.sync(&config.daemon.mirror_dir).await.map_err(|e| e.to_string())?;
+    state.fetched_objects.fetch_add(exports.fetched as u64, Ordering::Relaxed);
+    if exports.versions.is_empty() || ingested.get(&location.url) == Some(&exports.versions) {
+        return Ok(());
+    }
+    let request =
+        IngestRequest { paths: vec![exports.folder.clone()], format: None, source: source.clone(), quiet: true };
+    let report =
+        ingest(store, settings, &request).await.map_err(|e| format!("export location {}: {e}", location.display()))?;
+    tracing::info!(location = %location.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
+    state.last_ingest.store(Utc::now().timestamp(), Ordering::Relaxed);
+    state.ingested_line_items.fetch_add(report.run.line_items.max(0) as u64, Ordering::Relaxed);
+    ingested.insert(location.url.clone(), exports.versions);
+    Ok(())
 }
 
 async fn allocate(config: &Config, store: &Store) -> Result<(), String> {

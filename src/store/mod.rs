@@ -11,6 +11,7 @@ mod analysis;
 mod anomalies;
 mod costs;
 mod ledger;
+mod locks;
 mod outbox;
 
 use std::str::FromStr;
@@ -31,6 +32,7 @@ pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
     IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
 };
+pub use locks::{JobLock, job_lock_key};
 pub use outbox::{AttemptOutcome, OutboxMessage};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
