@@ -515,6 +515,14 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
         let (_, kind, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03?format=html", admin, None).await;
         assert!(kind.starts_with("text/html") && body.contains("<html"), "{kind}");
 
+        // The store's figures in /metrics: anomalies by status and how far each budget is.
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        assert!(metrics.contains("finopsd_anomalies{status=\"open\"} 2\n"), "{metrics}");
+        assert!(metrics.contains("# TYPE finopsd_outbox_messages gauge"), "{metrics}");
+        let burn =
+            r#"finopsd_budget_actual_ratio{budget="payments",dimension="team",value="payments",currency="USD"} 0.1025"#;
+        assert!(metrics.contains(burn), "{metrics}");
+
         // Every route the OpenAPI document lists answers, with the method it gives.
         let (status, _, body) = call(&daemon, Method::GET, "/api/v1/openapi.json", None, None).await;
         assert_eq!(status, 200);

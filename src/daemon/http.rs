@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::{DaemonState, Stage};
+use crate::analyse::budgets::BudgetStatus;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -82,6 +83,51 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
         "GetCostAndUsage requests made (AWS bills each one).",
         &[(String::new(), state.cost_explorer_requests() as f64)],
     );
+    // The store's figures; a store that does not answer leaves them out (and /readyz says so).
+    let by_status = |counts: Vec<(String, i64)>| -> Vec<(String, f64)> {
+        counts.into_iter().map(|(status, n)| (format!("{{status=\"{status}\"}}"), n as f64)).collect()
+    };
+    if let Ok(counts) = shared.store.outbox_counts().await {
+        family(
+            "finopsd_outbox_messages",
+            "gauge",
+            "Outbox messages by status: pending (waiting or being retried), delivered, dead (given up; `finopsd outbox retry`).",
+            &by_status(counts),
+        );
+    }
+    if let Ok(counts) = shared.store.anomaly_counts().await {
+        family("finopsd_anomalies", "gauge", "Anomalies kept, by status.", &by_status(counts));
+    }
+    let budgets = state.budget_statuses();
+    let burn = |ratio: &dyn Fn(&BudgetStatus) -> f64| -> Vec<(String, f64)> {
+        budgets
+            .iter()
+            .map(|b| {
+                let labels = format!(
+                    "{{budget=\"{}\",dimension=\"{}\",value=\"{}\",currency=\"{}\"}}",
+                    escape(&b.budget),
+                    escape(&b.dimension),
+                    escape(&b.value),
+                    b.currency
+                );
+                (labels, ratio(b))
+            })
+            .collect()
+    };
+    if !budgets.is_empty() {
+        family(
+            "finopsd_budget_actual_ratio",
+            "gauge",
+            "Spend so far in the budget's period over its amount (1 = all of it).",
+            &burn(&|b| b.actual_pct() / 100.0),
+        );
+        family(
+            "finopsd_budget_forecast_ratio",
+            "gauge",
+            "The period's forecast spend over the budget's amount.",
+            &burn(&|b| b.forecast_pct() / 100.0),
+        );
+    }
     if let Some(age) = state.last_ingest_age() {
         family(
             "finopsd_ingest_age_seconds",
@@ -91,4 +137,9 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
         );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// A label value as the Prometheus text format writes it.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -10,8 +10,8 @@ pub mod http;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::allocate::{Allocator, allocate_store};
+use crate::analyse::budgets::{BudgetStatus, budget_statuses};
 use crate::config::Config;
 use crate::detect::monitor::detect_store;
 use crate::ingest::cost_explorer::CostExplorerPull;
@@ -117,6 +118,8 @@ pub struct DaemonState {
     ingested_line_items: AtomicU64,
     fetched_objects: AtomicU64,
     cost_explorer_requests: AtomicU64,
+    /// Every budget's state after the last allocation here, for `/metrics`.
+    budgets: Mutex<Vec<BudgetStatus>>,
 }
 
 impl DaemonState {
@@ -148,6 +151,10 @@ impl DaemonState {
         self.cost_explorer_requests.load(Ordering::Relaxed)
     }
 
+    pub fn budget_statuses(&self) -> Vec<BudgetStatus> {
+        self.budgets.lock().expect("never poisoned: no code panics holding it").clone()
+    }
+
     fn record(&self, stage: Stage, result: Result<(), String>) {
         self.runs[stage as usize].fetch_add(1, Ordering::Relaxed);
         if let Err(error) = result {
@@ -177,7 +184,7 @@ pub async fn run_pipeline(
             // Ingest locks each location on its own, so daemons share that work out.
             let result = match stage {
                 Stage::Ingest => Some(ingest_locations(&watched, config, store, settings, state, &mut ingested).await),
-                Stage::Allocate => exclusively(store, "allocate", allocate(config, store)).await,
+                Stage::Allocate => exclusively(store, "allocate", allocate(config, store, state)).await,
                 Stage::Detect => exclusively(store, "detect", detect(config, store)).await,
                 Stage::Notify => exclusively(store, "notify", notify(config, store)).await,
             };
@@ -278,9 +285,18 @@ async fn ingest_location(
     Ok(())
 }
 
-async fn allocate(config: &Config, store: &Store) -> Result<(), String> {
+/// Applies the rules to the stored costs, then works out where every budget stands.
+async fn allocate(config: &Config, store: &Store, state: &DaemonState) -> Result<(), String> {
     let allocator = Allocator::new(&config.allocation).map_err(|e| e.to_string())?;
-    allocate_store(store, Arc::new(allocator), &config.allocation).await.map(|_| ()).map_err(|e| e.to_string())
+    allocate_store(store, Arc::new(allocator), &config.allocation).await.map_err(|e| e.to_string())?;
+    if config.budgets.is_empty() {
+        return Ok(());
+    }
+    if let Some((_, last)) = store.charge_date_range().await.map_err(|e| e.to_string())? {
+        let statuses = budget_statuses(store, &config.budgets, last).await.map_err(|e| e.to_string())?;
+        *state.budgets.lock().expect("never poisoned: no code panics holding it") = statuses;
+    }
+    Ok(())
 }
 
 async fn detect(config: &Config, store: &Store) -> Result<(), String> {

@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use sqlx::ConnectOptions;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 use crate::config::DatabaseUrl;
 
@@ -125,6 +125,23 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Outbox messages by status (`pending`, `delivered`, `dead`), for `/metrics`.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.count_by_status("outbox_messages").await
+    }
+
+    /// Anomalies by status (`open`, `ongoing`, `resolved`, `new_normal`), for `/metrics`.
+    pub async fn anomaly_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.count_by_status("anomalies").await
+    }
+
+    async fn count_by_status(&self, table: &'static str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT status, COUNT(*) FROM {table} GROUP BY status ORDER BY status"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
     }
 
     /// The text value of `key` in the JSON object of `column` (`''` when absent), as SQL.
