@@ -25,7 +25,10 @@ COPY config ./config
 COPY models ./models
 # The embedded default store, on a volume. Point FINOPSD_DATABASE_URL at PostgreSQL to share.
 ENV FINOPSD_DATABASE_URL=sqlite:///var/lib/finopsd/finopsd.db \
+    FINOPSD_LISTEN=0.0.0.0:9464 \
     RUST_LOG=info
+# /healthz, /readyz, /metrics and /api/v1.
+EXPOSE 9464
 VOLUME ["/var/lib/finopsd"]
 USER finopsd
 # Healthy when the config is valid and the store answers.

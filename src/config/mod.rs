@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// The file read when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/finopsd.toml";
+/// Environment variable that overrides `daemon.listen`.
+pub const LISTEN_ENV: &str = "FINOPSD_LISTEN";
 /// Environment variable that overrides `store.url` (it may hold a password).
 pub const DATABASE_URL_ENV: &str = "FINOPSD_DATABASE_URL";
 
@@ -198,6 +200,10 @@ impl Config {
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
         if let Some(url) = lookup(DATABASE_URL_ENV).filter(|url| !url.trim().is_empty()) {
             self.store.url = DatabaseUrl(url);
+        }
+        // A container listens on every interface; the file's default is loopback only.
+        if let Some(listen) = lookup(LISTEN_ENV).filter(|listen| !listen.trim().is_empty()) {
+            self.daemon.listen = listen;
         }
     }
 
