@@ -598,7 +598,11 @@ async fn run_pulls_cost_explorer_days_page_by_page_through_the_sdk() {
         let expected = ["aws-cost-explorer:111122223333 2026-11 USD 15750000100".to_string()];
         eventually("the pulled days' facts", || async { ts.billed_totals().await == expected }).await;
         let (_, metrics) = daemon.get("/metrics").await.unwrap();
-        assert!(metrics.contains("finopsd_cost_explorer_requests_total 2\n"), "{}: {metrics}", ts.engine);
+        assert!(
+            metrics.contains("finopsd_cost_api_requests_total{api=\"cost_explorer\"} 2\n"),
+            "{}: {metrics}",
+            ts.engine
+        );
         assert!(metrics.contains("finopsd_pipeline_failures_total{stage=\"ingest\"} 0\n"), "{metrics}");
         // Effective is the amortised cost; the tax line is Tax.
         let categories = ts.category_totals().await;
@@ -609,7 +613,7 @@ async fn run_pulls_cost_explorer_days_page_by_page_through_the_sdk() {
         // Not due again within pull_every_secs: later runs ask nothing more.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (_, metrics) = daemon.get("/metrics").await.unwrap();
-        assert!(metrics.contains("finopsd_cost_explorer_requests_total 2\n"), "{metrics}");
+        assert!(metrics.contains("finopsd_cost_api_requests_total{api=\"cost_explorer\"} 2\n"), "{metrics}");
         assert!(daemon.stop().success());
         ts.cleanup().await;
     }
@@ -655,4 +659,91 @@ async fn two_daemons_on_one_postgresql_take_turns_and_never_double_count() {
     }
     assert!(first.stop().success() && second.stop().success());
     ts.cleanup().await;
+}
+
+/// What the Cost Management Query server was asked: the dataset and page of each request.
+#[derive(Clone, Default)]
+struct QueryLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+/// Answers Query as Azure documents it: columns and rows, a `nextLink` to a second page of
+/// the actual costs, and one 429 with Cost Management's retry-after header first.
+async fn cost_management_query(
+    axum::extract::State((log, base)): axum::extract::State<(QueryLog, String)>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer test-token") {
+        return (axum::http::StatusCode::UNAUTHORIZED, "no token").into_response();
+    }
+    let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(request["dataset"]["granularity"], "Daily");
+    assert_eq!(request["dataset"]["grouping"][1], serde_json::json!({ "type": "TagKey", "name": "team" }));
+    let dataset = request["type"].as_str().unwrap().to_string();
+    let page = if uri.query().unwrap_or_default().contains("skiptoken=p2") { 2 } else { 1 };
+    let mut log = log.0.lock().unwrap();
+    let throttled_before = log.iter().any(|entry| entry == "429");
+    if !throttled_before {
+        log.push("429".into());
+        let retry = [("x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after", "1")];
+        return (axum::http::StatusCode::TOO_MANY_REQUESTS, retry, "Too many requests").into_response();
+    }
+    log.push(format!("{dataset} page {page}"));
+    let columns = r#"[{"name":"Cost","type":"Number"},{"name":"UsageDate","type":"Number"},{"name":"ServiceName","type":"String"},{"name":"TagKey","type":"String"},{"name":"TagValue","type":"String"},{"name":"Currency","type":"String"}]"#;
+    let (rows, next) = match (dataset.as_str(), page) {
+        ("ActualCost", 1) => (
+            r#"[[12.5,20261101,"Virtual Machines","team","payments","EUR"],[0,20261102,"Virtual Machines","team","","EUR"]]"#,
+            format!(
+                r#""{base}/subscriptions/sub-1/providers/Microsoft.CostManagement/query?api-version=2023-11-01&$skiptoken=p2""#
+            ),
+        ),
+        ("ActualCost", _) => (r#"[[300,20261101,"Reservations","","","EUR"]]"#, "null".to_string()),
+        _ => (
+            r#"[[12.5,20261101,"Virtual Machines","team","payments","EUR"],[9.68,20261102,"Virtual Machines","team","","EUR"],[5.64902E-05,20261102,"Storage","","","EUR"]]"#,
+            "null".to_string(),
+        ),
+    };
+    let answer = format!(
+        r#"{{"id":"q","name":"q","type":"Microsoft.CostManagement/query","properties":{{"nextLink":{next},"columns":{columns},"rows":{rows}}}}}"#
+    );
+    ([("content-type", "application/json")], answer).into_response()
+}
+
+#[tokio::test]
+async fn run_pulls_azure_cost_management_days_through_paging_and_throttling() {
+    for ts in stores().await {
+        let log = QueryLog::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route(
+                "/subscriptions/sub-1/providers/Microsoft.CostManagement/query",
+                axum::routing::post(cost_management_query),
+            )
+            .with_state((log.clone(), base.clone()));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let pulls = format!(
+            "[[daemon.azure_cost]]\nname = \"contoso\"\nscope = \"/subscriptions/sub-1\"\nbilling_account_id = \"8611537\"\n\
+             group_by = [\"ServiceName\", \"TagKey:team\"]\nstart = \"2026-11-01\"\npull_every_secs = 3600\n\
+             token_env = \"FINOPSD_TEST_AZURE_TOKEN\"\nendpoint = \"{base}\"\n"
+        );
+        let daemon = Daemon::start_with(&ts, &pulls, &[("FINOPSD_TEST_AZURE_TOKEN", "test-token".to_string())]);
+        // Billed from ActualCost: 12.5 + 0 + 300; effective from AmortizedCost:
+        // 12.5 + 9.68 + 0.0000564902; EUR as the rows say.
+        let expected = ["azure-cost-management:8611537 2026-11 EUR Usage 312500000000 22180056490".to_string()];
+        eventually("the pulled days' facts", || async { ts.category_totals().await == expected }).await;
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["429", "ActualCost page 1", "ActualCost page 2", "AmortizedCost page 1"],
+            "{}: throttled once, then every page once",
+            ts.engine
+        );
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        assert!(metrics.contains("finopsd_cost_api_requests_total{api=\"azure_cost\"} 3\n"), "{metrics}");
+        assert!(metrics.contains("finopsd_pipeline_failures_total{stage=\"ingest\"} 0\n"), "{metrics}");
+        assert!(daemon.stop().success());
+        server.abort();
+        ts.cleanup().await;
+    }
 }

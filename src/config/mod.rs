@@ -229,6 +229,7 @@ impl Config {
         crate::notify::config::validate(&self.notify, &dimensions).map_err(invalid)?;
         crate::daemon::api::validate(&self.daemon.tokens, &dimensions).map_err(invalid)?;
         self.daemon.cost_explorer.iter().try_for_each(|pull| pull.validate()).map_err(invalid)?;
+        self.daemon.azure_cost.iter().try_for_each(|pull| pull.validate()).map_err(invalid)?;
         Ok(())
     }
 

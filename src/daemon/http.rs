@@ -77,11 +77,13 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
         "Export objects downloaded from buckets and containers (unchanged ones are not fetched again).",
         &[(String::new(), state.fetched_objects() as f64)],
     );
+    let requests: Vec<(String, f64)> =
+        state.cost_api_requests().iter().map(|(api, n)| (format!("{{api=\"{api}\"}}"), *n as f64)).collect();
     family(
-        "finopsd_cost_explorer_requests_total",
+        "finopsd_cost_api_requests_total",
         "counter",
-        "GetCostAndUsage requests made (AWS bills each one).",
-        &[(String::new(), state.cost_explorer_requests() as f64)],
+        "Requests to the cost APIs (AWS bills each Cost Explorer request).",
+        &requests,
     );
     // The store's figures; a store that does not answer leaves them out (and /readyz says so).
     let by_status = |counts: Vec<(String, i64)>| -> Vec<(String, f64)> {

@@ -22,8 +22,10 @@ use crate::allocate::{Allocator, allocate_store};
 use crate::analyse::budgets::{BudgetStatus, budget_statuses};
 use crate::config::Config;
 use crate::detect::monitor::detect_store;
-use crate::ingest::cost_explorer::CostExplorerPull;
 use crate::ingest::location::ExportLocation;
+use crate::ingest::pulls::CostApiPull;
+use crate::ingest::pulls::aws::CostExplorerPull;
+use crate::ingest::pulls::azure::AzureCostPull;
 use crate::ingest::{IngestRequest, IngestSettings, ingest};
 use crate::notify::{deliver_outbox, queue_alerts, queue_showback};
 use crate::store::Store;
@@ -46,6 +48,8 @@ pub struct DaemonConfig {
     /// AWS Cost Explorer pulls, for accounts without exports; their days are kept under
     /// `mirror_dir` too.
     pub cost_explorer: Vec<CostExplorerPull>,
+    /// Azure Cost Management Query pulls, likewise.
+    pub azure_cost: Vec<AzureCostPull>,
     /// Bearer tokens for `/api/v1`; without any, every API route answers 401.
     pub tokens: Vec<api::ApiToken>,
 }
@@ -59,6 +63,7 @@ impl Default for DaemonConfig {
             sources: Vec::new(),
             mirror_dir: PathBuf::from("finopsd-mirror"),
             cost_explorer: Vec::new(),
+            azure_cost: Vec::new(),
             tokens: Vec::new(),
         }
     }
@@ -72,13 +77,19 @@ struct Watched {
 }
 
 impl DaemonConfig {
-    /// Every watched location: the folders, the remote sources, then the folders the Cost
-    /// Explorer pulls keep their days in.
+    /// The cost API pulls, AWS then Azure.
+    pub fn pulls(&self) -> Vec<CostApiPull<'_>> {
+        let aws = self.cost_explorer.iter().map(CostApiPull::Aws);
+        aws.chain(self.azure_cost.iter().map(CostApiPull::Azure)).collect()
+    }
+
+    /// Every watched location: the folders, the remote sources, then the folders the cost
+    /// API pulls keep their days in.
     fn watched(&self) -> Vec<Watched> {
         let exports =
             self.folders.iter().map(|folder| ExportLocation::folder(folder)).chain(self.sources.iter().cloned());
         let exports = exports.map(|location| Watched { location, source: None });
-        let pulls = self.cost_explorer.iter().map(|pull| Watched {
+        let pulls = self.pulls().into_iter().map(|pull| Watched {
             location: ExportLocation::folder(&pull.folder(&self.mirror_dir)),
             source: Some(pull.source()),
         });
@@ -117,7 +128,8 @@ pub struct DaemonState {
     last_ingest: AtomicI64,
     ingested_line_items: AtomicU64,
     fetched_objects: AtomicU64,
-    cost_explorer_requests: AtomicU64,
+    /// Requests to each cost API: Cost Explorer, Azure Cost Management.
+    cost_api_requests: [AtomicU64; 2],
     /// Every budget's state after the last allocation here, for `/metrics`.
     budgets: Mutex<Vec<BudgetStatus>>,
 }
@@ -146,9 +158,10 @@ impl DaemonState {
         self.fetched_objects.load(Ordering::Relaxed)
     }
 
-    /// `GetCostAndUsage` requests made since start (each is billed by AWS).
-    pub fn cost_explorer_requests(&self) -> u64 {
-        self.cost_explorer_requests.load(Ordering::Relaxed)
+    /// Requests made to each cost API since start (AWS bills each Cost Explorer request).
+    pub fn cost_api_requests(&self) -> [(&'static str, u64); 2] {
+        let count = |i: usize| self.cost_api_requests[i].load(Ordering::Relaxed);
+        [("cost_explorer", count(0)), ("azure_cost", count(1))]
     }
 
     pub fn budget_statuses(&self) -> Vec<BudgetStatus> {
@@ -200,7 +213,7 @@ pub async fn run_pipeline(
     }
 }
 
-/// Pulls what Cost Explorer pulls are due, then ingests each location whose export changed
+/// Pulls what cost API pulls are due, then ingests each location whose export changed
 /// since its last successful ingest, each under a job lock, so daemons sharing a store take
 /// different locations. After a restart every location is ingested once more (a remote one
 /// from its mirror, without fetching again), which changes nothing in the store when its
@@ -214,13 +227,14 @@ async fn ingest_locations(
     ingested: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), String> {
     let mut errors = Vec::new();
-    for pull in &config.daemon.cost_explorer {
+    for pull in config.daemon.pulls() {
         let pulled = async {
             let outcome = pull.pull(&config.daemon.mirror_dir, Utc::now()).await.map_err(|e| e.to_string())?;
-            state.cost_explorer_requests.fetch_add(outcome.requests, Ordering::Relaxed);
+            let counter = usize::from(matches!(pull, CostApiPull::Azure(_)));
+            state.cost_api_requests[counter].fetch_add(outcome.requests, Ordering::Relaxed);
             Ok(())
         };
-        if let Some(Err(error)) = exclusively(store, &format!("pull:{}", pull.name), pulled).await {
+        if let Some(Err(error)) = exclusively(store, &format!("pull:{}:{}", pull.api(), pull.name()), pulled).await {
             errors.push(error);
         }
     }

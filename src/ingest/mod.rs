@@ -1,7 +1,6 @@
 //! Ingest: billing exports in, daily cost facts out, one atomic replacement per
 //! (source, billing period), reconciled to the export's own totals before it commits.
 
-pub mod cost_explorer;
 mod csv_chunks;
 mod csv_records;
 pub mod error;
@@ -13,6 +12,7 @@ pub mod mapping;
 mod paired;
 mod parquet;
 mod progress;
+pub mod pulls;
 mod records;
 mod row_layout;
 mod tags;
