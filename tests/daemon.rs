@@ -414,7 +414,7 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
     use reqwest::Method;
     for ts in stores().await {
         let lines = [
-            Line { tags: r#"{"team":"payments"}"#, ..Line::usage("2025-03-01", "10.25") },
+            Line { tags: r#"{"team":"payments","service":"checkout"}"#, ..Line::usage("2025-03-01", "10.25") },
             Line { tags: r#"{"team":"search"}"#, ..Line::usage("2025-03-02", "20") },
         ];
         write(&ts.path("exports").join("march.csv"), focus_csv(&lines));
@@ -509,6 +509,17 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
             assert_eq!(status, 400, "{bad}: {body}");
         }
 
+        // One service's days and months.
+        let (status, _, body) =
+            call(&daemon, Method::GET, "/api/v1/services/checkout/costs?from=2025-03&to=2025-03", admin, None).await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["daily"].to_string(), r#"[{"day":"2025-03-01","currency":"USD","effective_cost":10.25}]"#);
+        assert_eq!(json["monthly"][0]["effective_cost"].to_string(), "10.25", "{body}");
+        assert_eq!(json["monthly"].as_array().unwrap().len(), 1, "{body}");
+        let (status, _, body) = call(&daemon, Method::GET, "/api/v1/services/checkout/costs", team, None).await;
+        assert_eq!(status, 403, "restricted to a team, not a service: {body}");
+
         // Formats of the showback.
         let (_, kind, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03?format=csv", admin, None).await;
         assert!(kind.starts_with("text/csv") && body.contains("payments"), "{kind}: {body}");
@@ -528,9 +539,9 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
         assert_eq!(status, 200);
         let document: serde_json::Value = serde_json::from_str(&body).unwrap();
         let paths = document["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 6, "{body}");
+        assert_eq!(paths.len(), 7, "{body}");
         for (path, methods) in paths {
-            let concrete = path.replace("{month}", "2025-03").replace("{id}", "a-pay");
+            let concrete = path.replace("{month}", "2025-03").replace("{id}", "a-pay").replace("{name}", "checkout");
             for method in methods.as_object().unwrap().keys() {
                 let method: Method = method.to_uppercase().parse().unwrap();
                 let body = (method == Method::POST).then_some(r#"{"feedback": "unexpected"}"#);

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::focus::BillingPeriod;
+use crate::focus::{BillingPeriod, Money};
 use crate::report::{ReportFormat, ShowbackRequest, showback_report};
 use crate::store::{CostDimension, CostQuery, Store, StoredAnomaly};
 
@@ -168,6 +168,7 @@ pub fn router(store: Store, config: Arc<Config>) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/costs", get(costs))
+        .route("/api/v1/services/{name}/costs", get(service_costs))
         .route("/api/v1/showback/{month}", get(showback))
         .route("/api/v1/anomalies", get(anomalies))
         .route("/api/v1/anomalies/{id}", get(anomaly))
@@ -249,6 +250,87 @@ fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// The allocation dimension `/api/v1/services/{name}` reads.
+const SERVICE_DIMENSION: &str = "service";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// One service's allocated costs by day and month, its unit costs and budgets: what a
+/// product team checks on any day.
+async fn service_costs(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = api.caller(&headers, Scope::Read)?;
+    let Query(params) = params.map_err(|e| bad_request(format!("{e}; parameters are from and to")))?;
+    if !api.dimensions().contains(&SERVICE_DIMENSION) {
+        return Err(not_found(format!("the config has no {SERVICE_DIMENSION:?} allocation dimension")));
+    }
+    if !token.sees(SERVICE_DIMENSION, &name) {
+        return Err(ApiError(StatusCode::FORBIDDEN, format!("token {:?} may not read service {name:?}", token.name)));
+    }
+    let bound =
+        |text: &Option<String>, end| text.as_deref().map(|t| BillingPeriod::parse_day_bound(t, end)).transpose();
+    let from = bound(&params.from, false).map_err(|e| bad_request(format!("from: {e}")))?;
+    let to = bound(&params.to, true).map_err(|e| bad_request(format!("to: {e}")))?;
+    let last = match to {
+        Some(to) => to,
+        None => match api.store.charge_date_range().await.map_err(internal)? {
+            Some((_, last)) => last,
+            None => {
+                return Ok(Json(
+                    json!({ "service": name, "daily": [], "monthly": [], "unit_costs": [], "budgets": [] }),
+                ));
+            }
+        },
+    };
+    // By default the month of the last day and the two before it.
+    let from = from.unwrap_or_else(|| BillingPeriod::containing(last).previous().previous().first_day());
+    check_range(from, last)?;
+    let days = api.store.daily_allocated_costs_of(SERVICE_DIMENSION, &name, from, last).await.map_err(internal)?;
+    let mut daily: std::collections::BTreeMap<(NaiveDate, String), Money> = Default::default();
+    let mut monthly: std::collections::BTreeMap<(BillingPeriod, String), Money> = Default::default();
+    for day in &days {
+        *daily.entry((day.date, day.currency.clone())).or_default() += day.effective_cost;
+        *monthly.entry((BillingPeriod::containing(day.date), day.currency.clone())).or_default() += day.effective_cost;
+    }
+    let mut unit_costs = Vec::new();
+    let mut month = BillingPeriod::containing(from);
+    while month.first_day() <= last {
+        let all = crate::analyse::unit_costs::unit_costs(&api.store, month, false).await.map_err(internal)?;
+        unit_costs.extend(all.into_iter().filter(|u| u.dimension == SERVICE_DIMENSION && u.value == name));
+        month = BillingPeriod::containing(month.end());
+    }
+    let budgets: Vec<_> =
+        api.config.budgets.iter().filter(|b| b.dimension == SERVICE_DIMENSION && b.value == name).cloned().collect();
+    let statuses = crate::analyse::budgets::budget_statuses(&api.store, &budgets, last).await.map_err(internal)?;
+    let budgets: Vec<Value> = statuses
+        .iter()
+        .map(|b| {
+            json!({
+                "budget": b.budget, "currency": b.currency, "period_start": b.period_start, "period_end": b.period_end,
+                "amount": b.amount, "actual": b.actual, "forecast": b.forecast.total, "variance": b.variance(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "service": name,
+        "from": from,
+        "to": last,
+        "daily": daily.iter().map(|((day, currency), cost)| json!({ "day": day, "currency": currency, "effective_cost": cost })).collect::<Vec<_>>(),
+        "monthly": monthly.iter().map(|((month, currency), cost)| json!({ "month": month, "currency": currency, "effective_cost": cost })).collect::<Vec<_>>(),
+        "unit_costs": unit_costs,
+        "budgets": budgets,
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -421,6 +503,15 @@ async fn openapi() -> Json<Value> {
                     query("group_by", &format!("Comma-separated: {}. Default month,provider.", CostDimension::NAMES)),
                 ],
                 "responses": answers("Rows of keys, currency and billed, effective and list cost as exact decimal numbers."),
+            }},
+            "/api/v1/services/{name}/costs": { "get": {
+                "summary": "One service's allocated effective cost by day and month, its unit costs and budgets (scope read; a token restricted to another service is refused).",
+                "parameters": [
+                    path_param("name", "A value of the service allocation dimension."),
+                    query("from", "First day: YYYY-MM-DD or YYYY-MM. Default: two months before the last day's month."),
+                    query("to", "Last day: YYYY-MM-DD or YYYY-MM. Default: the last day stored."),
+                ],
+                "responses": answers("{\"daily\": [...], \"monthly\": [...], \"unit_costs\": [...], \"budgets\": [...]}"),
             }},
             "/api/v1/showback/{month}": { "get": {
                 "summary": "The showback report of a billing month (scope read).",

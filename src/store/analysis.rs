@@ -125,13 +125,39 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyCost>, StoreError> {
+        self.daily_allocated_costs_where(dimension, None, from, to).await
+    }
+
+    /// The same, of one value only.
+    pub async fn daily_allocated_costs_of(
+        &self,
+        dimension: &str,
+        value: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyCost>, StoreError> {
+        self.daily_allocated_costs_where(dimension, Some(value), from, to).await
+    }
+
+    async fn daily_allocated_costs_where(
+        &self,
+        dimension: &str,
+        only: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyCost>, StoreError> {
         let value = self.json_text_sql("dimension_values", dimension);
+        let only_value = if only.is_some() { format!(" AND {value} = $3") } else { String::new() };
         let sql = format!(
             "SELECT {value} AS v, charge_date, charge_category, currency, CAST(SUM(effective_cost_nanos) AS TEXT)
-             FROM allocated_costs WHERE charge_date >= $1 AND charge_date <= $2
+             FROM allocated_costs WHERE charge_date >= $1 AND charge_date <= $2{only_value}
              GROUP BY v, charge_date, charge_category, currency ORDER BY v, currency, charge_date, charge_category"
         );
-        let rows = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string()).fetch_all(&self.pool).await?;
+        let mut query = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string());
+        if let Some(only) = only {
+            query = query.bind(only.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(DailyCost {
