@@ -509,6 +509,11 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
             assert_eq!(status, 400, "{bad}: {body}");
         }
 
+        let (status, _, body) =
+            call(&daemon, Method::GET, "/api/v1/showback/2025-03?by=team&value=nobody", admin, None).await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("`nobody` has no allocated spend in 2025-03"), "{body}");
+
         // One service's days and months.
         let (status, _, body) =
             call(&daemon, Method::GET, "/api/v1/services/checkout/costs?from=2025-03&to=2025-03", admin, None).await;

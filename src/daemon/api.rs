@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::focus::{BillingPeriod, Money};
-use crate::report::{ReportFormat, ShowbackRequest, showback_report};
+use crate::report::{ReportError, ReportFormat, ShowbackRequest, showback_report};
 use crate::store::{CostDimension, CostQuery, Store, StoredAnomaly};
 
 /// The longest range `/api/v1/costs` answers: enough for two years and their month-before.
@@ -382,7 +382,13 @@ async fn showback(
         other => return Err(bad_request(format!("format {other:?} is not one of json, csv, html, md"))),
     };
     let request = ShowbackRequest { month, dimension: by, value, budgets: &api.config.budgets };
-    let report = showback_report(&api.store, &request).await.map_err(internal)?;
+    let report = showback_report(&api.store, &request).await.map_err(|error| match error {
+        ReportError::UnknownValue { .. } => not_found(error.to_string()),
+        ReportError::NotAllocated | ReportError::DimensionNotAllocated { .. } => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+        }
+        other => internal(other),
+    })?;
     Ok(([(header::CONTENT_TYPE, content_type)], report.render(format)).into_response())
 }
 
