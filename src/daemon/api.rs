@@ -97,7 +97,7 @@ pub fn validate(tokens: &[ApiToken], dimensions: &[&str]) -> Result<(), String> 
 
 /// An answer other than 200: its status and a message saying what to do.
 #[derive(Debug)]
-struct ApiError(StatusCode, String);
+pub(super) struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -131,33 +131,39 @@ struct Api {
 impl Api {
     /// The token the request carries, when it is configured and has `needed`.
     fn caller(&self, headers: &HeaderMap, needed: Scope) -> Result<&ApiToken, ApiError> {
-        let unauthorized = |message: &str| ApiError(StatusCode::UNAUTHORIZED, message.to_string());
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("send a token from [[daemon.tokens]] as `Authorization: Bearer <token>`"))?;
-        let digest = hex(&Sha256::digest(presented.trim().as_bytes()));
-        let token = self
-            .config
-            .daemon
-            .tokens
-            .iter()
-            .find(|token| token.sha256.eq_ignore_ascii_case(&digest))
-            .ok_or_else(|| unauthorized("the token is not one of [[daemon.tokens]]"))?;
-        if !token.allows(needed) {
-            let needed = serde_json::to_value(needed).expect("scopes serialise");
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                format!("token {:?} lacks the {} scope this route needs", token.name, needed.as_str().unwrap_or("")),
-            ));
-        }
-        Ok(token)
+        authorize(&self.config.daemon.tokens, headers, needed)
     }
 
     fn dimensions(&self) -> Vec<&str> {
         self.config.allocation.dimensions.iter().map(|d| d.name.as_str()).collect()
     }
+}
+
+/// The configured token a request carries, when it has `needed`.
+pub(super) fn authorize<'a>(
+    tokens: &'a [ApiToken],
+    headers: &HeaderMap,
+    needed: Scope,
+) -> Result<&'a ApiToken, ApiError> {
+    let unauthorized = |message: &str| ApiError(StatusCode::UNAUTHORIZED, message.to_string());
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("send a token from [[daemon.tokens]] as `Authorization: Bearer <token>`"))?;
+    let digest = hex(&Sha256::digest(presented.trim().as_bytes()));
+    let token = tokens
+        .iter()
+        .find(|token| token.sha256.eq_ignore_ascii_case(&digest))
+        .ok_or_else(|| unauthorized("the token is not one of [[daemon.tokens]]"))?;
+    if !token.allows(needed) {
+        let needed = serde_json::to_value(needed).expect("scopes serialise");
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("token {:?} lacks the {} scope this route needs", token.name, needed.as_str().unwrap_or("")),
+        ));
+    }
+    Ok(token)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -174,6 +180,7 @@ pub fn router(store: Store, config: Arc<Config>) -> Router {
         .route("/api/v1/anomalies/{id}", get(anomaly))
         .route("/api/v1/anomalies/{id}/feedback", post(feedback))
         .route("/api/v1/budgets", get(budgets))
+        .route("/api/v1/outbox", get(outbox))
         .with_state(Api { store, config })
 }
 
@@ -482,6 +489,41 @@ async fn budgets(State(api): State<Api>, headers: HeaderMap) -> Result<Json<Valu
     Ok(Json(json!({ "budgets": budgets })))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxParams {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The outbox, newest first: what was sent where, what waits, what was given up on.
+async fn outbox(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Result<Query<OutboxParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = api.caller(&headers, Scope::Admin)?;
+    if token.restrict.is_some() {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("token {:?} is restricted; the outbox is not", token.name),
+        ));
+    }
+    let Query(params) = params.map_err(|e| bad_request(format!("{e}; parameters are status and limit")))?;
+    if let Some(status) = &params.status
+        && !["pending", "delivered", "dead"].contains(&status.as_str())
+    {
+        return Err(bad_request(format!("status {status:?} is not one of pending, delivered, dead")));
+    }
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad_request(format!("limit {limit} is not between 1 and 1000")));
+    }
+    let messages = api.store.outbox_messages(params.status.as_deref(), limit).await.map_err(internal)?;
+    let messages = messages.iter().map(|m| m.to_json().map_err(internal)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "messages": messages })))
+}
+
 /// The routes as OpenAPI 3.1; a test calls every path it lists.
 async fn openapi() -> Json<Value> {
     let bearer = json!([{ "bearer": [] }]);
@@ -550,6 +592,11 @@ async fn openapi() -> Json<Value> {
                     },
                 }}}},
                 "responses": answers("The anomaly with its feedback."),
+            }},
+            "/api/v1/outbox": { "get": {
+                "summary": "Outbox messages, newest first: delivered, pending (with their last error) and dead (scope admin, unrestricted).",
+                "parameters": [query("status", "pending, delivered or dead."), query("limit", "1 to 1000; default 100.")],
+                "responses": answers("{\"messages\": [...]}"),
             }},
             "/api/v1/budgets": { "get": {
                 "summary": "The configured budgets (scope read; a restricted token sees its value's).",

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::{DaemonState, Stage};
@@ -20,6 +20,7 @@ use crate::store::Store;
 struct Shared {
     store: Store,
     state: Arc<DaemonState>,
+    config: Arc<Config>,
 }
 
 /// The health and metrics endpoints and the `/api/v1` routes.
@@ -28,7 +29,7 @@ pub fn router(store: Store, state: Arc<DaemonState>, config: Arc<Config>) -> Rou
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Shared { store: store.clone(), state })
+        .with_state(Shared { store: store.clone(), state, config: config.clone() })
         .merge(super::api::router(store, config))
 }
 
@@ -46,7 +47,12 @@ async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
+async fn metrics(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if shared.config.daemon.metrics_need_token
+        && let Err(refused) = super::api::authorize(&shared.config.daemon.tokens, &headers, super::api::Scope::Read)
+    {
+        return refused.into_response();
+    }
     let state = &shared.state;
     let mut text = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
@@ -138,7 +144,7 @@ async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
             &[(String::new(), age as f64)],
         );
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// A label value as the Prometheus text format writes it.

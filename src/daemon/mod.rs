@@ -52,6 +52,8 @@ pub struct DaemonConfig {
     pub azure_cost: Vec<AzureCostPull>,
     /// Bearer tokens for `/api/v1`; without any, every API route answers 401.
     pub tokens: Vec<api::ApiToken>,
+    /// Whether `/metrics` wants a token too (any scope).
+    pub metrics_need_token: bool,
 }
 
 impl Default for DaemonConfig {
@@ -65,6 +67,7 @@ impl Default for DaemonConfig {
             cost_explorer: Vec::new(),
             azure_cost: Vec::new(),
             tokens: Vec::new(),
+            metrics_need_token: false,
         }
     }
 }

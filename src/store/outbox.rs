@@ -25,6 +25,26 @@ pub struct OutboxMessage {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+impl OutboxMessage {
+    /// The message as the HTTP API shows it (its error kept as recorded, which never holds a
+    /// channel's secret URL).
+    pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        Ok(serde_json::json!({
+            "id": self.id,
+            "channel": self.channel,
+            "kind": self.kind,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+            "delivered_at": self.delivered_at,
+            "idempotency_key": self.idempotency_key,
+            "message": serde_json::from_str::<serde_json::Value>(&self.message)?,
+        }))
+    }
+}
+
 /// What became of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptOutcome {
