@@ -774,3 +774,21 @@ async fn run_pulls_azure_cost_management_days_through_paging_and_throttling() {
         ts.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_stage_on_a_cron_schedule_waits_for_its_time_while_the_others_run() {
+    let ts = common::sqlite_store().await;
+    let daemon = Daemon::start_with(&ts, "[daemon.schedules]\ndetect = \"0 0 1 1 *\"\n", &[]);
+    eventually("ingest runs again", || async {
+        daemon.get("/metrics").await.is_some_and(|(_, m)| {
+            m.contains("finopsd_pipeline_runs_total{stage=\"ingest\"} 3\n")
+                || m.contains("finopsd_pipeline_runs_total{stage=\"ingest\"} 4\n")
+        })
+    })
+    .await;
+    let (_, metrics) = daemon.get("/metrics").await.unwrap();
+    assert!(metrics.contains("finopsd_pipeline_runs_total{stage=\"detect\"} 0\n"), "yearly: {metrics}");
+    assert!(!metrics.contains("finopsd_pipeline_runs_total{stage=\"allocate\"} 0\n"), "{metrics}");
+    assert!(daemon.stop().success());
+    ts.cleanup().await;
+}

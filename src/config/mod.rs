@@ -230,6 +230,7 @@ impl Config {
         crate::daemon::api::validate(&self.daemon.tokens, &dimensions).map_err(invalid)?;
         self.daemon.cost_explorer.iter().try_for_each(|pull| pull.validate()).map_err(invalid)?;
         self.daemon.azure_cost.iter().try_for_each(|pull| pull.validate()).map_err(invalid)?;
+        crate::daemon::validate(&self.daemon).map_err(invalid)?;
         Ok(())
     }
 

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -54,6 +53,9 @@ pub struct DaemonConfig {
     pub tokens: Vec<api::ApiToken>,
     /// Whether `/metrics` wants a token too (any scope).
     pub metrics_need_token: bool,
+    /// Cron expressions (UTC) for stages that should not run every `pipeline_every_secs`,
+    /// e.g. `detect = "0 6 * * *"`.
+    pub schedules: BTreeMap<String, String>,
 }
 
 impl Default for DaemonConfig {
@@ -68,6 +70,7 @@ impl Default for DaemonConfig {
             azure_cost: Vec::new(),
             tokens: Vec::new(),
             metrics_need_token: false,
+            schedules: BTreeMap::new(),
         }
     }
 }
@@ -188,15 +191,22 @@ pub async fn run_pipeline(
     state: &DaemonState,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let every = Duration::from_secs(config.daemon.pipeline_every_secs.max(1));
+    let schedules = Stage::ALL.map(|stage| StageSchedule::of(&config.daemon, stage).expect("validated at config load"));
     let watched = config.daemon.watched();
     let mut ingested: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // Interval stages run at once; cron stages at their first time.
+    let started = Utc::now();
+    let mut due = schedules.each_ref().map(|schedule| schedule.first(started));
     loop {
-        let started = tokio::time::Instant::now();
         for stage in Stage::ALL {
+            let now = Utc::now();
             if *shutdown.borrow() {
                 return;
             }
+            if due[stage as usize] > now {
+                continue;
+            }
+            due[stage as usize] = schedules[stage as usize].after(now);
             // Ingest locks each location on its own, so daemons share that work out.
             let result = match stage {
                 Stage::Ingest => Some(ingest_locations(&watched, config, store, settings, state, &mut ingested).await),
@@ -209,11 +219,65 @@ pub async fn run_pipeline(
                 None => tracing::debug!(stage = stage.name(), "another daemon runs this stage now; skipped"),
             }
         }
+        let next = due.iter().min().copied().unwrap_or(started);
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
-            _ = tokio::time::sleep_until(started + every) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
+}
+
+/// When a stage runs: a cron expression of `[daemon.schedules]`, else every
+/// `pipeline_every_secs` from the one before.
+#[derive(Debug, Clone)]
+pub enum StageSchedule {
+    Every(chrono::Duration),
+    Cron(Box<cron::Schedule>),
+}
+
+impl StageSchedule {
+    /// The stage's schedule, or why its cron expression does not parse.
+    pub fn of(daemon: &DaemonConfig, stage: Stage) -> Result<StageSchedule, String> {
+        match daemon.schedules.get(stage.name()) {
+            None => Ok(StageSchedule::Every(chrono::Duration::seconds(daemon.pipeline_every_secs.max(1) as i64))),
+            Some(expression) => {
+                // Five fields as crontab writes them; cron wants the seconds too.
+                let fields = expression.split_whitespace().count();
+                let full = if fields == 5 { format!("0 {expression}") } else { expression.clone() };
+                let schedule: cron::Schedule = full.parse().map_err(|e| {
+                    format!("daemon.schedules.{} = {expression:?} is not a cron expression (minute hour day month weekday, UTC): {e}", stage.name())
+                })?;
+                Ok(StageSchedule::Cron(Box::new(schedule)))
+            }
+        }
+    }
+
+    fn first(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            StageSchedule::Every(_) => now,
+            StageSchedule::Cron(_) => self.after(now),
+        }
+    }
+
+    /// The next run after one at `now`.
+    pub fn after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            StageSchedule::Every(every) => now + *every,
+            // An expression with no time left (a past year) never runs again.
+            StageSchedule::Cron(schedule) => schedule.after(&now).next().unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+}
+
+/// Checks `[daemon.schedules]` at config load.
+pub fn validate(daemon: &DaemonConfig) -> Result<(), String> {
+    if let Some(unknown) = daemon.schedules.keys().find(|key| !Stage::ALL.iter().any(|s| s.name() == key.as_str())) {
+        return Err(format!(
+            "daemon.schedules.{unknown} is not a stage; the stages are ingest, allocate, detect, notify"
+        ));
+    }
+    Stage::ALL.iter().try_for_each(|&stage| StageSchedule::of(daemon, stage).map(|_| ()))
 }
 
 /// Pulls what cost API pulls are due, then ingests each location whose export changed
@@ -329,4 +393,32 @@ async fn notify(config: &Config, store: &Store) -> Result<(), String> {
     queue_alerts(store, &config.notify, &config.budgets, now).await.map_err(|e| e.to_string())?;
     queue_showback(store, &config.notify, &config.budgets, now).await.map_err(|e| e.to_string())?;
     deliver_outbox(store, &config.notify, now).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon(schedules: &[(&str, &str)]) -> DaemonConfig {
+        let schedules = schedules.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        DaemonConfig { pipeline_every_secs: 60, schedules, ..DaemonConfig::default() }
+    }
+
+    #[test]
+    fn stages_run_on_their_cron_expression_or_every_interval() {
+        let config = daemon(&[("detect", "30 6 * * *"), ("notify", "0 */15 * * * *")]);
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        let now = at("2026-12-04T07:00:00Z");
+        let ingest = StageSchedule::of(&config, Stage::Ingest).unwrap();
+        assert_eq!((ingest.first(now), ingest.after(now)), (now, at("2026-12-04T07:01:00Z")));
+        let detect = StageSchedule::of(&config, Stage::Detect).unwrap();
+        assert_eq!(detect.first(now), at("2026-12-05T06:30:00Z"), "five fields, UTC");
+        let notify = StageSchedule::of(&config, Stage::Notify).unwrap();
+        assert_eq!(notify.after(now), at("2026-12-04T07:15:00Z"), "six fields, seconds first");
+        assert!(validate(&config).is_ok());
+        let typo = validate(&daemon(&[("detcet", "0 6 * * *")])).unwrap_err();
+        assert!(typo.contains("daemon.schedules.detcet is not a stage"), "{typo}");
+        let bad = validate(&daemon(&[("detect", "every morning")])).unwrap_err();
+        assert!(bad.contains("\"every morning\" is not a cron expression"), "{bad}");
+    }
 }

@@ -172,8 +172,12 @@ impl<'a> PullFolder<'a> {
             let new = fetched.iter().filter(|d| BillingPeriod::containing(d.day) == month).cloned();
             let mut all: Vec<PulledCost> = kept.chain(new).collect();
             all.sort();
-            write_atomically(&path, month_file(identity, &all).as_bytes()).map_err(|e| folder_error(name, &path, e))?;
-            months += 1;
+            // A month with no costs yet (today's, on its first) gets no file until it has some.
+            if !all.is_empty() || path.exists() {
+                write_atomically(&path, month_file(identity, &all).as_bytes())
+                    .map_err(|e| folder_error(name, &path, e))?;
+                months += 1;
+            }
             month = BillingPeriod::containing(month.end());
         }
         self.state.fetched_until = Some(until);
