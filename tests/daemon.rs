@@ -116,6 +116,20 @@ async fn run_ingests_new_and_restated_exports_from_a_folder_and_stops_on_sigterm
 
         let status = daemon.stop();
         assert!(status.success(), "{}: finopsd run exited with {status} on SIGTERM", ts.engine);
+
+        // Restarted, it resumes where the store says: the same files are not ingested again.
+        let daemon = Daemon::start(&ts);
+        eventually("two ingest runs after the restart", || async {
+            daemon.get("/metrics").await.is_some_and(|(_, m)| {
+                !m.contains("finopsd_pipeline_runs_total{stage=\"ingest\"} 0\n")
+                    && !m.contains("finopsd_pipeline_runs_total{stage=\"ingest\"} 1\n")
+            })
+        })
+        .await;
+        let (_, metrics) = daemon.get("/metrics").await.unwrap();
+        assert!(metrics.contains("finopsd_ingested_line_items_total 0\n"), "{}: {metrics}", ts.engine);
+        assert_eq!(ts.billed_totals().await, restated);
+        assert!(daemon.stop().success());
         ts.cleanup().await;
     }
 }

@@ -193,7 +193,6 @@ pub async fn run_pipeline(
 ) {
     let schedules = Stage::ALL.map(|stage| StageSchedule::of(&config.daemon, stage).expect("validated at config load"));
     let watched = config.daemon.watched();
-    let mut ingested: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     // Interval stages run at once; cron stages at their first time.
     let started = Utc::now();
     let mut due = schedules.each_ref().map(|schedule| schedule.first(started));
@@ -209,7 +208,7 @@ pub async fn run_pipeline(
             due[stage as usize] = schedules[stage as usize].after(now);
             // Ingest locks each location on its own, so daemons share that work out.
             let result = match stage {
-                Stage::Ingest => Some(ingest_locations(&watched, config, store, settings, state, &mut ingested).await),
+                Stage::Ingest => Some(ingest_locations(&watched, config, store, settings, state).await),
                 Stage::Allocate => exclusively(store, "allocate", allocate(config, store, state)).await,
                 Stage::Detect => exclusively(store, "detect", detect(config, store)).await,
                 Stage::Notify => exclusively(store, "notify", notify(config, store)).await,
@@ -282,16 +281,14 @@ pub fn validate(daemon: &DaemonConfig) -> Result<(), String> {
 
 /// Pulls what cost API pulls are due, then ingests each location whose export changed
 /// since its last successful ingest, each under a job lock, so daemons sharing a store take
-/// different locations. After a restart every location is ingested once more (a remote one
-/// from its mirror, without fetching again), which changes nothing in the store when its
-/// export did not change: a billing period is replaced by the same facts.
+/// different locations. The store keeps the versions last ingested, so neither a restart nor
+/// another daemon ingests the same files again.
 async fn ingest_locations(
     watched: &[Watched],
     config: &Config,
     store: &Store,
     settings: &IngestSettings,
     state: &DaemonState,
-    ingested: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), String> {
     let mut errors = Vec::new();
     for pull in config.daemon.pulls() {
@@ -306,7 +303,7 @@ async fn ingest_locations(
         }
     }
     for Watched { location, source } in watched {
-        let ingested = ingest_location(location, source, config, store, settings, state, ingested);
+        let ingested = ingest_location(location, source, config, store, settings, state);
         match exclusively(store, &format!("ingest:{}", location.url), ingested).await {
             Some(Err(error)) => errors.push(error),
             Some(Ok(())) => {}
@@ -348,11 +345,14 @@ async fn ingest_location(
     store: &Store,
     settings: &IngestSettings,
     state: &DaemonState,
-    ingested: &mut BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), String> {
     let exports = location.sync(&config.daemon.mirror_dir).await.map_err(|e| e.to_string())?;
     state.fetched_objects.fetch_add(exports.fetched as u64, Ordering::Relaxed);
-    if exports.versions.is_empty() || ingested.get(&location.url) == Some(&exports.versions) {
+    if exports.versions.is_empty() {
+        return Ok(());
+    }
+    let last = store.watched_versions(&location.url).await.map_err(|e| e.to_string())?;
+    if last.as_ref() == Some(&exports.versions) {
         return Ok(());
     }
     let request =
@@ -362,8 +362,7 @@ async fn ingest_location(
     tracing::info!(location = %location.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
     state.last_ingest.store(Utc::now().timestamp(), Ordering::Relaxed);
     state.ingested_line_items.fetch_add(report.run.line_items.max(0) as u64, Ordering::Relaxed);
-    ingested.insert(location.url.clone(), exports.versions);
-    Ok(())
+    store.record_watched_versions(&location.url, &exports.versions).await.map_err(|e| e.to_string())
 }
 
 /// Applies the rules to the stored costs, then works out where every budget stands.
