@@ -5,6 +5,8 @@
 mod common;
 
 use std::process::{Child, Stdio};
+
+use chrono::Datelike;
 use std::time::{Duration, Instant};
 
 use common::{Line, TestStore, finopsd, focus_csv, stores, write};
@@ -805,4 +807,146 @@ async fn a_stage_on_a_cron_schedule_waits_for_its_time_while_the_others_run() {
     assert!(!metrics.contains("finopsd_pipeline_runs_total{stage=\"allocate\"} 0\n"), "{metrics}");
     assert!(daemon.stop().success());
     ts.cleanup().await;
+}
+
+/// 45 days of a team's daily cost up to the days Cost Explorer answers for (anomalies are
+/// judged up to the newest day stored): a weekly rhythm and one day ten times the usual.
+fn spiky_days() -> Vec<(chrono::NaiveDate, u32)> {
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 9, 20).unwrap();
+    (0..45u32).map(|i| (start + chrono::Days::new(i.into()), if i == 40 { 1000 } else { 100 + (i % 7) * 5 })).collect()
+}
+
+fn spiky_export() -> String {
+    let lines: Vec<Line> = spiky_days()
+        .into_iter()
+        .map(|(day, cost)| {
+            let period = chrono::NaiveDate::from_ymd_opt(day.year(), day.month(), 1).unwrap().to_string();
+            Line {
+                day: Box::leak(day.to_string().into_boxed_str()),
+                period: Box::leak(period.into_boxed_str()),
+                account: "222233334444",
+                tags: r#"{"team":"payments"}"#,
+                ..Line::usage("", &cost.to_string())
+            }
+        })
+        .collect();
+    focus_csv(&lines)
+}
+
+#[tokio::test]
+async fn end_to_end_exports_from_s3_azure_a_folder_and_cost_explorer_become_costs_anomalies_and_messages() {
+    use reqwest::Method;
+    let (Some(moto), Some(azurite)) = (Peer::moto(), Peer::azurite()) else { return };
+    let client = reqwest::Client::new();
+    for ts in stores().await {
+        let (bucket, container) = (format!("e2e-{}", ts.engine), format!("e2e-{}", ts.engine));
+        client.post(format!("{}/moto-api/reset", moto.url())).send().await.unwrap();
+        let results = serde_json::json!({ "results": [{ "ResultsByTime": [
+            cost_explorer_day("2026-11-02", &[("Amazon S3", "444455556666", "4", "4")]),
+        ]}]});
+        client
+            .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto.url()))
+            .json(&results)
+            .send()
+            .await
+            .unwrap();
+        // S3: a Data Exports FOCUS refresh; Azure: one FocusCost run; the folder: 45 days of a
+        // team with a spike.
+        let upload_dir = ts.path("upload");
+        let data = "finops/focus/data/BILLING_PERIOD=2025-03/focus-00001.csv.gz";
+        write(&upload_dir.join("aws").join(data), common::gzip(march(&[("2025-03-01", "7")]).as_bytes()));
+        write(
+            &upload_dir.join("aws/finops/focus/metadata/BILLING_PERIOD=2025-03/focus-Manifest.json"),
+            data_exports_manifest(&["focus-00001.csv.gz"]),
+        );
+        azure_focus_run(
+            &upload_dir.join("azure/exports"),
+            "202503100000",
+            "2025-03-10T00:00:00Z",
+            &[("2025-03-01", "5.5")],
+        );
+        upload("s3", &moto.url(), &bucket, &upload_dir.join("aws"));
+        upload("azure", &azurite.azurite_connection(), &container, &upload_dir.join("azure"));
+        let spiky = ts.path("exports").join("payments.csv");
+        write(&spiky, spiky_export());
+
+        let hash = token_hash("e2e-secret");
+        let extra = format!(
+            "[[daemon.sources]]\nurl = \"s3://{bucket}/finops\"\n\
+             options = {{ endpoint = \"{moto}\", allow_http = \"true\", region = \"us-east-1\" }}\n\
+             [[daemon.sources]]\nurl = \"az://{container}/exports\"\noptions = {{ use_emulator = \"true\" }}\n\
+             [[daemon.cost_explorer]]\nname = \"payer\"\naccount_id = \"999988887777\"\nstart = \"2026-11-01\"\n\
+             pull_every_secs = 3600\nendpoint = \"{moto}\"\n\
+             [[daemon.tokens]]\nname = \"ops\"\nsha256 = \"{hash}\"\nscopes = [\"admin\"]\n\
+             [[notify.channels]]\nname = \"archive\"\ndirectory = {{ path = {archive:?} }}\n",
+            moto = moto.url(),
+            archive = ts.path("archive").display().to_string(),
+        );
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            ("AZURITE_BLOB_STORAGE_URL", azurite.url()),
+        ];
+        let daemon = Daemon::start_with(&ts, &extra, &env);
+        eventually("/healthz", || async { daemon.get("/healthz").await.is_some() }).await;
+        let token = Some("e2e-secret");
+        let costs = || async {
+            let path = "/api/v1/costs?from=2025-03-01&to=2026-11-30&group_by=billing_period,billing_account";
+            let (_, _, body) = call(&daemon, Method::GET, path, token, None).await;
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let mut rows: Vec<String> = json["rows"]
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            let keys = &r["keys"];
+                            format!(
+                                "{} {} {} {}",
+                                keys["billing_period"], keys["billing_account"], r["currency"], r["billed_cost"]
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            rows.sort();
+            rows
+        };
+        // The folder's account: 100 to 130 a day, and 1000 on 10-30.
+        let mut folder_months: std::collections::BTreeMap<String, u32> = Default::default();
+        for (day, cost) in spiky_days() {
+            *folder_months.entry(day.format("%Y-%m").to_string()).or_default() += cost;
+        }
+        let expected = {
+            let mut rows = vec![
+                r#""2025-03" "111122223333" "USD" 7"#.to_string(),
+                r#""2025-03" "8611537" "EUR" 5.5"#.to_string(),
+                r#""2026-11" "999988887777" "USD" 4"#.to_string(),
+            ];
+            rows.extend(folder_months.iter().map(|(month, cost)| format!(r#""{month}" "222233334444" "USD" {cost}"#)));
+            rows.sort();
+            rows
+        };
+        eventually("costs from every source through the API", || async { costs().await == expected }).await;
+        // The spike is found, with its money at stake, and its alert lands through the outbox.
+        eventually("the spike as an anomaly", || async {
+            call(&daemon, Method::GET, "/api/v1/anomalies", token, None).await.2.contains("\"start\":\"2026-10-30\"")
+        })
+        .await;
+        eventually("the anomaly's alert delivered", || async {
+            let (_, _, body) = call(&daemon, Method::GET, "/api/v1/outbox?status=delivered", token, None).await;
+            body.contains("\"kind\":\"anomaly\"")
+        })
+        .await;
+        assert!(std::fs::read_dir(ts.path("archive")).unwrap().count() > 0, "the directory channel got the message");
+
+        // A restated S3 refresh replaces its month: the API shows the new figure, not both.
+        let restate = ts.path("upload-2");
+        write(&restate.join("aws").join(data), common::gzip(march(&[("2025-03-01", "9")]).as_bytes()));
+        upload("s3", &moto.url(), &bucket, &restate.join("aws"));
+        let restated: Vec<String> =
+            expected.iter().map(|row| row.replace(r#""111122223333" "USD" 7"#, r#""111122223333" "USD" 9"#)).collect();
+        eventually("the restated month through the API", || async { costs().await == restated }).await;
+        assert!(daemon.stop().success(), "{}: SIGTERM", ts.engine);
+        ts.cleanup().await;
+    }
 }
