@@ -1,9 +1,10 @@
-//! `finopsd run`: one process that keeps every stage current. A pipeline job runs on its
-//! interval: ingest the watched locations (folders, S3, Azure Blob, GCS) whose exports
-//! changed, re-allocate, detect anomalies,
-//! then queue and deliver alerts. A stage's failure is logged and counted and never stops the
-//! stages after it or the next run. On shutdown the job in progress finishes its current
-//! stage (each stage commits or rolls back its own transactions) and no new one starts.
+//! `finopsd run`: one process that keeps every stage current. Each stage runs on its interval
+//! or cron schedule: ingest (pull the cost APIs, then ingest the watched locations — folders,
+//! S3, Azure Blob, GCS — whose exports changed), re-allocate, detect anomalies, then queue and
+//! deliver alerts. A stage's failure is logged and counted and never stops the stages after it
+//! or its next run. Daemons sharing a PostgreSQL store take turns through job locks. On
+//! shutdown the stage in progress finishes (each commits or rolls back its own transactions)
+//! and no new one starts.
 
 pub mod api;
 pub mod http;
@@ -33,9 +34,9 @@ use crate::store::Store;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
-    /// Where the HTTP endpoints (`/healthz`, `/readyz`, `/metrics`) listen.
+    /// Where the HTTP endpoints (`/healthz`, `/readyz`, `/metrics`, `/api/v1`) listen.
     pub listen: String,
-    /// Seconds between the starts of two pipeline runs (the first starts at once).
+    /// Seconds between two runs of each stage without a cron schedule (the first runs at once).
     pub pipeline_every_secs: u64,
     /// Folders where exports land; each one is ingested as one export when its files change.
     pub folders: Vec<PathBuf>,
@@ -183,7 +184,7 @@ impl DaemonState {
     }
 }
 
-/// Runs the pipeline every `pipeline_every_secs` until `shutdown` turns true.
+/// Runs each stage when it is due, in pipeline order, until `shutdown` turns true.
 pub async fn run_pipeline(
     config: &Config,
     store: &Store,
@@ -337,7 +338,8 @@ pub fn job_name(name: &str) -> String {
     format!("finopsd:{name}")
 }
 
-/// Ingests one location if its export changed since its last successful ingest here.
+/// Ingests one location when its files are not the versions the store last ingested (by this
+/// daemon or another on the store).
 async fn ingest_location(
     location: &ExportLocation,
     source: &Option<String>,

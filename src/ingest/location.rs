@@ -194,11 +194,10 @@ impl ExportLocation {
         let manifest_paths: Vec<PathBuf> = manifests.iter().map(|key| mirror.join(key)).collect();
         let selection = manifest::select(mirror, &data_paths, &manifest_paths)
             .map_err(|e| LocationError::Export { location: self.display(), source: Box::new(e) })?;
+        let key_of: std::collections::HashMap<&PathBuf, &String> =
+            data_paths.iter().zip(data.iter().copied()).collect();
         let mut wanted: Vec<&String> = manifests;
-        for chosen in &selection.files {
-            let index = data_paths.iter().position(|p| *p == chosen.path).expect("chosen among the data files");
-            wanted.push(data[index]);
-        }
+        wanted.extend(selection.files.iter().map(|chosen| key_of[&chosen.path]));
         for key in &wanted[manifest_paths.len()..] {
             fetched += usize::from(held.fetch(self, store, key, &objects[*key], mirror).await?);
         }
