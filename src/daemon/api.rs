@@ -113,6 +113,10 @@ fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::FORBIDDEN, message.into())
+}
+
 fn not_found(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, message.into())
 }
@@ -158,10 +162,11 @@ pub(super) fn authorize<'a>(
         .ok_or_else(|| unauthorized("the token is not one of [[daemon.tokens]]"))?;
     if !token.allows(needed) {
         let needed = serde_json::to_value(needed).expect("scopes serialise");
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("token {:?} lacks the {} scope this route needs", token.name, needed.as_str().unwrap_or("")),
-        ));
+        return Err(forbidden(format!(
+            "token {:?} lacks the {} scope this route needs",
+            token.name,
+            needed.as_str().unwrap_or("")
+        )));
     }
     Ok(token)
 }
@@ -199,13 +204,10 @@ async fn costs(
 ) -> Result<Json<Value>, ApiError> {
     let token = api.caller(&headers, Scope::Read)?;
     if let Some(restrict) = &token.restrict {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!(
-                "token {:?} reads {}={} only, and costs by billing fields are not sliced by allocation; read /api/v1/showback/{{month}}",
-                token.name, restrict.dimension, restrict.value
-            ),
-        ));
+        return Err(forbidden(format!(
+            "token {:?} reads {}={} only, and costs by billing fields are not sliced by allocation; read /api/v1/showback/{{month}}",
+            token.name, restrict.dimension, restrict.value
+        )));
     }
     let Query(params) = params.map_err(|e| bad_request(format!("{e}; parameters are from, to and group_by")))?;
     let group_by = params
@@ -216,10 +218,7 @@ async fn costs(
         .filter(|d| !d.trim().is_empty())
         .map(|d| d.parse::<CostDimension>().map_err(bad_request))
         .collect::<Result<Vec<_>, _>>()?;
-    let bound =
-        |text: &Option<String>, end| text.as_deref().map(|t| BillingPeriod::parse_day_bound(t, end)).transpose();
-    let from = bound(&params.from, false).map_err(|e| bad_request(format!("from: {e}")))?;
-    let to = bound(&params.to, true).map_err(|e| bad_request(format!("to: {e}")))?;
+    let (from, to) = range_bounds(&params.from, &params.to)?;
     let Some((first, last)) = api.store.charge_date_range().await.map_err(internal)? else {
         return Ok(Json(json!({ "from": from, "to": to, "group_by": names(&group_by), "rows": [] })));
     };
@@ -241,6 +240,18 @@ async fn costs(
         })
         .collect();
     Ok(Json(json!({ "from": from, "to": to, "group_by": names(&group_by), "rows": rows })))
+}
+
+/// `from` and `to` parameters: dates, or months meaning their first and last day.
+fn range_bounds(
+    from: &Option<String>,
+    to: &Option<String>,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
+    let bound =
+        |text: &Option<String>, end| text.as_deref().map(|t| BillingPeriod::parse_day_bound(t, end)).transpose();
+    let from = bound(from, false).map_err(|e| bad_request(format!("from: {e}")))?;
+    let to = bound(to, true).map_err(|e| bad_request(format!("to: {e}")))?;
+    Ok((from, to))
 }
 
 fn names(group_by: &[CostDimension]) -> Vec<String> {
@@ -283,12 +294,9 @@ async fn service_costs(
         return Err(not_found(format!("the config has no {SERVICE_DIMENSION:?} allocation dimension")));
     }
     if !token.sees(SERVICE_DIMENSION, &name) {
-        return Err(ApiError(StatusCode::FORBIDDEN, format!("token {:?} may not read service {name:?}", token.name)));
+        return Err(forbidden(format!("token {:?} may not read service {name:?}", token.name)));
     }
-    let bound =
-        |text: &Option<String>, end| text.as_deref().map(|t| BillingPeriod::parse_day_bound(t, end)).transpose();
-    let from = bound(&params.from, false).map_err(|e| bad_request(format!("from: {e}")))?;
-    let to = bound(&params.to, true).map_err(|e| bad_request(format!("to: {e}")))?;
+    let (from, to) = range_bounds(&params.from, &params.to)?;
     let last = match to {
         Some(to) => to,
         None => match api.store.charge_date_range().await.map_err(internal)? {
@@ -375,10 +383,10 @@ async fn showback(
             Some(restrict.value.clone())
         }
         Some(restrict) => {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                format!("token {:?} reads {}={} only", token.name, restrict.dimension, restrict.value),
-            ));
+            return Err(forbidden(format!(
+                "token {:?} reads {}={} only",
+                token.name, restrict.dimension, restrict.value
+            )));
         }
     };
     let (format, content_type) = match params.format.as_deref().unwrap_or("json") {
@@ -504,10 +512,7 @@ async fn outbox(
 ) -> Result<Json<Value>, ApiError> {
     let token = api.caller(&headers, Scope::Admin)?;
     if token.restrict.is_some() {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("token {:?} is restricted; the outbox is not", token.name),
-        ));
+        return Err(forbidden(format!("token {:?} is restricted; the outbox is not", token.name)));
     }
     let Query(params) = params.map_err(|e| bad_request(format!("{e}; parameters are status and limit")))?;
     if let Some(status) = &params.status

@@ -203,14 +203,17 @@ impl ExportLocation {
         }
         // Objects gone from the location or superseded are dropped, so the mirror is the export.
         let stale: Vec<String> = held.versions.keys().filter(|key| !wanted.contains(key)).cloned().collect();
-        for key in stale {
-            let path = mirror.join(&key);
+        for key in &stale {
+            let path = mirror.join(key);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(mirror_error(&path, e)),
             }
-            held.versions.remove(&key);
+            held.versions.remove(key);
+        }
+        // Once for all: a crash before it leaves versions of files gone, which are fetched again.
+        if !stale.is_empty() {
             held.save(mirror).map_err(|e| mirror_error(mirror, e))?;
         }
         tracing::debug!(location = %self.display(), prefix = %prefix, files = wanted.len(), "mirror up to date");

@@ -7,7 +7,7 @@ use aws_sdk_costexplorer::types::{DateInterval, Granularity, GroupDefinition, Gr
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{BillingIdentity, PullError, PullFolder, PullOutcome, PullSchedule, PulledCost, pull_folder};
+use super::{BillingIdentity, PullError, PullOutcome, PullSchedule, PulledCost, pull_due, pull_folder};
 
 /// A `[[daemon.cost_explorer]]` pull.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -104,14 +104,8 @@ impl CostExplorerPull {
             restatement_days: self.restatement_days,
             pull_every_secs: self.pull_every_secs,
         };
-        let mut folder = PullFolder::open(schedule, self.folder(root))?;
-        let Some(range) = folder.due(now) else { return Ok(PullOutcome::default()) };
-        let (days, requests) = self.request(range.0, range.1).await?;
         let identity = BillingIdentity { provider: "AWS", account_id: self.account_id.clone() };
-        let months = folder.store(range, &days, &identity, now)?;
-        let (from, until) = range;
-        tracing::info!(pull = %self.name, %from, %until, requests, groups = days.len(), months, "Cost Explorer days fetched");
-        Ok(PullOutcome { requests, months })
+        pull_due(schedule, self.folder(root), identity, now, |(from, until)| self.request(from, until)).await
     }
 
     /// Every page of `GetCostAndUsage` for the days `[from, until)`.

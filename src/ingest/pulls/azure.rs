@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::focus::money::parse_picos;
 
-use super::{BillingIdentity, PullError, PullFolder, PullOutcome, PullSchedule, PulledCost, pull_folder};
+use super::{BillingIdentity, PullError, PullOutcome, PullSchedule, PulledCost, pull_due, pull_folder};
 
 const API_VERSION: &str = "2023-11-01";
 const MANAGEMENT_SCOPE: &str = "https://management.azure.com/.default";
@@ -131,17 +131,6 @@ struct QueryColumn {
     name: String,
 }
 
-/// A group's cost of one day, as one dataset gives it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct GroupKey {
-    day: NaiveDate,
-    sub_account: String,
-    service: String,
-    region: String,
-    tags: BTreeMap<String, String>,
-    currency: String,
-}
-
 impl AzureCostPull {
     /// Checks the settings at config load.
     pub fn validate(&self) -> Result<(), String> {
@@ -182,20 +171,18 @@ impl AzureCostPull {
             restatement_days: self.restatement_days,
             pull_every_secs: self.pull_every_secs,
         };
-        let mut folder = PullFolder::open(schedule, self.folder(root))?;
-        let Some(range) = folder.due(now) else { return Ok(PullOutcome::default()) };
+        let identity = BillingIdentity { provider: "Microsoft", account_id: self.billing_account_id.clone() };
+        pull_due(schedule, self.folder(root), identity, now, |range| self.request(range)).await
+    }
+
+    /// Both datasets for the days `range`, merged by group and day.
+    async fn request(&self, range: (NaiveDate, NaiveDate)) -> Result<(Vec<PulledCost>, u64), PullError> {
         let token = self.token().await?;
         let client =
             reqwest::Client::builder().timeout(Duration::from_secs(120)).build().map_err(|e| self.failed(e))?;
         let (actual, actual_requests) = self.query(&client, &token, Dataset::Actual, range).await?;
         let (amortised, amortised_requests) = self.query(&client, &token, Dataset::Amortised, range).await?;
-        let days = merge(actual, amortised);
-        let identity = BillingIdentity { provider: "Microsoft", account_id: self.billing_account_id.clone() };
-        let months = folder.store(range, &days, &identity, now)?;
-        let requests = actual_requests + amortised_requests;
-        let (from, until) = range;
-        tracing::info!(pull = %self.name, %from, %until, requests, groups = days.len(), months, "Azure cost days fetched");
-        Ok(PullOutcome { requests, months })
+        Ok((merge(actual, amortised), actual_requests + amortised_requests))
     }
 
     fn failed(&self, message: impl std::fmt::Display) -> PullError {
@@ -232,7 +219,7 @@ impl AzureCostPull {
         token: &str,
         dataset: Dataset,
         (from, until): (NaiveDate, NaiveDate),
-    ) -> Result<(BTreeMap<GroupKey, String>, u64), PullError> {
+    ) -> Result<(BTreeMap<PulledCost, String>, u64), PullError> {
         let last = until.pred_opt().expect("a day before");
         let grouping: Vec<Value> = self
             .group_by
@@ -300,7 +287,7 @@ impl AzureCostPull {
     }
 
     /// Adds a page's rows to `costs`, the columns found by name.
-    fn read_page(&self, page: &QueryProperties, costs: &mut BTreeMap<GroupKey, String>) -> Result<(), PullError> {
+    fn read_page(&self, page: &QueryProperties, costs: &mut BTreeMap<PulledCost, String>) -> Result<(), PullError> {
         let column =
             |names: &[&str]| page.columns.iter().position(|c| names.iter().any(|n| c.name.eq_ignore_ascii_case(n)));
         let missing = |name: &str| self.failed(format!("the response has no {name} column"));
@@ -308,6 +295,11 @@ impl AzureCostPull {
         let date = column(&["UsageDate"]).ok_or_else(|| missing("UsageDate"))?;
         let currency = column(&["Currency"]).ok_or_else(|| missing("Currency"))?;
         let (tag_key_column, tag_value_column) = (column(&["TagKey"]), column(&["TagValue"]));
+        // Where each grouping's value is, found once per page rather than per row.
+        let grouped = |group: &str| if self.group_by.iter().any(|g| g == group) { column(&[group]) } else { None };
+        let (service, subscription, location) =
+            (grouped("ServiceName"), grouped("SubscriptionId"), grouped("ResourceLocation"));
+        let grouped_by_tag = self.group_by.iter().any(|group| tag_key(group).is_some());
         let text = |row: &[Value], i: usize| match row.get(i) {
             Some(Value::String(text)) => text.clone(),
             Some(Value::Null) | None => String::new(),
@@ -324,34 +316,20 @@ impl AzureCostPull {
                 Some(Value::String(text)) => text.clone(),
                 other => return Err(self.failed(format!("Cost {other:?} is not a number"))),
             };
-            let mut key = GroupKey {
+            // The group with its amounts left empty: the key the two datasets meet on.
+            let value = |at: Option<usize>| at.map(|i| text(row, i)).unwrap_or_default();
+            let mut key = PulledCost {
                 day,
-                sub_account: String::new(),
-                service: String::new(),
-                region: String::new(),
-                tags: BTreeMap::new(),
                 currency: text(row, currency),
+                service: value(service),
+                sub_account: value(subscription),
+                region: value(location),
+                ..PulledCost::default()
             };
-            for group in &self.group_by {
-                match (group.as_str(), tag_key(group)) {
-                    (_, Some(_)) => {
-                        if let (Some(k), Some(v)) = (tag_key_column, tag_value_column) {
-                            let (tag, value) = (text(row, k), text(row, v));
-                            if !tag.is_empty() && !value.is_empty() {
-                                key.tags.insert(tag, value);
-                            }
-                        }
-                    }
-                    ("ServiceName", None) => {
-                        key.service = column(&["ServiceName"]).map(|i| text(row, i)).unwrap_or_default()
-                    }
-                    ("SubscriptionId", None) => {
-                        key.sub_account = column(&["SubscriptionId"]).map(|i| text(row, i)).unwrap_or_default()
-                    }
-                    ("ResourceLocation", None) => {
-                        key.region = column(&["ResourceLocation"]).map(|i| text(row, i)).unwrap_or_default()
-                    }
-                    _ => {}
+            if grouped_by_tag && let (Some(k), Some(v)) = (tag_key_column, tag_value_column) {
+                let (tag, value) = (text(row, k), text(row, v));
+                if !tag.is_empty() && !value.is_empty() {
+                    key.tags.insert(tag, value);
                 }
             }
             // Rows of a group split across pages, or a grouping left out, add up.
@@ -390,26 +368,15 @@ fn add_decimals(a: &str, b: &str) -> Option<String> {
 
 /// One row per group and day with both costs; a group only one dataset has costs 0 in the
 /// other (an unused reservation is amortised only; its purchase is actual only).
-fn merge(actual: BTreeMap<GroupKey, String>, amortised: BTreeMap<GroupKey, String>) -> Vec<PulledCost> {
-    let mut both: BTreeMap<GroupKey, (String, String)> = BTreeMap::new();
+fn merge(actual: BTreeMap<PulledCost, String>, amortised: BTreeMap<PulledCost, String>) -> Vec<PulledCost> {
+    let mut both: BTreeMap<PulledCost, (String, String)> = BTreeMap::new();
     for (key, cost) in actual {
         both.entry(key).or_insert_with(|| ("0".into(), "0".into())).0 = cost;
     }
     for (key, cost) in amortised {
         both.entry(key).or_insert_with(|| ("0".into(), "0".into())).1 = cost;
     }
-    both.into_iter()
-        .map(|(key, (billed, effective))| PulledCost {
-            day: key.day,
-            sub_account: key.sub_account,
-            service: key.service,
-            region: key.region,
-            tags: key.tags,
-            currency: key.currency,
-            billed,
-            effective,
-        })
-        .collect()
+    both.into_iter().map(|(key, (billed, effective))| PulledCost { billed, effective, ..key }).collect()
 }
 
 #[cfg(test)]

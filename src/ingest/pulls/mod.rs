@@ -128,6 +128,27 @@ struct PullFolder<'a> {
     state: PullState,
 }
 
+/// Runs one pull when it is due at `now`: asks `fetch` for the days due, then stores them in
+/// the month files of `folder`. Both APIs share this; only their requests differ.
+async fn pull_due<Fetched>(
+    schedule: PullSchedule<'_>,
+    folder: PathBuf,
+    identity: BillingIdentity,
+    now: DateTime<Utc>,
+    fetch: impl FnOnce((NaiveDate, NaiveDate)) -> Fetched,
+) -> Result<PullOutcome, PullError>
+where
+    Fetched: std::future::Future<Output = Result<(Vec<PulledCost>, u64), PullError>>,
+{
+    let mut folder = PullFolder::open(schedule, folder)?;
+    let Some(range) = folder.due(now) else { return Ok(PullOutcome::default()) };
+    let (days, requests) = fetch(range).await?;
+    let months = folder.store(range, &days, &identity, now)?;
+    let (from, until) = range;
+    tracing::info!(pull = schedule.name, provider = identity.provider, %from, %until, requests, groups = days.len(), months, "cost API days fetched");
+    Ok(PullOutcome { requests, months })
+}
+
 /// Where a pull of `kind` named `name` keeps its days, under `root`.
 fn pull_folder(root: &Path, kind: &str, name: &str) -> PathBuf {
     let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
