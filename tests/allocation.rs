@@ -31,6 +31,30 @@ fn showback_line(row: &finopsd::store::ShowbackRow) -> String {
     )
 }
 
+/// What the API's kept answers are checked against: every write they are made of moves it.
+#[tokio::test]
+async fn the_store_version_grows_with_every_write_the_api_reads() {
+    for ts in common::stores().await {
+        let mut last = ts.store.version().await.unwrap();
+        let mut grew = |now: i64, what: &str| {
+            assert!(now > last, "{}: {what} left the version at {now}", ts.engine);
+            last = now;
+        };
+        let file = write(&ts.path("costs.csv"), focus_csv(&[Line::usage("2025-03-01", "10")]));
+        ts.ingest(&[&file]).await.unwrap();
+        grew(ts.store.version().await.unwrap(), "an ingest");
+        allocate(&ts, &AllocationConfig::default()).await;
+        grew(ts.store.version().await.unwrap(), "an allocation");
+        ts.store.replace_unit_metrics("requests", None, &[]).await.unwrap();
+        grew(ts.store.version().await.unwrap(), "a unit-metric feed");
+        ts.store.replace_anomalies("teams", &[]).await.unwrap();
+        grew(ts.store.version().await.unwrap(), "a detection");
+        ts.store.set_anomaly_feedback("none", "expected", None).await.unwrap();
+        grew(ts.store.version().await.unwrap(), "feedback");
+        ts.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn every_dollar_lands_on_a_team_or_unallocated() {
     for ts in common::stores().await {
@@ -292,6 +316,14 @@ proptest! {
                 allocate(&ts, &config).await;
                 let (facts, allocated) = ts.allocation_balance().await;
                 prop_assert_eq!(allocated, facts, "{}", ts.engine);
+                let dimensions: Vec<&str> = config.dimensions.iter().map(|d| d.name.as_str()).collect();
+                for (facts, rollup) in ts.rollup_balance(&dimensions).await {
+                    prop_assert_eq!(rollup, facts, "{}", ts.engine);
+                }
+                for (written, backfilled) in ts.rollups_and_their_backfill().await {
+                    prop_assert!(!written.is_empty(), "{}: allocation wrote no sums", ts.engine);
+                    prop_assert_eq!(written, backfilled, "{}", ts.engine);
+                }
                 ts.cleanup().await;
             }
             Ok(())

@@ -1,6 +1,6 @@
 //! Allocated costs: written by `finopsd allocate` from the stored facts, read by showback.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::ledger::nanos_column;
+use super::versions::bump_version;
 use super::{Engine, Store, StoreError, stored_nanos, values_placeholders};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 
@@ -71,6 +72,57 @@ pub struct AllocationSummary {
 const ROWS_PER_INSERT: usize = 500;
 const ALLOCATED_COLUMNS: usize = 12;
 const UNALLOCATED_COLUMNS: usize = 12;
+const DAILY_COLUMNS: usize = 7;
+const MONTHLY_COLUMNS: usize = 8;
+
+/// A batch's allocated costs summed per dimension value: by day and charge category, and
+/// over the billing period by provider and method. Readers of one dimension read these, not
+/// the JSON of every allocated row.
+#[derive(Debug, Default)]
+struct AllocationRollups {
+    /// (dimension, value, day, charge category, currency) → billed, effective
+    daily: HashMap<(String, String, NaiveDate, String, String), (Money, Money)>,
+    /// (dimension, value, method, provider, currency) → billed, effective
+    monthly: HashMap<(String, String, String, String, String), (Money, Money)>,
+}
+
+impl AllocationRollups {
+    fn of(costs: &AllocatedCosts) -> AllocationRollups {
+        // Each distinct outcome's (dimension, value, method) triples, parsed once.
+        let outcomes: Vec<Vec<(String, String, String)>> = costs
+            .outcomes
+            .iter()
+            .map(|(values, methods)| {
+                let values: BTreeMap<String, String> = serde_json::from_str(values).expect("outcomes are JSON objects");
+                let methods: BTreeMap<String, String> =
+                    serde_json::from_str(methods).expect("outcomes are JSON objects");
+                values
+                    .into_iter()
+                    .map(|(dimension, value)| {
+                        let method = methods.get(&dimension).cloned().unwrap_or_default();
+                        (dimension, value, method)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut rollups = AllocationRollups::default();
+        for row in &costs.rows {
+            let [provider, charge_category, currency] = &costs.row_texts[row.row_text as usize];
+            for (dimension, value, method) in &outcomes[row.outcome as usize] {
+                let day =
+                    (dimension.clone(), value.clone(), row.charge_date, charge_category.clone(), currency.clone());
+                let sums = rollups.daily.entry(day).or_default();
+                sums.0 += row.costs.billed_cost;
+                sums.1 += row.costs.effective_cost;
+                let month = (dimension.clone(), value.clone(), method.clone(), provider.clone(), currency.clone());
+                let sums = rollups.monthly.entry(month).or_default();
+                sums.0 += row.costs.billed_cost;
+                sums.1 += row.costs.effective_cost;
+            }
+        }
+        rollups
+    }
+}
 
 const FACT_COLUMNS: &str = "SELECT source, billing_period, charge_date, provider, billing_account_id,
     billing_account_name, sub_account_id, sub_account_name, service_name, service_category, region, charge_category,
@@ -90,8 +142,9 @@ impl Store {
         let allocate = Arc::new(allocate);
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM allocated_costs").execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM unallocated_items").execute(&mut *tx).await?;
+        for table in ["allocated_costs", "allocated_daily_costs", "allocated_monthly_costs", "unallocated_items"] {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        }
         let run_id: i64 =
             sqlx::query("INSERT INTO allocation_runs (allocated_at, rules, facts) VALUES ($1, $2, 0) RETURNING id")
                 .bind(Utc::now().to_rfc3339())
@@ -107,7 +160,7 @@ impl Store {
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect::<Result<_, sqlx::Error>>()?;
         let (mut facts, mut allocated_rows) = (0i64, 0i64);
-        let mut allocating: VecDeque<tokio::task::JoinHandle<AllocationBatch>> = VecDeque::new();
+        let mut allocating: VecDeque<tokio::task::JoinHandle<(AllocationBatch, AllocationRollups)>> = VecDeque::new();
         for (source, period) in &periods {
             let rows = sqlx::query(&format!("{FACT_COLUMNS} WHERE source = $1 AND billing_period = $2"))
                 .bind(source)
@@ -120,27 +173,33 @@ impl Store {
             }
             facts += period_facts.len() as i64;
             let allocate = allocate.clone();
-            allocating.push_back(tokio::task::spawn_blocking(move || allocate(&period_facts)));
+            allocating.push_back(tokio::task::spawn_blocking(move || {
+                let batch = allocate(&period_facts);
+                let rollups = AllocationRollups::of(&batch.costs);
+                (batch, rollups)
+            }));
             if allocating.len() >= parallel {
-                let batch = allocated(allocating.pop_front().expect("one is allocating")).await;
-                allocated_rows += write_allocation_batch(&mut tx, run_id, self.engine, &batch).await?;
+                let (batch, rollups) = allocated(allocating.pop_front().expect("one is allocating")).await;
+                allocated_rows += write_allocation_batch(&mut tx, run_id, self.engine, &batch, &rollups).await?;
             }
         }
         while let Some(next) = allocating.pop_front() {
-            allocated_rows += write_allocation_batch(&mut tx, run_id, self.engine, &allocated(next).await).await?;
+            let (batch, rollups) = allocated(next).await;
+            allocated_rows += write_allocation_batch(&mut tx, run_id, self.engine, &batch, &rollups).await?;
         }
         sqlx::query("UPDATE allocation_runs SET facts = $1 WHERE id = $2")
             .bind(facts)
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
+        bump_version(&mut tx, "allocation").await?;
         tx.commit().await?;
         Ok(AllocationSummary { run_id, facts, allocated_rows, billing_periods: periods.len() as i64 })
     }
 }
 
 /// A billing period's allocation once its thread is done; its panic, if it panicked.
-async fn allocated(allocation: tokio::task::JoinHandle<AllocationBatch>) -> AllocationBatch {
+async fn allocated<T>(allocation: tokio::task::JoinHandle<T>) -> T {
     allocation.await.unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
 }
 
@@ -150,6 +209,7 @@ async fn write_allocation_batch(
     run_id: i64,
     engine: Engine,
     batch: &AllocationBatch,
+    rollups: &AllocationRollups,
 ) -> Result<i64, StoreError> {
     let allocated = &batch.costs;
     for chunk in allocated.rows.chunks(ROWS_PER_INSERT) {
@@ -205,6 +265,49 @@ async fn write_allocation_batch(
                 .bind(stored(item.costs.billed_cost)?)
                 .bind(stored(item.costs.effective_cost)?)
                 .bind(stored(item.costs.list_cost)?);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let daily: Vec<_> = rollups.daily.iter().collect();
+    for chunk in daily.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO allocated_daily_costs (dimension, value, charge_date, charge_category, currency,
+             billed_cost_nanos, effective_cost_nanos)
+             VALUES {}",
+            values_placeholders(engine, chunk.len(), DAILY_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((dimension, value, day, charge_category, currency), (billed, effective)) in chunk {
+            query = query
+                .bind(dimension.as_str())
+                .bind(value.as_str())
+                .bind(day.to_string())
+                .bind(charge_category.as_str())
+                .bind(currency.as_str())
+                .bind(stored_nanos(*billed, currency)?)
+                .bind(stored_nanos(*effective, currency)?);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let monthly: Vec<_> = rollups.monthly.iter().collect();
+    for chunk in monthly.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO allocated_monthly_costs (dimension, value, method, billing_period, provider, currency,
+             billed_cost_nanos, effective_cost_nanos)
+             VALUES {}",
+            values_placeholders(engine, chunk.len(), MONTHLY_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((dimension, value, method, provider, currency), (billed, effective)) in chunk {
+            query = query
+                .bind(dimension.as_str())
+                .bind(value.as_str())
+                .bind(method.as_str())
+                .bind(allocated.billing_period.to_string())
+                .bind(provider.as_str())
+                .bind(currency.as_str())
+                .bind(stored_nanos(*billed, currency)?)
+                .bind(stored_nanos(*effective, currency)?);
         }
         query.execute(&mut **tx).await?;
     }
@@ -283,14 +386,17 @@ impl Store {
         from: BillingPeriod,
         to: BillingPeriod,
     ) -> Result<Vec<MonthlyAllocatedCost>, StoreError> {
-        let value = self.json_text_sql("dimension_values", dimension);
-        let sql = format!(
-            "SELECT billing_period, {value}, currency, CAST(SUM(billed_cost_nanos) AS TEXT),
+        let rows = sqlx::query(
+            "SELECT billing_period, value, currency, CAST(SUM(billed_cost_nanos) AS TEXT),
                     CAST(SUM(effective_cost_nanos) AS TEXT)
-             FROM allocated_costs WHERE billing_period >= $1 AND billing_period <= $2
-             GROUP BY billing_period, {value}, currency ORDER BY billing_period, {value}, currency"
-        );
-        let rows = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string()).fetch_all(&self.pool).await?;
+             FROM allocated_monthly_costs WHERE dimension = $1 AND billing_period >= $2 AND billing_period <= $3
+             GROUP BY billing_period, value, currency ORDER BY billing_period, value, currency",
+        )
+        .bind(dimension.to_string())
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 let month: String = row.try_get(0)?;
@@ -381,13 +487,16 @@ impl Store {
     ) -> Result<Vec<CoverageRow>, StoreError> {
         let mut coverage = Vec::new();
         for dimension in dimensions {
-            let method = self.json_text_sql("methods", dimension);
-            let sql = format!(
-                "SELECT provider, currency, {method}, CAST(SUM(effective_cost_nanos) AS TEXT)
-                 FROM allocated_costs WHERE billing_period = $1
-                 GROUP BY provider, currency, {method} ORDER BY provider, currency, {method}"
-            );
-            for row in sqlx::query(&sql).bind(month.to_string()).fetch_all(&self.pool).await? {
+            let rows = sqlx::query(
+                "SELECT provider, currency, method, CAST(SUM(effective_cost_nanos) AS TEXT)
+                 FROM allocated_monthly_costs WHERE dimension = $1 AND billing_period = $2
+                 GROUP BY provider, currency, method ORDER BY provider, currency, method",
+            )
+            .bind(dimension.clone())
+            .bind(month.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
                 coverage.push(CoverageRow {
                     provider: row.try_get(0)?,
                     currency: row.try_get(1)?,

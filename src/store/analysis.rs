@@ -5,6 +5,7 @@ use chrono::{NaiveDate, Utc};
 use sqlx::Row;
 
 use super::ledger::nanos_column;
+use super::versions::bump_version;
 use super::{Store, StoreError, values_placeholders};
 use crate::focus::Money;
 
@@ -89,6 +90,7 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
+        bump_version(&mut tx, &format!("unit metrics {feed}")).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -146,14 +148,14 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyCost>, StoreError> {
-        let value = self.json_text_sql("dimension_values", dimension);
-        let only_value = if only.is_some() { format!(" AND {value} = $3") } else { String::new() };
+        let only_value = if only.is_some() { " AND value = $4" } else { "" };
         let sql = format!(
-            "SELECT {value} AS v, charge_date, charge_category, currency, CAST(SUM(effective_cost_nanos) AS TEXT)
-             FROM allocated_costs WHERE charge_date >= $1 AND charge_date <= $2{only_value}
-             GROUP BY v, charge_date, charge_category, currency ORDER BY v, currency, charge_date, charge_category"
+            "SELECT value, charge_date, charge_category, currency, CAST(SUM(effective_cost_nanos) AS TEXT)
+             FROM allocated_daily_costs WHERE dimension = $1 AND charge_date >= $2 AND charge_date <= $3{only_value}
+             GROUP BY value, charge_date, charge_category, currency
+             ORDER BY value, currency, charge_date, charge_category"
         );
-        let mut query = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string());
+        let mut query = sqlx::query(&sql).bind(dimension.to_string()).bind(from.to_string()).bind(to.to_string());
         if let Some(only) = only {
             query = query.bind(only.to_string());
         }

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::analysis::date_column;
 use super::ledger::{decimal_column, nanos_column};
+use super::versions::bump_version;
 use super::{CostDimension, Store, StoreError};
 use crate::focus::{CostTotals, Money};
 
@@ -141,19 +142,23 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<SeriesDay>, StoreError> {
         let cost = cost.column();
-        let (key, table) = match source {
-            SeriesSource::Facts(dimension) => (dimension.sql(self), "cost_facts"),
-            SeriesSource::Allocation(dimension) => {
-                (self.json_text_sql("dimension_values", dimension), "allocated_costs")
-            }
+        // Allocation series read the per-value daily sums allocation keeps beside its rows.
+        let (key, table, only_dimension) = match source {
+            SeriesSource::Facts(dimension) => (dimension.sql(self), "cost_facts", None),
+            SeriesSource::Allocation(dimension) => ("value".to_string(), "allocated_daily_costs", Some(dimension)),
         };
         let sql = format!(
             "SELECT {key} AS k, charge_date, currency, CAST(SUM({cost}) AS TEXT) FROM {table}
-             WHERE charge_date >= $1 AND charge_date <= $2 AND charge_category NOT IN {}
+             WHERE charge_date >= $1 AND charge_date <= $2 AND charge_category NOT IN {}{}
              GROUP BY k, charge_date, currency ORDER BY k, currency, charge_date",
-            not_usage_sql()
+            not_usage_sql(),
+            if only_dimension.is_some() { " AND dimension = $3" } else { "" },
         );
-        let rows = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string()).fetch_all(&self.pool).await?;
+        let mut query = sqlx::query(&sql).bind(from.to_string()).bind(to.to_string());
+        if let Some(dimension) = only_dimension {
+            query = query.bind(dimension.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(SeriesDay {
@@ -248,6 +253,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        bump_version(&mut tx, &format!("anomalies {monitor}")).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -287,12 +293,15 @@ impl Store {
 
     /// Records feedback on anomaly `id`; false when there is no such anomaly.
     pub async fn set_anomaly_feedback(&self, id: &str, feedback: &str, note: Option<&str>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query("UPDATE anomalies SET feedback = $1, feedback_note = $2 WHERE id = $3")
             .bind(feedback.to_string())
             .bind(note.map(str::to_string))
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        bump_version(&mut tx, "anomaly feedback").await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 }

@@ -13,6 +13,7 @@ mod costs;
 mod ledger;
 mod locks;
 mod outbox;
+mod versions;
 mod watched;
 
 use std::str::FromStr;

@@ -151,6 +151,80 @@ impl TestStore {
         .await
     }
 
+    /// For each of `dimensions`, its daily and monthly sums beside the facts' own per day and
+    /// per billing period, billed and effective, in every currency: equal pairs mean the sums
+    /// allocation keeps per value conserve money in each dimension.
+    pub async fn rollup_balance(&self, dimensions: &[&str]) -> Vec<(Vec<String>, Vec<String>)> {
+        let sums = |key: &str, table: &str, only: &str| {
+            format!(
+                "SELECT {key} || ' ' || currency || ' ' || CAST(SUM(billed_cost_nanos) AS TEXT) || ' '
+                        || CAST(SUM(effective_cost_nanos) AS TEXT)
+                 FROM {table} {only} GROUP BY {key}, currency ORDER BY 1"
+            )
+        };
+        let mut pairs = Vec::new();
+        for dimension in dimensions {
+            let only = format!("WHERE dimension = '{dimension}'");
+            for (key, table) in
+                [("charge_date", "allocated_daily_costs"), ("billing_period", "allocated_monthly_costs")]
+            {
+                pairs.push((
+                    query_strings(&self.url, &sums(key, "cost_facts", "")).await,
+                    query_strings(&self.url, &sums(key, table, &only)).await,
+                ));
+            }
+        }
+        pairs
+    }
+
+    /// The per-value sums allocation wrote, and those the migration that introduced them
+    /// computes from the allocated rows in SQL (as it did for stores allocated before it):
+    /// equal pairs mean both ways agree.
+    pub async fn rollups_and_their_backfill(&self) -> [(Vec<String>, Vec<String>); 2] {
+        let snapshot = || async {
+            [
+                query_strings(
+                    &self.url,
+                    "SELECT dimension || '|' || value || '|' || charge_date || '|' || charge_category || '|' || currency
+                            || '|' || CAST(SUM(billed_cost_nanos) AS TEXT) || '|' || CAST(SUM(effective_cost_nanos) AS TEXT)
+                     FROM allocated_daily_costs GROUP BY dimension, value, charge_date, charge_category, currency
+                     ORDER BY 1",
+                )
+                .await,
+                query_strings(
+                    &self.url,
+                    "SELECT dimension || '|' || value || '|' || method || '|' || billing_period || '|' || provider || '|'
+                            || currency || '|' || CAST(SUM(billed_cost_nanos) AS TEXT) || '|'
+                            || CAST(SUM(effective_cost_nanos) AS TEXT)
+                     FROM allocated_monthly_costs GROUP BY dimension, value, method, billing_period, provider, currency
+                     ORDER BY 1",
+                )
+                .await,
+            ]
+        };
+        let [daily, monthly] = snapshot().await;
+        let migration = std::fs::read_to_string(format!(
+            "{}/src/store/migrations/{}/0010_allocation_rollups.sql",
+            env!("CARGO_MANIFEST_DIR"),
+            self.engine
+        ))
+        .expect("the rollup migration");
+        let mut statements =
+            vec!["DELETE FROM allocated_daily_costs".to_string(), "DELETE FROM allocated_monthly_costs".into()];
+        statements.extend(migration.split(';').map(str::trim).filter(|s| s.contains("INSERT INTO")).map(|s| {
+            // Statements follow comment lines; keep from the INSERT on.
+            s[s.find("INSERT INTO").unwrap()..].to_string()
+        }));
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(self.url.expose()).await.expect("connect");
+        for statement in &statements {
+            conn.execute(statement.as_str()).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        conn.close().await.ok();
+        let [backfilled_daily, backfilled_monthly] = snapshot().await;
+        [(daily, backfilled_daily), (monthly, backfilled_monthly)]
+    }
+
     /// Outcomes of the ledger, oldest first.
     pub async fn ledger_outcomes(&self) -> Vec<String> {
         query_strings(&self.url, "SELECT outcome FROM ingest_runs ORDER BY id").await

@@ -1,0 +1,8 @@
+-- A version of what the API's answers are made of: each writer bumps its own row (per source
+-- and billing period, allocation, anomaly monitor, unit-metric feed) in the transaction that
+-- changes the data, so concurrent ingests of different periods do not queue on one row. The
+-- sum changes whenever anything the API reads does; cached answers of an older sum are stale.
+CREATE TABLE store_versions (
+    writer   TEXT    NOT NULL PRIMARY KEY,
+    version  BIGINT NOT NULL
+);
