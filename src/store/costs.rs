@@ -148,8 +148,12 @@ impl Store {
 
     /// The first and last charge date the store holds, if any.
     pub async fn charge_date_range(&self) -> Result<Option<(NaiveDate, NaiveDate)>, StoreError> {
+        // Two subqueries, not `SELECT MIN(..), MAX(..)`: SQLite reads one end of the index
+        // for a lone MIN or MAX, but scans every row for the pair.
         let row =
-            sqlx::query("SELECT MIN(charge_date), MAX(charge_date) FROM cost_facts").fetch_one(&self.pool).await?;
+            sqlx::query("SELECT (SELECT MIN(charge_date) FROM cost_facts), (SELECT MAX(charge_date) FROM cost_facts)")
+                .fetch_one(&self.pool)
+                .await?;
         let parse = |text: Option<String>| -> Result<Option<NaiveDate>, StoreError> {
             text.map(|t| t.parse().map_err(|_| StoreError::Corrupt(format!("charge date `{t}`")))).transpose()
         };
