@@ -403,6 +403,22 @@ fn anomaly(id: &str, team: &str) -> finopsd::store::StoredAnomaly {
     }
 }
 
+/// `/api/v1/costs` of March 2025 by month and team, one `month team currency billed` per row.
+async fn march_costs_by_team(daemon: &Daemon, token: Option<&str>) -> Vec<String> {
+    let path = "/api/v1/costs?from=2025-03&to=2025-03&group_by=month,tag:team";
+    let (status, _, body) = call(daemon, reqwest::Method::GET, path, token, None).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut rows: Vec<String> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {} {} {}", r["keys"]["month"], r["keys"]["tag:team"], r["currency"], r["billed_cost"]))
+        .collect();
+    rows.sort();
+    rows
+}
+
 /// A request to the daemon with an optional bearer token: status, content type and body.
 async fn call(
     daemon: &Daemon,
@@ -462,20 +478,8 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
         assert_eq!(call(&daemon, Method::GET, "/api/v1/costs", Some("guess"), None).await.0, 401);
 
         // Costs to the cent, by a tag and month.
-        let (status, _, body) =
-            call(&daemon, Method::GET, "/api/v1/costs?from=2025-03&to=2025-03&group_by=month,tag:team", admin, None)
-                .await;
-        assert_eq!(status, 200, "{body}");
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let rows: Vec<String> = json["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| format!("{} {} {} {}", r["keys"]["month"], r["keys"]["tag:team"], r["currency"], r["billed_cost"]))
-            .collect();
-        assert_eq!(rows.len(), 2, "{body}");
-        assert!(rows.contains(&r#""2025-03" "payments" "USD" 10.25"#.to_string()), "{rows:?}");
-        assert!(rows.contains(&r#""2025-03" "search" "USD" 20"#.to_string()), "{rows:?}");
+        let rows = march_costs_by_team(&daemon, admin).await;
+        assert_eq!(rows, [r#""2025-03" "payments" "USD" 10.25"#, r#""2025-03" "search" "USD" 20"#]);
 
         // Bad input: 400 with what is expected.
         for (path, expected) in [
@@ -519,6 +523,16 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
         let stored = ts.store.anomalies(None).await.unwrap();
         let search = stored.iter().find(|a| a.id == "a-search").unwrap();
         assert_eq!((search.feedback.as_deref(), search.feedback_note.as_deref()), (Some("planned"), Some("load test")));
+        // Answers are kept only while the store is unchanged: the feedback shows in the next
+        // showback, and a restatement another process ingests in the next costs.
+        let (_, _, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03", admin, None).await;
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let shown = report["anomalies"].as_array().unwrap().iter().find(|a| a["id"] == "a-search").unwrap();
+        assert_eq!(shown["feedback"], "planned", "{body}");
+        let restated = [Line { billed: "12.50".into(), ..lines[0].clone() }, lines[1].clone()];
+        ts.ingest(&[&write(&ts.path("restated.csv"), focus_csv(&restated))]).await.unwrap();
+        let rows = march_costs_by_team(&daemon, admin).await;
+        assert_eq!(rows, [r#""2025-03" "payments" "USD" 12.5"#, r#""2025-03" "search" "USD" 20"#]);
         for bad in [r#"{"feedback": "maybe"}"#, "not json"] {
             let (status, _, body) =
                 call(&daemon, Method::POST, "/api/v1/anomalies/a-pay/feedback", admin, Some(bad)).await;

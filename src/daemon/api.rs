@@ -5,6 +5,7 @@
 //! only, and is refused the routes that cannot be sliced by it. Bad input gets 400 and a
 //! message saying what is expected. `/api/v1/openapi.json` describes the routes.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Json;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::cache::{Answer, ResponseCache};
 use crate::config::Config;
 use crate::focus::{BillingPeriod, Money};
 use crate::report::{ReportError, ReportFormat, ShowbackRequest, showback_report};
@@ -130,6 +132,7 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 struct Api {
     store: Store,
     config: Arc<Config>,
+    cache: Arc<ResponseCache>,
 }
 
 impl Api {
@@ -141,7 +144,31 @@ impl Api {
     fn dimensions(&self) -> Vec<&str> {
         self.config.allocation.dimensions.iter().map(|d| d.name.as_str()).collect()
     }
+
+    /// The answer `make` gives, or the one it gave for `key` while the store has not changed.
+    /// `key` names the route and every input the answer depends on, restrictions applied.
+    async fn cached(
+        &self,
+        key: String,
+        content_type: &'static str,
+        make: impl Future<Output = Result<String, ApiError>>,
+    ) -> Result<Response, ApiError> {
+        let made = async { Ok(Answer { content_type, body: make.await?.into() }) };
+        let answer = if self.cache.enabled() {
+            let version = self.store.version().await.map_err(internal)?;
+            self.cache.answer(version, key, made).await?
+        } else {
+            made.await?
+        };
+        Ok(([(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response())
+    }
 }
+
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).expect("JSON values serialise")
+}
+
+const JSON: &str = "application/json";
 
 /// The configured token a request carries, when it has `needed`.
 pub(super) fn authorize<'a>(
@@ -175,7 +202,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn router(store: Store, config: Arc<Config>) -> Router {
+pub(super) fn router(store: Store, config: Arc<Config>, cache: Arc<ResponseCache>) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/costs", get(costs))
@@ -186,7 +213,7 @@ pub fn router(store: Store, config: Arc<Config>) -> Router {
         .route("/api/v1/anomalies/{id}/feedback", post(feedback))
         .route("/api/v1/budgets", get(budgets))
         .route("/api/v1/outbox", get(outbox))
-        .with_state(Api { store, config })
+        .with_state(Api { store, config, cache })
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,7 +228,7 @@ async fn costs(
     State(api): State<Api>,
     headers: HeaderMap,
     params: Result<Query<CostsParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let token = api.caller(&headers, Scope::Read)?;
     if let Some(restrict) = &token.restrict {
         return Err(forbidden(format!(
@@ -219,8 +246,18 @@ async fn costs(
         .map(|d| d.parse::<CostDimension>().map_err(bad_request))
         .collect::<Result<Vec<_>, _>>()?;
     let (from, to) = range_bounds(&params.from, &params.to)?;
+    let key = format!("costs {from:?} {to:?} {group_by:?}");
+    api.cached(key, JSON, costs_answer(&api, from, to, group_by)).await
+}
+
+async fn costs_answer(
+    api: &Api,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    group_by: Vec<CostDimension>,
+) -> Result<String, ApiError> {
     let Some((first, last)) = api.store.charge_date_range().await.map_err(internal)? else {
-        return Ok(Json(json!({ "from": from, "to": to, "group_by": names(&group_by), "rows": [] })));
+        return Ok(json_text(&json!({ "from": from, "to": to, "group_by": names(&group_by), "rows": [] })));
     };
     let (from, to) = (from.unwrap_or(first), to.unwrap_or(last));
     check_range(from, to)?;
@@ -239,7 +276,7 @@ async fn costs(
             })
         })
         .collect();
-    Ok(Json(json!({ "from": from, "to": to, "group_by": names(&group_by), "rows": rows })))
+    Ok(json_text(&json!({ "from": from, "to": to, "group_by": names(&group_by), "rows": rows })))
 }
 
 /// `from` and `to` parameters: dates, or months meaning their first and last day.
@@ -287,7 +324,7 @@ async fn service_costs(
     headers: HeaderMap,
     Path(name): Path<String>,
     params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let token = api.caller(&headers, Scope::Read)?;
     let Query(params) = params.map_err(|e| bad_request(format!("{e}; parameters are from and to")))?;
     if !api.dimensions().contains(&SERVICE_DIMENSION) {
@@ -297,13 +334,23 @@ async fn service_costs(
         return Err(forbidden(format!("token {:?} may not read service {name:?}", token.name)));
     }
     let (from, to) = range_bounds(&params.from, &params.to)?;
+    let key = format!("service {name:?} {from:?} {to:?}");
+    api.cached(key, JSON, service_costs_answer(&api, name, from, to)).await
+}
+
+async fn service_costs_answer(
+    api: &Api,
+    name: String,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<String, ApiError> {
     let last = match to {
         Some(to) => to,
         None => match api.store.charge_date_range().await.map_err(internal)? {
             Some((_, last)) => last,
             None => {
-                return Ok(Json(
-                    json!({ "service": name, "daily": [], "monthly": [], "unit_costs": [], "budgets": [] }),
+                return Ok(json_text(
+                    &json!({ "service": name, "daily": [], "monthly": [], "unit_costs": [], "budgets": [] }),
                 ));
             }
         },
@@ -337,7 +384,7 @@ async fn service_costs(
             })
         })
         .collect();
-    Ok(Json(json!({
+    Ok(json_text(&json!({
         "service": name,
         "from": from,
         "to": last,
@@ -396,15 +443,19 @@ async fn showback(
         "md" => (ReportFormat::Md, "text/markdown; charset=utf-8"),
         other => return Err(bad_request(format!("format {other:?} is not one of json, csv, html, md"))),
     };
+    let key = format!("showback {month} {by:?} {value:?} {format:?}");
     let request = ShowbackRequest { month, dimension: by, value, budgets: &api.config.budgets };
-    let report = showback_report(&api.store, &request).await.map_err(|error| match error {
-        ReportError::UnknownValue { .. } => not_found(error.to_string()),
-        ReportError::NotAllocated | ReportError::DimensionNotAllocated { .. } => {
-            ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
-        }
-        other => internal(other),
-    })?;
-    Ok(([(header::CONTENT_TYPE, content_type)], report.render(format)).into_response())
+    let report = async {
+        let report = showback_report(&api.store, &request).await.map_err(|error| match error {
+            ReportError::UnknownValue { .. } => not_found(error.to_string()),
+            ReportError::NotAllocated | ReportError::DimensionNotAllocated { .. } => {
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+            other => internal(other),
+        })?;
+        Ok(report.render(format))
+    };
+    api.cached(key, content_type, report).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::cache::ResponseCache;
 use super::{DaemonState, Stage};
 use crate::analyse::budgets::BudgetStatus;
 use crate::config::Config;
@@ -21,16 +22,18 @@ struct Shared {
     store: Store,
     state: Arc<DaemonState>,
     config: Arc<Config>,
+    cache: Arc<ResponseCache>,
 }
 
 /// The health and metrics endpoints and the `/api/v1` routes.
 pub fn router(store: Store, state: Arc<DaemonState>, config: Arc<Config>) -> Router {
+    let cache = Arc::new(ResponseCache::new(config.daemon.api_cache_mib));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Shared { store: store.clone(), state, config: config.clone() })
-        .merge(super::api::router(store, config))
+        .with_state(Shared { store: store.clone(), state, config: config.clone(), cache: cache.clone() })
+        .merge(super::api::router(store, config, cache))
 }
 
 async fn readyz(State(shared): State<Shared>) -> impl IntoResponse {
@@ -90,6 +93,13 @@ async fn metrics(State(shared): State<Shared>, headers: HeaderMap) -> Response {
         "counter",
         "Requests to the cost APIs (AWS bills each Cost Explorer request).",
         &requests,
+    );
+    let (hits, misses) = shared.cache.counts();
+    family(
+        "finopsd_api_cache_answers_total",
+        "counter",
+        "Answers of the cost and showback routes, from the cache (hit) or made from the store (miss).",
+        &[("{result=\"hit\"}".to_string(), hits as f64), ("{result=\"miss\"}".to_string(), misses as f64)],
     );
     // The store's figures; a store that does not answer leaves them out (and /readyz says so).
     let by_status = |counts: Vec<(String, i64)>| -> Vec<(String, f64)> {

@@ -7,6 +7,7 @@
 //! and no new one starts.
 
 pub mod api;
+mod cache;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,9 @@ pub struct DaemonConfig {
     pub tokens: Vec<api::ApiToken>,
     /// Whether `/metrics` wants a token too (any scope).
     pub metrics_need_token: bool,
+    /// MiB of answers of the cost and showback routes kept in memory until the store changes;
+    /// 0 keeps none.
+    pub api_cache_mib: usize,
     /// Cron expressions (UTC) for stages that should not run every `pipeline_every_secs`,
     /// e.g. `detect = "0 6 * * *"`.
     pub schedules: BTreeMap<String, String>,
@@ -71,6 +75,7 @@ impl Default for DaemonConfig {
             azure_cost: Vec::new(),
             tokens: Vec::new(),
             metrics_need_token: false,
+            api_cache_mib: 64,
             schedules: BTreeMap::new(),
         }
     }
