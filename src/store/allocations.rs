@@ -72,24 +72,29 @@ pub struct AllocationSummary {
 const ROWS_PER_INSERT: usize = 500;
 const ALLOCATED_COLUMNS: usize = 12;
 const UNALLOCATED_COLUMNS: usize = 12;
-const DAILY_COLUMNS: usize = 7;
+const DAILY_COLUMNS: usize = 8;
 const MONTHLY_COLUMNS: usize = 8;
 
-/// A batch's allocated costs summed per dimension value: by day and charge category, and
-/// over the billing period by provider and method. Readers of one dimension read these, not
-/// the JSON of every allocated row.
+/// A batch's allocated costs summed per dimension value: by day, provider, charge category
+/// and currency, and over the billing period by method, provider and currency. Readers of
+/// one dimension read these, not the JSON of every allocated row. Sums are keyed by small
+/// indices so that tens of millions of rows sum without a string copied per row.
 #[derive(Debug, Default)]
 struct AllocationRollups {
-    /// (dimension, value, day, charge category, currency) → billed, effective
-    daily: HashMap<(String, String, NaiveDate, String, String), (Money, Money)>,
-    /// (dimension, value, method, provider, currency) → billed, effective
-    monthly: HashMap<(String, String, String, String, String), (Money, Money)>,
+    /// Distinct (dimension, value, method) of the batch's outcomes.
+    choices: Vec<(String, String, String)>,
+    /// (choice, day, row text) → billed, effective
+    daily: HashMap<(u32, NaiveDate, u32), (Money, Money)>,
+    /// (choice, row text) → billed, effective
+    monthly: HashMap<(u32, u32), (Money, Money)>,
 }
 
 impl AllocationRollups {
     fn of(costs: &AllocatedCosts) -> AllocationRollups {
-        // Each distinct outcome's (dimension, value, method) triples, parsed once.
-        let outcomes: Vec<Vec<(String, String, String)>> = costs
+        let mut rollups = AllocationRollups::default();
+        let mut known: HashMap<(String, String, String), u32> = HashMap::new();
+        // Each outcome's choices, parsed once.
+        let outcomes: Vec<Vec<u32>> = costs
             .outcomes
             .iter()
             .map(|(values, methods)| {
@@ -100,24 +105,23 @@ impl AllocationRollups {
                     .into_iter()
                     .map(|(dimension, value)| {
                         let method = methods.get(&dimension).cloned().unwrap_or_default();
-                        (dimension, value, method)
+                        *known.entry((dimension, value, method)).or_insert_with_key(|choice| {
+                            rollups.choices.push(choice.clone());
+                            (rollups.choices.len() - 1) as u32
+                        })
                     })
                     .collect()
             })
             .collect();
-        let mut rollups = AllocationRollups::default();
         for row in &costs.rows {
-            let [provider, charge_category, currency] = &costs.row_texts[row.row_text as usize];
-            for (dimension, value, method) in &outcomes[row.outcome as usize] {
-                let day =
-                    (dimension.clone(), value.clone(), row.charge_date, charge_category.clone(), currency.clone());
-                let sums = rollups.daily.entry(day).or_default();
-                sums.0 += row.costs.billed_cost;
-                sums.1 += row.costs.effective_cost;
-                let month = (dimension.clone(), value.clone(), method.clone(), provider.clone(), currency.clone());
-                let sums = rollups.monthly.entry(month).or_default();
-                sums.0 += row.costs.billed_cost;
-                sums.1 += row.costs.effective_cost;
+            for &choice in &outcomes[row.outcome as usize] {
+                for sums in [
+                    rollups.daily.entry((choice, row.charge_date, row.row_text)).or_default(),
+                    rollups.monthly.entry((choice, row.row_text)).or_default(),
+                ] {
+                    sums.0 += row.costs.billed_cost;
+                    sums.1 += row.costs.effective_cost;
+                }
             }
         }
         rollups
@@ -271,17 +275,20 @@ async fn write_allocation_batch(
     let daily: Vec<_> = rollups.daily.iter().collect();
     for chunk in daily.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO allocated_daily_costs (dimension, value, charge_date, charge_category, currency,
+            "INSERT INTO allocated_daily_costs (dimension, value, charge_date, provider, charge_category, currency,
              billed_cost_nanos, effective_cost_nanos)
              VALUES {}",
             values_placeholders(engine, chunk.len(), DAILY_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
-        for ((dimension, value, day, charge_category, currency), (billed, effective)) in chunk {
+        for ((choice, day, row_text), (billed, effective)) in chunk {
+            let (dimension, value, _) = &rollups.choices[*choice as usize];
+            let [provider, charge_category, currency] = &allocated.row_texts[*row_text as usize];
             query = query
                 .bind(dimension.as_str())
                 .bind(value.as_str())
                 .bind(day.to_string())
+                .bind(provider.as_str())
                 .bind(charge_category.as_str())
                 .bind(currency.as_str())
                 .bind(stored_nanos(*billed, currency)?)
@@ -298,7 +305,9 @@ async fn write_allocation_batch(
             values_placeholders(engine, chunk.len(), MONTHLY_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
-        for ((dimension, value, method, provider, currency), (billed, effective)) in chunk {
+        for ((choice, row_text), (billed, effective)) in chunk {
+            let (dimension, value, method) = &rollups.choices[*choice as usize];
+            let [provider, _, currency] = &allocated.row_texts[*row_text as usize];
             query = query
                 .bind(dimension.as_str())
                 .bind(value.as_str())

@@ -185,10 +185,11 @@ impl TestStore {
             [
                 query_strings(
                     &self.url,
-                    "SELECT dimension || '|' || value || '|' || charge_date || '|' || charge_category || '|' || currency
-                            || '|' || CAST(SUM(billed_cost_nanos) AS TEXT) || '|' || CAST(SUM(effective_cost_nanos) AS TEXT)
-                     FROM allocated_daily_costs GROUP BY dimension, value, charge_date, charge_category, currency
-                     ORDER BY 1",
+                    "SELECT dimension || '|' || value || '|' || charge_date || '|' || provider || '|' || charge_category
+                            || '|' || currency || '|' || CAST(SUM(billed_cost_nanos) AS TEXT) || '|'
+                            || CAST(SUM(effective_cost_nanos) AS TEXT)
+                     FROM allocated_daily_costs
+                     GROUP BY dimension, value, charge_date, provider, charge_category, currency ORDER BY 1",
                 )
                 .await,
                 query_strings(
