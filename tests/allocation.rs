@@ -5,7 +5,7 @@ mod common;
 
 use common::{Line, TestStore, focus_csv, write};
 use finopsd::allocate::config::{Conditions, DimensionConfig, Pattern, RuleConfig, SplitConfig, SplitMethod};
-use finopsd::allocate::{AllocationConfig, Allocator, allocate_store};
+use finopsd::allocate::{AllocationConfig, Allocator, allocate_store, allocate_store_if_changed};
 use finopsd::focus::Money;
 use finopsd::store::ShowbackQuery;
 use proptest::prelude::*;
@@ -29,6 +29,33 @@ fn showback_line(row: &finopsd::store::ShowbackRow) -> String {
         row.billed_cost,
         row.previous_effective_cost
     )
+}
+
+/// `finopsd run` allocates only when the facts or the rules changed since the last allocation.
+#[tokio::test]
+async fn allocations_are_made_again_only_for_new_facts_or_rules() {
+    for ts in common::stores().await {
+        let rules = AllocationConfig::default();
+        let again = |rules: AllocationConfig| {
+            let store = ts.store.clone();
+            async move {
+                let allocator = std::sync::Arc::new(Allocator::new(&rules).unwrap());
+                allocate_store_if_changed(&store, allocator, &rules).await.unwrap().is_some()
+            }
+        };
+        let file = write(&ts.path("costs.csv"), focus_csv(&[Line::usage("2025-03-01", "10")]));
+        ts.ingest(&[&file]).await.unwrap();
+        assert!(again(rules.clone()).await, "{}: never allocated", ts.engine);
+        assert!(!again(rules.clone()).await, "{}: nothing changed", ts.engine);
+        let restated = write(&ts.path("costs.csv"), focus_csv(&[Line::usage("2025-03-01", "12")]));
+        ts.ingest(&[&restated]).await.unwrap();
+        assert!(again(rules.clone()).await, "{}: the facts changed", ts.engine);
+        let mut fewer = rules.clone();
+        fewer.dimensions.truncate(1);
+        assert!(again(fewer.clone()).await, "{}: the rules changed", ts.engine);
+        assert!(!again(fewer).await, "{}: nothing changed", ts.engine);
+        ts.cleanup().await;
+    }
 }
 
 /// What the API's kept answers are checked against: every write they are made of moves it.

@@ -788,6 +788,23 @@ impl FactAllocation<'_> {
     }
 }
 
+fn rules_json(rules: &AllocationConfig) -> String {
+    serde_json::to_string(rules).expect("the allocation config serialises")
+}
+
+/// Allocates like [`allocate_store`] unless the current allocations were made with `rules`
+/// from the facts as they are; `None` when they were.
+pub async fn allocate_store_if_changed(
+    store: &Store,
+    allocator: Arc<Allocator>,
+    rules: &AllocationConfig,
+) -> Result<Option<AllocationSummary>, AllocationError> {
+    if store.allocation_is_current(&rules_json(rules)).await? {
+        return Ok(None);
+    }
+    allocate_store(store, allocator, rules).await.map(Some)
+}
+
 /// Unallocated items kept per billing period, dimension and currency: coverage shows the top.
 const UNALLOCATED_ITEMS_KEPT: usize = 20;
 
@@ -797,7 +814,7 @@ pub async fn allocate_store(
     allocator: Arc<Allocator>,
     rules: &AllocationConfig,
 ) -> Result<AllocationSummary, AllocationError> {
-    let rules_json = serde_json::to_string(rules).expect("the allocation config serialises");
+    let rules_json = rules_json(rules);
     Ok(store
         .replace_allocations(&rules_json, move |facts| {
             let allocation = allocator.allocate_period(facts);

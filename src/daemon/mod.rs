@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::allocate::{Allocator, allocate_store};
+use crate::allocate::{Allocator, allocate_store_if_changed};
 use crate::analyse::budgets::{BudgetStatus, budget_statuses};
 use crate::config::Config;
 use crate::detect::monitor::detect_store;
@@ -29,7 +29,7 @@ use crate::ingest::pulls::aws::CostExplorerPull;
 use crate::ingest::pulls::azure::AzureCostPull;
 use crate::ingest::{IngestRequest, IngestSettings, ingest};
 use crate::notify::{deliver_outbox, queue_alerts, queue_showback};
-use crate::store::Store;
+use crate::store::{Store, writers};
 
 /// The `[daemon]` section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -144,6 +144,8 @@ pub struct DaemonState {
     cost_api_requests: [AtomicU64; 2],
     /// Every budget's state after the last allocation here, for `/metrics`.
     budgets: Mutex<Vec<BudgetStatus>>,
+    /// The store's version of detection's inputs when this daemon last detected.
+    detected_from: Mutex<Option<i64>>,
 }
 
 impl DaemonState {
@@ -216,7 +218,7 @@ pub async fn run_pipeline(
             let result = match stage {
                 Stage::Ingest => Some(ingest_locations(&watched, config, store, settings, state).await),
                 Stage::Allocate => exclusively(store, "allocate", allocate(config, store, state)).await,
-                Stage::Detect => exclusively(store, "detect", detect(config, store)).await,
+                Stage::Detect => exclusively(store, "detect", detect(config, store, state)).await,
                 Stage::Notify => exclusively(store, "notify", notify(config, store)).await,
             };
             match result {
@@ -375,7 +377,12 @@ async fn ingest_location(
 /// Applies the rules to the stored costs, then works out where every budget stands.
 async fn allocate(config: &Config, store: &Store, state: &DaemonState) -> Result<(), String> {
     let allocator = Allocator::new(&config.allocation).map_err(|e| e.to_string())?;
-    allocate_store(store, Arc::new(allocator), &config.allocation).await.map_err(|e| e.to_string())?;
+    // Unchanged facts and rules give the same allocations: none are made (which would also
+    // make every kept API answer stale).
+    let made = allocate_store_if_changed(store, Arc::new(allocator), &config.allocation).await;
+    if made.map_err(|e| e.to_string())?.is_none() {
+        tracing::debug!("facts and rules unchanged since the last allocation; not allocated again");
+    }
     if config.budgets.is_empty() {
         return Ok(());
     }
@@ -386,9 +393,20 @@ async fn allocate(config: &Config, store: &Store, state: &DaemonState) -> Result
     Ok(())
 }
 
-async fn detect(config: &Config, store: &Store) -> Result<(), String> {
+/// Detection reads facts, allocations and feedback only; when none changed since this daemon
+/// last detected, it would find what it found then.
+async fn detect(config: &Config, store: &Store, state: &DaemonState) -> Result<(), String> {
+    let inputs =
+        store.version_of(&[writers::FACTS, writers::ALLOCATION, writers::FEEDBACK]).await.map_err(|e| e.to_string())?;
+    let detected_from = || state.detected_from.lock().expect("never poisoned: no code panics holding it");
+    if *detected_from() == Some(inputs) {
+        tracing::debug!("facts, allocations and feedback unchanged since the last detection; not detected again");
+        return Ok(());
+    }
     let allocator = Allocator::new(&config.allocation).ok();
-    detect_store(store, &config.anomalies.monitors, allocator.as_ref()).await.map(|_| ()).map_err(|e| e.to_string())
+    detect_store(store, &config.anomalies.monitors, allocator.as_ref()).await.map_err(|e| e.to_string())?;
+    *detected_from() = Some(inputs);
+    Ok(())
 }
 
 async fn notify(config: &Config, store: &Store) -> Result<(), String> {

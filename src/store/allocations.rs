@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::ledger::nanos_column;
-use super::versions::bump_version;
+use super::versions::{bump_version, version_of, writers};
 use super::{Engine, Store, StoreError, stored_nanos, values_placeholders};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 
@@ -149,13 +149,18 @@ impl Store {
         for table in ["allocated_costs", "allocated_daily_costs", "allocated_monthly_costs", "unallocated_items"] {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
-        let run_id: i64 =
-            sqlx::query("INSERT INTO allocation_runs (allocated_at, rules, facts) VALUES ($1, $2, 0) RETURNING id")
-                .bind(Utc::now().to_rfc3339())
-                .bind(rules_json)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+        // Read before the facts: an ingest committing meanwhile leaves the allocation marked
+        // older than what it read, so it is made again, never skipped.
+        let facts_version = version_of(&mut *tx, &[writers::FACTS]).await?;
+        let run_id: i64 = sqlx::query(
+            "INSERT INTO allocation_runs (allocated_at, rules, facts, facts_version) VALUES ($1, $2, 0, $3) RETURNING id",
+        )
+        .bind(Utc::now().to_rfc3339())
+        .bind(rules_json)
+        .bind(facts_version)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         let periods: Vec<(String, String)> =
             sqlx::query("SELECT source, billing_period FROM billing_periods ORDER BY source, billing_period")
                 .fetch_all(&mut *tx)
@@ -196,7 +201,7 @@ impl Store {
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
-        bump_version(&mut tx, "allocation").await?;
+        bump_version(&mut tx, writers::ALLOCATION).await?;
         tx.commit().await?;
         Ok(AllocationSummary { run_id, facts, allocated_rows, billing_periods: periods.len() as i64 })
     }
@@ -418,6 +423,16 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Whether the current allocations were made with `rules_json` from the facts as they are.
+    pub async fn allocation_is_current(&self, rules_json: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT rules, facts_version FROM allocation_runs ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let (rules, made_from): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        Ok(rules == rules_json && made_from == self.version_of(&[writers::FACTS]).await?)
     }
 
     /// The dimensions the current allocations were made with, if any were made.

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, Utc};
 use sqlx::Row;
 
 use super::ledger::nanos_column;
-use super::versions::bump_version;
+use super::versions::{bump_version, writers};
 use super::{Store, StoreError, values_placeholders};
 use crate::focus::Money;
 
@@ -90,7 +90,7 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
-        bump_version(&mut tx, &format!("unit metrics {feed}")).await?;
+        bump_version(&mut tx, &format!("{} {feed}", writers::UNIT_METRICS)).await?;
         tx.commit().await?;
         Ok(())
     }

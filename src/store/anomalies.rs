@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::analysis::date_column;
 use super::ledger::{decimal_column, nanos_column};
-use super::versions::bump_version;
+use super::versions::{bump_version, writers};
 use super::{CostDimension, Store, StoreError};
 use crate::focus::{CostTotals, Money};
 
@@ -253,7 +253,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        bump_version(&mut tx, &format!("anomalies {monitor}")).await?;
+        bump_version(&mut tx, &format!("{} {monitor}", writers::ANOMALIES)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -300,7 +300,7 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        bump_version(&mut tx, "anomaly feedback").await?;
+        bump_version(&mut tx, writers::FEEDBACK).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }

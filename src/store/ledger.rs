@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::versions::bump_version;
+use super::versions::{bump_version, writers};
 use super::{Store, StoreError, stored_nanos, values_placeholders};
 use crate::focus::money::ONE_CENT;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, Money};
@@ -143,7 +143,7 @@ impl Store {
                 .bind(period.to_string())
                 .execute(&mut *tx)
                 .await?;
-            bump_version(&mut tx, &format!("facts {source} {period}")).await?;
+            bump_version(&mut tx, &format!("{} {source} {period}", writers::FACTS)).await?;
         }
 
         for chunk in replacement.facts.chunks(FACTS_PER_INSERT) {

@@ -36,6 +36,7 @@ pub use ledger::{
 };
 pub use locks::{JobLock, job_lock_key};
 pub use outbox::{AttemptOutcome, OutboxMessage};
+pub use versions::writers;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");

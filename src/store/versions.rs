@@ -7,6 +7,18 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
+/// The kinds of writers; a writer's row is named by its kind, then what it wrote.
+pub mod writers {
+    /// The facts of one source and billing period: `facts <source> <period>`.
+    pub const FACTS: &str = "facts";
+    pub const ALLOCATION: &str = "allocation";
+    /// One monitor's anomalies: `anomalies <monitor>`.
+    pub const ANOMALIES: &str = "anomalies";
+    pub const FEEDBACK: &str = "anomaly feedback";
+    /// One feed's metrics: `unit metrics <feed>`.
+    pub const UNIT_METRICS: &str = "unit metrics";
+}
+
 impl Store {
     /// The sum of every writer's version.
     pub async fn version(&self) -> Result<i64, StoreError> {
@@ -15,6 +27,28 @@ impl Store {
             .await?;
         Ok(row.try_get(0)?)
     }
+
+    /// The sum of the versions of the writers of `kinds` (see [`writers`]).
+    pub async fn version_of(&self, kinds: &[&str]) -> Result<i64, StoreError> {
+        version_of(&self.pool, kinds).await
+    }
+}
+
+pub(super) async fn version_of<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    kinds: &[&str],
+) -> Result<i64, StoreError> {
+    let rows = sqlx::query("SELECT writer, version FROM store_versions").fetch_all(executor).await?;
+    let mut sum = 0;
+    for row in &rows {
+        let writer: String = row.try_get(0)?;
+        let of_kind =
+            |kind: &&str| writer.strip_prefix(*kind).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '));
+        if kinds.iter().any(of_kind) {
+            sum += row.try_get::<i64, _>(1)?;
+        }
+    }
+    Ok(sum)
 }
 
 /// Bumps `writer`'s version inside `tx`, the transaction that changes its data. Writers that

@@ -6,3 +6,7 @@ CREATE TABLE store_versions (
     writer   TEXT    NOT NULL PRIMARY KEY,
     version  INTEGER NOT NULL
 );
+
+-- The facts' version an allocation was made from: `finopsd run` allocates again only when
+-- the facts or the rules changed since. -1 for allocations made before it was kept.
+ALTER TABLE allocation_runs ADD COLUMN facts_version INTEGER NOT NULL DEFAULT -1;
