@@ -37,7 +37,7 @@ impl ResponseCache {
     /// A cache of at most `mib` MiB of answers; 0 keeps none.
     pub fn new(mib: usize) -> ResponseCache {
         ResponseCache {
-            capacity_bytes: mib * 1024 * 1024,
+            capacity_bytes: mib.saturating_mul(1024 * 1024),
             kept: Mutex::new(Kept { version: i64::MIN, answers: LruCache::unbounded(), bytes: 0 }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -75,12 +75,12 @@ impl ResponseCache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let answer = make.await?;
-        let size = answer.body.len() + key.len();
+        let (key_bytes, size) = (key.len(), answer.body.len() + key.len());
         let mut kept = self.kept.lock().expect("the cache lock is never poisoned");
         // An answer made while a newer version arrived may hold older figures: not kept.
         if kept.version == version && size <= self.capacity_bytes {
-            if let Some(old) = kept.answers.put(key.clone(), answer.clone()) {
-                kept.bytes -= old.body.len() + key.len();
+            if let Some(old) = kept.answers.put(key, answer.clone()) {
+                kept.bytes -= old.body.len() + key_bytes;
             }
             kept.bytes += size;
             while kept.bytes > self.capacity_bytes {

@@ -221,6 +221,8 @@ async fn write_allocation_batch(
     rollups: &AllocationRollups,
 ) -> Result<i64, StoreError> {
     let allocated = &batch.costs;
+    // Every allocated row and monthly sum of the batch is of its one billing period.
+    let period = allocated.billing_period.to_string();
     for chunk in allocated.rows.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO allocated_costs (allocation_run_id, source, billing_period, charge_date, provider,
@@ -237,7 +239,7 @@ async fn write_allocation_batch(
             query = query
                 .bind(run_id)
                 .bind(allocated.source.as_str())
-                .bind(allocated.billing_period.to_string())
+                .bind(period.as_str())
                 .bind(row.charge_date.to_string())
                 .bind(provider.as_str())
                 .bind(charge_category.as_str())
@@ -317,7 +319,7 @@ async fn write_allocation_batch(
                 .bind(dimension.as_str())
                 .bind(value.as_str())
                 .bind(method.as_str())
-                .bind(allocated.billing_period.to_string())
+                .bind(period.as_str())
                 .bind(provider.as_str())
                 .bind(currency.as_str())
                 .bind(stored_nanos(*billed, currency)?)
