@@ -87,6 +87,12 @@ pub async fn run(config: &Config, args: IngestArgs, quiet: bool) -> anyhow::Resu
             report.run.facts,
             report.run.duration_ms as f64 / 1000.0
         );
+        for fallback in &report.run.fallbacks {
+            println!(
+                "{} line item(s) left {} empty: described by {} instead",
+                fallback.line_items, fallback.column, fallback.source
+            );
+        }
         if let Some(allocation) = allocation {
             println!(
                 "allocated {} facts by {} (see `finopsd showback --month YYYY-MM --by team`)",
@@ -131,9 +137,21 @@ pub fn reconciliation_table(lines: &[ReconciliationLine]) -> Tabular {
 
 fn ledger_table(runs: &[IngestRunRecord]) -> Tabular {
     let mut table = Tabular::new(
-        ["id", "started_at", "outcome", "files", "line_items", "facts", "duration_ms", "periods", "checksum", "error"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "id",
+            "started_at",
+            "outcome",
+            "files",
+            "line_items",
+            "facts",
+            "duration_ms",
+            "periods",
+            "checksum",
+            "fallbacks",
+            "error",
+        ]
+        .map(String::from)
+        .to_vec(),
     );
     for run in runs {
         let files = run.files.iter().map(|f| format!("{} ({})", f.path, f.format)).collect::<Vec<_>>().join("; ");
@@ -154,6 +172,12 @@ fn ledger_table(runs: &[IngestRunRecord]) -> Tabular {
             })
             .collect::<Vec<_>>()
             .join(" ");
+        let fallbacks = run
+            .fallbacks
+            .iter()
+            .map(|f| format!("{} {} from {}", f.line_items, f.column, f.source))
+            .collect::<Vec<_>>()
+            .join("; ");
         table.rows.push(vec![
             Field::Count(run.id),
             Field::Text(run.started_at.format("%Y-%m-%d %H:%M:%S").to_string()),
@@ -167,6 +191,7 @@ fn ledger_table(runs: &[IngestRunRecord]) -> Tabular {
             Field::Count(run.duration_ms),
             Field::Text(periods),
             Field::Text(checksums),
+            Field::Text(fallbacks),
             Field::Text(run.error.clone().unwrap_or_default()),
         ]);
     }

@@ -25,8 +25,10 @@ struct CsvRow<'r> {
 }
 
 impl CsvRow<'_> {
+    /// The column's field, empty when it is one of the format's null tokens.
     fn field(&self, column: usize) -> &[u8] {
-        self.record.get(self.layout.columns[column].header_index).unwrap_or_default()
+        let field = self.record.get(self.layout.columns[column].header_index).unwrap_or_default();
+        self.layout.null_tokens.clean(field)
     }
 }
 

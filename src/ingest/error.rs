@@ -14,6 +14,8 @@ pub enum Position {
     /// A CSV record: the physical line it starts on (the header is line 1) and its number
     /// among the data rows (the first row after the header is 1).
     Row { line: u64, row: u64 },
+    /// The header line (line 1): a column is missing or the format is unknown.
+    Header,
     /// A byte offset, for damage below the row level (a truncated gzip stream).
     Byte(u64),
 }
@@ -33,6 +35,7 @@ impl fmt::Display for BadInput {
         write!(f, "{}", self.file.display())?;
         match &self.position {
             Some(Position::Row { line, row }) => write!(f, ", line {line} (data row {row})")?,
+            Some(Position::Header) => write!(f, ", line 1 (the header)")?,
             Some(Position::Byte(offset)) => write!(f, ", byte {offset}")?,
             None => {}
         }

@@ -198,8 +198,7 @@ impl ExportFile {
             .map(|(i, field)| {
                 let field = if i == 0 { field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field) } else { field };
                 std::str::from_utf8(field).map(str::to_string).map_err(|_| {
-                    bad(format!("header field {} is not valid UTF-8", i + 1), Some(Position::Row { line: 1, row: 0 }))
-                        .into()
+                    bad(format!("header field {} is not valid UTF-8", i + 1), Some(Position::Header)).into()
                 })
             })
             .collect()

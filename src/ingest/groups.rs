@@ -81,10 +81,13 @@ pub struct ExportTotal {
 /// What reading (part of) an export gives.
 pub struct ExportRead {
     pub groups: Vec<ExportGroup>,
+    /// Line items per fallback of the layout (`RowLayout::fallback_uses`) that fed them.
+    pub fallback_rows: Vec<i64>,
 }
 
 /// The calendar date a date value starts with, in the forms exports write: ISO
-/// (`2024-03-01T…`, FOCUS, CUR, MCA), US `M/D/YYYY` (Azure EA), basic `20240301` (CUR
+/// (`2024-03-01T…`, FOCUS, CUR, MCA), US `M/D/YYYY` (Azure EA) or `M/D/YY` (the FOCUS
+/// specification's examples; a two-digit year is in this century), basic `20240301` (CUR
 /// manifests), and a month alone, `YYYYMM` (GCP's invoice.month) or `YYYY-MM`, as its first day.
 pub fn parse_date_prefix(value: &str) -> Option<NaiveDate> {
     let value = value.trim();
@@ -97,9 +100,26 @@ pub fn parse_date_prefix(value: &str) -> Option<NaiveDate> {
         8 if all_digits => NaiveDate::parse_from_str(day, "%Y%m%d").ok(),
         6 if all_digits => NaiveDate::parse_from_str(&format!("{day}01"), "%Y%m%d").ok(),
         7 if day.as_bytes()[4] == b'-' => NaiveDate::parse_from_str(&format!("{day}-01"), "%Y-%m-%d").ok(),
-        _ if day.contains('/') => NaiveDate::parse_from_str(day.split(' ').next()?, "%m/%d/%Y").ok(),
+        _ if day.contains('/') => us_date(value.split(' ').next()?),
         _ => None,
     }
+}
+
+/// `M/D/YYYY` or `M/D/YY`.
+fn us_date(text: &str) -> Option<NaiveDate> {
+    let mut parts = text.split('/');
+    let (month, day, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let number = |part: &str, digits: std::ops::RangeInclusive<usize>| {
+        (digits.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())).then(|| part.parse::<u32>().ok())?
+    };
+    let year = match year.len() {
+        2 => 2000 + number(year, 2..=2)?,
+        _ => number(year, 4..=4)?,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(year as i32, number(month, 1..=2)?, number(day, 1..=2)?)
 }
 
 /// A CSV record's place in a chunk or, once merged, in the file: its first physical line
@@ -161,6 +181,8 @@ impl GroupSums {
 #[derive(Default)]
 pub struct DailyGroups {
     groups: HashMap<Box<[u8]>, GroupSums>,
+    /// Line items per fallback the layout used (see `RowLayout::fallback_uses`).
+    fallback_rows: Vec<i64>,
 }
 
 impl DailyGroups {
@@ -201,8 +223,19 @@ impl DailyGroups {
         }
     }
 
+    /// Counts `line_items` whose value came from fallback `fallback` of the layout.
+    pub fn count_fallback(&mut self, fallback: usize, line_items: i64) {
+        if self.fallback_rows.len() <= fallback {
+            self.fallback_rows.resize(fallback + 1, 0);
+        }
+        self.fallback_rows[fallback] += line_items;
+    }
+
     /// Merges groups read after these, placing their rows with `place`.
     pub fn merge(&mut self, later: DailyGroups, place: impl Fn(RowAt) -> RowAt) {
+        for (fallback, rows) in later.fallback_rows.into_iter().enumerate() {
+            self.count_fallback(fallback, rows);
+        }
         for (key, mut sums) in later.groups {
             sums.first_row = sums.first_row.map(&place);
             match self.groups.entry(key) {
@@ -223,7 +256,7 @@ impl DailyGroups {
             Some(Position::Row { row, .. }) => row,
             _ => 0,
         });
-        ExportRead { groups }
+        ExportRead { groups, fallback_rows: self.fallback_rows }
     }
 }
 

@@ -9,15 +9,22 @@ use serde::Deserialize;
 
 use crate::focus::FocusColumn;
 
-/// The mappings shipped in `models/`.
+/// The mappings shipped in `models/`; one that `extends` another comes after it.
 const BUILT_IN: &[(&str, &str)] = &[
     ("models/focus-1.0.toml", include_str!("../../models/focus-1.0.toml")),
+    ("models/focus-1.0-preview.toml", include_str!("../../models/focus-1.0-preview.toml")),
     ("models/focus-1.1.toml", include_str!("../../models/focus-1.1.toml")),
     ("models/focus-1.2.toml", include_str!("../../models/focus-1.2.toml")),
+    ("models/focus-1.3.toml", include_str!("../../models/focus-1.3.toml")),
     ("models/aws-cur-2.0.toml", include_str!("../../models/aws-cur-2.0.toml")),
     ("models/aws-cur-legacy.toml", include_str!("../../models/aws-cur-legacy.toml")),
-    ("models/azure-cost-details.toml", include_str!("../../models/azure-cost-details.toml")),
+    ("models/azure-ea.toml", include_str!("../../models/azure-ea.toml")),
+    ("models/azure-mca.toml", include_str!("../../models/azure-mca.toml")),
+    ("models/azure-mca-partner.toml", include_str!("../../models/azure-mca-partner.toml")),
+    ("models/azure-usage-legacy.toml", include_str!("../../models/azure-usage-legacy.toml")),
     ("models/gcp-billing-export.toml", include_str!("../../models/gcp-billing-export.toml")),
+    ("models/gcp-billing-export-detailed.toml", include_str!("../../models/gcp-billing-export-detailed.toml")),
+    ("models/oracle-cost-report.toml", include_str!("../../models/oracle-cost-report.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +44,15 @@ pub struct ExportMapping {
     /// Header columns that identify the format; all must be present (an entry may list
     /// spellings, any of which will do).
     pub detect: Vec<OneOrMany>,
+    /// A mapping (built in, or earlier in `models_dir`) whose columns and null values this
+    /// one starts from; its own columns replace the base's column by column. A schema
+    /// version that renames a few columns is a few lines, not a copy.
+    pub extends: Option<String>,
+    #[serde(default)]
     pub columns: BTreeMap<FocusColumn, ColumnSource>,
+    /// Whole field values that mean "no value" (FOCUS samples write a bare `NULL`), quoted
+    /// or not; compared exactly. Inherited through `extends` unless set.
+    pub null_values: Option<Vec<String>>,
     /// The format comes as an actual and an amortised export of the same scope and month
     /// (Azure): read together, BilledCost comes from the actual one and EffectiveCost from
     /// the amortised one.
@@ -93,6 +108,22 @@ pub struct ColumnSource {
     /// Text only: the value is empty on rows where it equals this column's value (a FOCUS
     /// row whose PublisherName is its InvoiceIssuerName is the provider's own charge).
     pub unless_same_as: Option<OneOrMany>,
+    /// Text and dates only: where the value comes from on a row that leaves it empty, tried
+    /// in order (an Azure row without a MeterCategory takes its ConsumedService). Descriptive
+    /// values never refuse a file; the ingest counts the rows each fallback fed.
+    #[serde(default)]
+    pub fallback: Vec<FallbackSource>,
+    /// Text only: the value of a row that leaves the column and every fallback empty.
+    pub fallback_value: Option<String>,
+}
+
+/// One fallback of a column: another column, read only on the rows `when` selects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackSource {
+    /// The column, or its spellings in order of preference.
+    pub from: OneOrMany,
+    pub when: Option<RowCondition>,
 }
 
 /// A condition on one column of a row: its (trimmed) value is one of `is`, or is non-empty
@@ -144,16 +175,24 @@ impl ColumnSource {
         self.from.as_ref().map_or(&[], OneOrMany::names)
     }
 
-    /// The columns `when` and `unless_same_as` read.
+    /// The columns `when`, `unless_same_as` and the fallbacks read.
     fn condition_names(&self) -> impl Iterator<Item = &String> {
         let when = self.when.iter().flat_map(|c| c.column.names());
-        when.chain(self.unless_same_as.iter().flat_map(OneOrMany::names))
+        let fallbacks = self
+            .fallback
+            .iter()
+            .flat_map(|f| f.from.names().iter().chain(f.when.iter().flat_map(|c| c.column.names())));
+        when.chain(self.unless_same_as.iter().flat_map(OneOrMany::names)).chain(fallbacks)
     }
 }
 
-/// The first of `names` that `header` has.
+/// The first of `names` that `header` has; failing that, the first it has in another letter
+/// case (Azure writes `SubscriptionId`, `subscriptionId` or `subscriptionid` depending on the
+/// agreement and the export's version). Detection compares exactly.
 pub fn first_in_header<'h>(names: &[String], header: &'h [String]) -> Option<&'h str> {
-    names.iter().find_map(|name| header.iter().find(|h| *h == name).map(String::as_str))
+    let exact = names.iter().find_map(|name| header.iter().find(|h| *h == name));
+    let any_case = || names.iter().find_map(|name| header.iter().find(|h| h.eq_ignore_ascii_case(name)));
+    exact.or_else(any_case).map(String::as_str)
 }
 
 /// The FOCUS columns every mapping must feed: a cost fact cannot exist without them.
@@ -170,9 +209,19 @@ const FACT_GRAIN_REQUIRED: [FocusColumn; 9] = [
 ];
 
 impl ExportMapping {
-    fn parse(origin: &str, text: &str) -> Result<ExportMapping, MappingError> {
+    /// Reads a mapping file; `earlier` holds the mappings an `extends` may name.
+    fn parse(origin: &str, text: &str, earlier: &[ExportMapping]) -> Result<ExportMapping, MappingError> {
         let invalid = |message: String| MappingError::Invalid { path: origin.to_string(), message };
-        let mapping: ExportMapping = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut mapping: ExportMapping = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if let Some(base_name) = &mapping.extends {
+            let base = earlier.iter().find(|m| &m.name == base_name).ok_or_else(|| {
+                invalid(format!("extends {base_name}, which is not a mapping loaded before this one"))
+            })?;
+            let own = std::mem::take(&mut mapping.columns);
+            mapping.columns = base.columns.clone();
+            mapping.columns.extend(own);
+            mapping.null_values = mapping.null_values.or_else(|| base.null_values.clone());
+        }
         for column in FACT_GRAIN_REQUIRED {
             match mapping.columns.get(&column) {
                 Some(source) if source.required => {}
@@ -195,6 +244,8 @@ impl ExportMapping {
                 ("unless_same_as", source.unless_same_as.is_some(), !money && !tags),
                 ("key_prefixes", !source.key_prefixes.is_empty(), tags),
                 ("columns_prefix", kinds[2], tags),
+                ("fallback", !source.fallback.is_empty(), !money && !tags),
+                ("fallback_value", source.fallback_value.is_some(), !money && !tags && !column.is_date()),
             ];
             let misplaced = options.iter().find(|(_, set, applies)| *set && !applies);
             if let Some((option, ..)) = misplaced {
@@ -203,10 +254,11 @@ impl ExportMapping {
             if source.other.is_some() && source.values.is_empty() {
                 return Err(invalid(format!("{column}: other needs values")));
             }
-            if let Some(condition) = &source.when
-                && condition.is.is_some() == condition.is_not.is_some()
-            {
-                return Err(invalid(format!("{column}: when needs exactly one of is or is_not")));
+            let conditions = source.when.iter().chain(source.fallback.iter().filter_map(|f| f.when.as_ref()));
+            for condition in conditions {
+                if condition.is.is_some() == condition.is_not.is_some() {
+                    return Err(invalid(format!("{column}: when needs exactly one of is or is_not")));
+                }
             }
         }
         if mapping.detect.is_empty() {
@@ -225,9 +277,20 @@ impl ExportMapping {
         self.columns.get(&column)
     }
 
-    /// Whether `column` is fed by a constant or by tag columns, so no single column is needed.
-    fn is_fed_without_column(&self, column: FocusColumn) -> bool {
-        self.columns.get(&column).is_some_and(|s| s.value.is_some() || s.columns_prefix.is_some())
+    /// Whether `column` can be fed without its own column in `header`: by a constant, by tag
+    /// columns, by a fallback column the header has or by a fallback value.
+    fn is_fed_without_column(&self, column: FocusColumn, header: &[String]) -> bool {
+        self.columns.get(&column).is_some_and(|s| {
+            s.value.is_some()
+                || s.columns_prefix.is_some()
+                || s.fallback_value.is_some()
+                || s.fallback.iter().any(|f| first_in_header(f.from.names(), header).is_some())
+        })
+    }
+
+    /// The tokens that mean an empty field.
+    pub fn null_values(&self) -> &[String] {
+        self.null_values.as_deref().unwrap_or_default()
     }
 
     /// The FOCUS value of export value `value` of text column `column`.
@@ -279,7 +342,9 @@ impl ExportMapping {
         self.columns
             .iter()
             .filter(|(column, source)| {
-                source.required && !self.is_fed_without_column(**column) && self.resolve(**column, header).is_none()
+                source.required
+                    && !self.is_fed_without_column(**column, header)
+                    && self.resolve(**column, header).is_none()
             })
             .map(|(column, source)| (*column, source.names().join(" or ")))
             .collect()
@@ -288,12 +353,38 @@ impl ExportMapping {
     fn detect_score(&self, header: &[String]) -> usize {
         self.detect.iter().filter(|entry| entry.names().iter().any(|c| header.contains(c))).count()
     }
+
+    /// The detect columns `header` lacks (the first spelling of each).
+    pub fn missing_detect_columns(&self, header: &[String]) -> Vec<&str> {
+        let missing = self.detect.iter().filter(|entry| !entry.names().iter().any(|c| header.contains(c)));
+        missing.filter_map(|entry| entry.names().first().map(String::as_str)).collect()
+    }
 }
 
 impl FocusColumn {
     pub fn is_money(self) -> bool {
         matches!(self, FocusColumn::BilledCost | FocusColumn::EffectiveCost | FocusColumn::ListCost)
     }
+
+    fn is_date(self) -> bool {
+        matches!(self, FocusColumn::ChargePeriodStart | FocusColumn::BillingPeriodStart)
+    }
+}
+
+/// The header with localised names replaced by the English name they carry in parentheses
+/// (Azure portal downloads in German: `Abonnement-GUID (SubscriptionGuid)` →
+/// `SubscriptionGuid`); `None` when no name has that form.
+pub fn english_header(header: &[String]) -> Option<Vec<String>> {
+    let english = |name: &str| {
+        let inner = name.strip_suffix(')')?.rsplit_once(" (")?.1;
+        let is_name = !inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        is_name.then(|| inner.to_string())
+    };
+    let renamed: Vec<Option<String>> = header.iter().map(|name| english(name)).collect();
+    if renamed.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(header.iter().zip(renamed).map(|(name, english)| english.unwrap_or_else(|| name.clone())).collect())
 }
 
 /// All mappings an ingest can use.
@@ -313,8 +404,11 @@ pub enum Detection<'a> {
 impl MappingSet {
     /// The built-in mappings, plus or replaced by those in `models_dir`.
     pub fn load(models_dir: Option<&Path>) -> Result<MappingSet, MappingError> {
-        let mut mappings =
-            BUILT_IN.iter().map(|(origin, text)| ExportMapping::parse(origin, text)).collect::<Result<Vec<_>, _>>()?;
+        let mut mappings: Vec<ExportMapping> = Vec::new();
+        for (origin, text) in BUILT_IN {
+            let mapping = ExportMapping::parse(origin, text, &mappings)?;
+            mappings.push(mapping);
+        }
         if let Some(dir) = models_dir {
             let read_error = |source| MappingError::Read { path: dir.to_path_buf(), source };
             let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -327,7 +421,7 @@ impl MappingSet {
             for path in paths {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|source| MappingError::Read { path: path.clone(), source })?;
-                let mapping = ExportMapping::parse(&path.display().to_string(), &text)?;
+                let mapping = ExportMapping::parse(&path.display().to_string(), &text, &mappings)?;
                 mappings.retain(|m| m.name != mapping.name);
                 mappings.push(mapping);
             }
@@ -350,12 +444,18 @@ impl MappingSet {
         if let Some(mapping) = full {
             return Detection::Found(mapping);
         }
-        // Most detect columns present, then the fewest missing: a FOCUS file that lost one
-        // column is reported as such, not as an unknown format.
-        match self.mappings.iter().max_by_key(|m| (m.detect_score(header), usize::MAX - m.detect.len())) {
+        match self.closest(header) {
             Some(m) if m.detect_score(header) * 2 >= m.detect.len() => Detection::Closest(m),
             _ => Detection::Unknown,
         }
+    }
+
+    /// The format `header` comes closest to: most detect columns present, then the fewest
+    /// missing (a FOCUS file that lost one column is reported as such); `None` when it has
+    /// none of any format's.
+    pub fn closest(&self, header: &[String]) -> Option<&ExportMapping> {
+        let best = self.mappings.iter().max_by_key(|m| (m.detect_score(header), usize::MAX - m.detect.len()))?;
+        (best.detect_score(header) > 0).then_some(best)
     }
 }
 
@@ -419,19 +519,20 @@ mod tests {
         let base = BUILT_IN[0].1;
         let both = base
             .replace("unless_same_as = \"InvoiceIssuerName\"", "when = { column = \"a\", is = \"b\", is_not = \"c\" }");
-        let err = ExportMapping::parse("x.toml", &both).unwrap_err();
+        let err = ExportMapping::parse("x.toml", &both, &[]).unwrap_err();
         assert!(err.to_string().contains("exactly one of is or is_not"), "{err}");
         let on_money = base.replace(
             "BilledCost         = { from = \"BilledCost\", required = true }",
             "BilledCost = { from = \"BilledCost\", required = true, unless_same_as = \"ListCost\" }",
         );
-        let err = ExportMapping::parse("x.toml", &on_money).unwrap_err();
+        let err = ExportMapping::parse("x.toml", &on_money, &[]).unwrap_err();
         assert!(err.to_string().contains("unless_same_as does not apply to BilledCost"), "{err}");
     }
 
     #[test]
     fn mappings_must_feed_the_fact_grain() {
-        let err = ExportMapping::parse("x.toml", "name='x'\ndescription='x'\ndetect=['a']\n[columns]\n").unwrap_err();
+        let err =
+            ExportMapping::parse("x.toml", "name='x'\ndescription='x'\ndetect=['a']\n[columns]\n", &[]).unwrap_err();
         assert!(err.to_string().contains("ChargePeriodStart"), "{err}");
     }
 }

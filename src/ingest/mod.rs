@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::IngestConfig;
 use crate::focus::{BillingPeriod, CostFact, CostTotals, CurrencyPolicy, FactAmounts, FactKey, FocusColumn};
-use crate::store::{IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
+use crate::store::{FallbackCount, IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, Store};
 
 use csv_records::CsvRead;
 pub use error::{BadInput, IngestError, Position};
@@ -36,7 +36,7 @@ use mapping::{Detection, ExportMapping, MappingSet};
 use paired::PairedDatasets;
 use progress::IngestProgress;
 use records::RecordsRead;
-use row_layout::RowLayout;
+use row_layout::{FallbackUse, RowLayout};
 pub use tags::{TagFilter, normalise_tag_key};
 use watermark::Watermarks;
 
@@ -86,6 +86,9 @@ pub struct IngestReport {
     pub warnings: Vec<String>,
 }
 
+/// Line items whose descriptive value came from a fallback, by FOCUS column and source.
+type FallbackCounts = BTreeMap<(FocusColumn, String), i64>;
+
 /// Everything read from the files, merged, before it is written.
 struct ReadOutcome {
     facts: BTreeMap<FactKey, FactAmounts>,
@@ -95,6 +98,7 @@ struct ReadOutcome {
     /// The highest watermark values read so far, per format (see `ExportMapping::watermark`).
     watermarks: HashMap<String, Watermarks>,
     line_items: i64,
+    fallback_rows: FallbackCounts,
     warnings: Vec<String>,
 }
 
@@ -145,6 +149,11 @@ async fn ingest_inner(
         .collect();
     let facts: Vec<CostFact> = read.facts.into_iter().map(|(key, amounts)| CostFact { key, amounts }).collect();
     let export_totals: Vec<_> = read.export_totals.into_iter().collect();
+    let fallbacks: Vec<FallbackCount> = read
+        .fallback_rows
+        .into_iter()
+        .map(|((column, source), line_items)| FallbackCount { column: column.to_string(), source, line_items })
+        .collect();
     tracing::debug!(facts = facts.len(), periods = periods.len(), "writing cost facts");
     let run = store
         .replace_billing_periods(PeriodReplacement {
@@ -152,6 +161,7 @@ async fn ingest_inner(
             tag_keys: &settings.tag_keys,
             files: files_seen,
             line_items: read.line_items,
+            fallbacks: &fallbacks,
             periods: &periods,
             facts: &facts,
             export_totals: &export_totals,
@@ -175,6 +185,7 @@ fn read_files(
         paired: PairedDatasets::default(),
         watermarks: HashMap::new(),
         line_items: 0,
+        fallback_rows: FallbackCounts::new(),
         warnings: Vec::new(),
     };
     for file in files {
@@ -217,7 +228,7 @@ fn read_file(
         None => file.csv_header()?,
         Some((schema, _)) => parquet::header(schema),
     };
-    let mapping = choose_mapping(file, &header, settings, request)?;
+    let mapping = choose_mapping(file, &mut header, settings, request)?;
     record.format = mapping.name.clone();
     let by_record = file.encoding.is_json_lines() || (mapping.nested && parquet.is_none());
     if by_record {
@@ -230,7 +241,17 @@ fn read_file(
         }
     }
     let layout = RowLayout::new(mapping, &header, &settings.tags);
-    let mut file_read = FileRead { file, mapping, header: &header, line_items: 0, kept_tags: HashMap::new() };
+    if let Some((schema, _)) = &parquet {
+        outcome.warnings.extend(parquet::money_as_text(file, schema, &layout));
+    }
+    let mut file_read = FileRead {
+        file,
+        mapping,
+        header: &header,
+        fallback_uses: &layout.fallback_uses,
+        line_items: 0,
+        kept_tags: HashMap::new(),
+    };
     let earlier_marks = outcome.watermarks.get(&mapping.name).cloned().unwrap_or_default();
 
     let file_progress = progress.start_file(file);
@@ -299,6 +320,7 @@ struct FileRead<'a> {
     file: &'a ExportFile,
     mapping: &'a ExportMapping,
     header: &'a [String],
+    fallback_uses: &'a [FallbackUse],
     line_items: i64,
     /// Kept tags per raw Tags value: tag sets repeat across groups and parts.
     kept_tags: HashMap<String, String>,
@@ -325,6 +347,11 @@ impl FileRead<'_> {
             })
         };
         let role = self.file.role.filter(|_| self.mapping.paired_datasets);
+        for (FallbackUse { column, source }, rows) in self.fallback_uses.iter().zip(&part.fallback_rows) {
+            if *rows > 0 {
+                *outcome.fallback_rows.entry((*column, source.clone())).or_default() += rows;
+            }
+        }
         let groups: Vec<ExportGroup> = part.groups.into_iter().map(|g| translate_group(self.mapping, g)).collect();
         let totals = export_totals(&groups);
         let line_items: i64 = totals.iter().map(|t| t.line_items).sum();
@@ -352,15 +379,33 @@ impl FileRead<'_> {
     }
 }
 
+/// The mapping a file is read with: `--format`, or detected from the header. A header of
+/// localised names that carry the English one in parentheses is read by the English names.
 fn choose_mapping<'a>(
     file: &ExportFile,
-    header: &[String],
+    header: &mut Vec<String>,
     settings: &'a IngestSettings,
     request: &IngestRequest,
 ) -> Result<&'a ExportMapping, IngestError> {
     let bad = |column: Option<String>, problem: String, expected: String| {
-        IngestError::from(BadInput { file: file.path.clone(), position: None, column, problem, expected })
+        IngestError::from(BadInput {
+            file: file.path.clone(),
+            position: Some(Position::Header),
+            column,
+            problem,
+            expected,
+        })
     };
+    if let Some(english) = mapping::english_header(header) {
+        let fits = |header: &[String]| match &request.format {
+            Some(name) => settings.mappings.by_name(name).is_some_and(|m| m.missing_required(header).is_empty()),
+            None => matches!(settings.mappings.detect(header), Detection::Found(_)),
+        };
+        if !fits(header) && fits(&english) {
+            *header = english;
+        }
+    }
+    let header: &[String] = header;
     let mapping = match &request.format {
         Some(name) => settings.mappings.by_name(name).ok_or_else(|| {
             bad(
@@ -372,9 +417,18 @@ fn choose_mapping<'a>(
         None => match settings.mappings.detect(header) {
             Detection::Found(mapping) | Detection::Closest(mapping) => mapping,
             Detection::Unknown => {
+                let closest = match settings.mappings.closest(header) {
+                    Some(m) => format!(
+                        "; the closest known format is {} ({}), which also needs the columns {}",
+                        m.name,
+                        m.description,
+                        m.missing_detect_columns(header).join(", ")
+                    ),
+                    None => String::new(),
+                };
                 return Err(bad(
                     None,
-                    format!("the header ({}) matches no known export format", shorten_list(header)),
+                    format!("the header ({}) matches no known export format{closest}", shorten_list(header)),
                     format!("one of {} (or name one with --format)", settings.format_names().join(", ")),
                 ));
             }

@@ -14,6 +14,7 @@ use super::groups::DailyGroups;
 use super::progress::RowCounter;
 use super::row_layout::{RowError, RowLayout, RowScratch, RowValues, ValueKind, close_tags, push_tag};
 use super::watermark::{WatermarkGate, Watermarks};
+use crate::focus::money::parse_picos;
 
 /// Parquet money is a double; it becomes integer pico-units once per row (see `focus::money`).
 const PICOS_PER_UNIT: f64 = 1e12;
@@ -92,6 +93,24 @@ fn selection(schema: &Schema, name: &str) -> Option<Selection> {
         }
     }
     Some(Selection::Value { expr, dtype })
+}
+
+/// Warnings for the money columns of `layout` that the file holds as text: read exactly when
+/// every value is a decimal (a value that is not refuses the file), but worth knowing.
+pub fn money_as_text(file: &ExportFile, schema: &Schema, layout: &RowLayout) -> Vec<String> {
+    let text_money = layout.columns.iter().filter(|column| {
+        column.kind == ValueKind::Amount
+            && matches!(selection(schema, &column.name), Some(Selection::Value { dtype: DataType::String, .. }))
+    });
+    text_money
+        .map(|column| {
+            format!(
+                "{}: column {} holds text, not numbers; its values were read as exact decimals",
+                file.path.display(),
+                column.name
+            )
+        })
+        .collect()
 }
 
 fn scan_parquet(file: &ExportFile) -> PolarsResult<LazyFrame> {
@@ -205,6 +224,9 @@ impl<'a> SliceColumns<'a> {
             }
             columns.push(match (column.kind, series.dtype()) {
                 (ValueKind::Date, DataType::Int32) => ColumnChunks::Days(series.i32()?.downcast_iter().collect()),
+                (ValueKind::Amount | ValueKind::Quantity, DataType::String) => {
+                    ColumnChunks::Text(series.str()?.downcast_iter().collect())
+                }
                 (ValueKind::Amount | ValueKind::Quantity, _) => {
                     ColumnChunks::Float(series.f64()?.downcast_iter().collect())
                 }
@@ -362,6 +384,13 @@ impl<'a> RowValues for ParquetRow<'_, 'a> {
         let amount = match &self.values.columns[column] {
             ColumnChunks::Float(chunks) => number_at(chunks[self.chunk], self.row),
             ColumnChunks::Repeated(chunks) => chunks[self.chunk].sum(self.row)?,
+            ColumnChunks::Text(chunks) => {
+                let text = text_at(chunks[self.chunk], self.row).trim();
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                return parse_picos(text.as_bytes()).map(Some).ok_or_else(|| format!("`{text}` is not a number"));
+            }
             _ => return Ok(None),
         };
         match amount {
@@ -376,6 +405,13 @@ impl<'a> RowValues for ParquetRow<'_, 'a> {
         let quantity = match &self.values.columns[column] {
             ColumnChunks::Float(chunks) => number_at(chunks[self.chunk], self.row),
             ColumnChunks::Repeated(chunks) => chunks[self.chunk].sum(self.row)?,
+            ColumnChunks::Text(chunks) => {
+                let text = text_at(chunks[self.chunk], self.row).trim();
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                Some(text.parse::<f64>().map_err(|_| format!("`{text}` is not a number"))?)
+            }
             _ => None,
         };
         Ok(quantity.filter(|q| q.is_finite()))
@@ -462,6 +498,9 @@ pub fn read_parquet_rows(
                 match (column.kind, dtype) {
                     (ValueKind::Date, DataType::Date) => expr.cast(DataType::Int32),
                     (ValueKind::Date, DataType::Datetime(_, _)) => expr.dt().date().cast(DataType::Int32),
+                    // Money written as text is parsed exactly, value by value (a cast would
+                    // turn what is not a number into a silent null).
+                    (ValueKind::Amount | ValueKind::Quantity, DataType::String) => expr,
                     (ValueKind::Amount | ValueKind::Quantity, _) => expr.cast(DataType::Float64),
                     (ValueKind::Tags, DataType::List(_)) => expr,
                     // A time as text (GCP's `export_time` watermark), in UTC: polars only

@@ -5,7 +5,7 @@
 //! the current row ([`RowValues`]).
 
 use super::groups::{ATTRIBUTE_TEXT, DailyGroups, GroupKey, KEY_DATES, KEY_TEXT, MONEY, RowAt};
-use super::mapping::{ColumnSource, ExportMapping, MoneyCase, RowCondition, first_in_header};
+use super::mapping::{ColumnSource, ExportMapping, FallbackSource, MoneyCase, RowCondition, first_in_header};
 use super::tags::{TagFilter, rewrite_key_prefix};
 use crate::focus::FocusColumn;
 
@@ -60,6 +60,26 @@ enum Slot {
     TagColumns(Vec<(usize, String)>),
     /// A value that counts only on some rows (`when`, `unless_same_as` of the mapping).
     Conditional(Box<ConditionalValue>),
+    /// A value with fallbacks for rows that leave it empty.
+    Fallback(Box<FallbackValue>),
+}
+
+/// A column's value, or on a row that leaves it empty the first fallback that has one.
+#[derive(Debug, Clone)]
+struct FallbackValue {
+    /// The value's own column; `None` when the file lacks it.
+    column: Option<usize>,
+    /// Each fallback and the [`FallbackUse`] that counts its rows.
+    fallbacks: Vec<(ConditionalValue, usize)>,
+    last_resort: Option<(Box<[u8]>, usize)>,
+}
+
+/// A fallback that fed some rows of a file: the ingest summary and the ledger count them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FallbackUse {
+    pub column: FocusColumn,
+    /// The export column the value came from, or the fixed value, as `value "(unknown)"`.
+    pub source: String,
 }
 
 /// A text value read only on the rows a condition selects.
@@ -129,6 +149,28 @@ pub struct RowScratch {
     conditional: Vec<u8>,
 }
 
+/// Null tokens (see `ExportMapping::null_values`), checked by length first: nearly every
+/// field is longer than any token.
+#[derive(Debug, Clone, Default)]
+pub struct NullTokens {
+    tokens: Vec<Box<[u8]>>,
+    longest: usize,
+}
+
+impl NullTokens {
+    pub fn new(tokens: &[String]) -> Self {
+        NullTokens {
+            tokens: tokens.iter().map(|t| t.as_bytes().into()).collect(),
+            longest: tokens.iter().map(String::len).max().unwrap_or(0),
+        }
+    }
+
+    /// `field`, or nothing when it is a null token.
+    pub fn clean<'f>(&self, field: &'f [u8]) -> &'f [u8] {
+        if field.len() <= self.longest && self.tokens.iter().any(|t| **t == *field) { b"" } else { field }
+    }
+}
+
 /// How one file's rows become daily groups.
 #[derive(Debug, Clone)]
 pub struct RowLayout {
@@ -142,6 +184,10 @@ pub struct RowLayout {
     /// The tag keys the store keeps: tag columns of other keys are not read, and readers that
     /// can (a Parquet map) leave other keys out of a row's tags before grouping.
     pub kept_tags: KeptTagKeys,
+    /// Field values that mean "empty".
+    pub null_tokens: NullTokens,
+    /// The fallbacks the layout may use, indexed as `DailyGroups` counts them.
+    pub fallback_uses: Vec<FallbackUse>,
 }
 
 /// Which export tag keys are kept, with the mapping's key prefixes rewritten before folding.
@@ -173,6 +219,8 @@ impl RowLayout {
             quantity: None,
             watermark: None,
             kept_tags: KeptTagKeys::new(tags, mapping.tag_key_prefixes()),
+            null_tokens: NullTokens::new(mapping.null_values()),
+            fallback_uses: Vec::new(),
         };
         for focus in KEY_DATES {
             let slot = layout.slot(mapping, header, focus, ValueKind::Date);
@@ -211,7 +259,7 @@ impl RowLayout {
         match &self.key[account_slot] {
             Slot::Column(column) => account.extend_from_slice(row.text(*column)),
             Slot::Constant(value) => account.extend_from_slice(value),
-            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) => {}
+            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) | Slot::Fallback(_) => {}
         }
         true
     }
@@ -248,6 +296,9 @@ impl RowLayout {
             return Slot::TagColumns(columns);
         }
         let column = mapping.resolve(focus, header).map(|name| self.column(header, name, kind).expect("in the header"));
+        if !source.fallback.is_empty() || source.fallback_value.is_some() {
+            return self.fallback_slot(header, focus, column, source);
+        }
         if source.when.is_none() && source.unless_same_as.is_none() {
             return column.map_or(Slot::Missing, Slot::Column);
         }
@@ -258,6 +309,34 @@ impl RowLayout {
             .and_then(|names| first_in_header(names.names(), header))
             .and_then(|name| self.column(header, name, ValueKind::Text));
         Slot::Conditional(Box::new(ConditionalValue { column, when, unless_same_as }))
+    }
+
+    fn fallback_slot(
+        &mut self,
+        header: &[String],
+        focus: FocusColumn,
+        column: Option<usize>,
+        source: &ColumnSource,
+    ) -> Slot {
+        let mut fallbacks = Vec::new();
+        for FallbackSource { from, when } in &source.fallback {
+            // A fallback the file has no column for is passed over.
+            let Some(name) = first_in_header(from.names(), header) else { continue };
+            let fallback_column = self.column(header, name, ValueKind::Text);
+            let when = when.as_ref().map(|condition| self.selector(header, condition));
+            let counted = self.fallback_use(focus, name.to_string());
+            fallbacks.push((ConditionalValue { column: fallback_column, when, unless_same_as: None }, counted));
+        }
+        let last_resort = source.fallback_value.as_ref().map(|value| {
+            let counted = self.fallback_use(focus, format!("value \"{value}\""));
+            (value.as_bytes().into(), counted)
+        });
+        Slot::Fallback(Box::new(FallbackValue { column, fallbacks, last_resort }))
+    }
+
+    fn fallback_use(&mut self, column: FocusColumn, source: String) -> usize {
+        self.fallback_uses.push(FallbackUse { column, source });
+        self.fallback_uses.len() - 1
     }
 
     fn selector(&mut self, header: &[String], condition: &RowCondition) -> Selector {
@@ -326,6 +405,7 @@ impl RowLayout {
             Some(column) => row.quantity(column).map_err(|problem| not_a_number(column, problem))?,
             None => None,
         };
+        let line_items = row.line_items();
         let RowScratch { key, tags, conditional } = scratch;
         key.clear();
         for (index, slot) in self.key.iter().enumerate() {
@@ -347,9 +427,15 @@ impl RowLayout {
                     value.read(row, conditional);
                     key.push(conditional);
                 }
+                Slot::Fallback(value) => {
+                    let date = index < KEY_DATES.len();
+                    if let Some(counted) = value.read(row, date, conditional) {
+                        groups.count_fallback(counted, line_items);
+                    }
+                    key.push(conditional);
+                }
             }
         }
-        let line_items = row.line_items();
         groups.add_row(key, picos, consumed_quantity.unwrap_or(0.0), line_items, at, |slot| {
             match &self.attributes[slot] {
                 Slot::Column(column) => {
@@ -360,6 +446,12 @@ impl RowLayout {
                 Slot::Conditional(value) => {
                     let mut text = Vec::new();
                     value.read(row, &mut text);
+                    (!text.is_empty()).then(|| String::from_utf8_lossy(&text).into_owned())
+                }
+                // Not counted: a group's names are read from one of its rows, not from each.
+                Slot::Fallback(value) => {
+                    let mut text = Vec::new();
+                    value.read(row, false, &mut text);
                     (!text.is_empty()).then(|| String::from_utf8_lossy(&text).into_owned())
                 }
                 Slot::Missing | Slot::TagColumns(_) => None,
@@ -420,6 +512,35 @@ impl ConditionalValue {
         {
             out.clear();
         }
+    }
+}
+
+impl FallbackValue {
+    /// Writes the row's value into `out` (cut to its date for a date) and returns the
+    /// fallback that gave it, if one did.
+    fn read(&self, row: &mut impl RowValues, date: bool, out: &mut Vec<u8>) -> Option<usize> {
+        out.clear();
+        if let Some(column) = self.column {
+            let text = row.text(column).trim_ascii();
+            if !text.is_empty() {
+                out.extend_from_slice(if date { date_key(text) } else { text });
+                return None;
+            }
+        }
+        for (fallback, counted) in &self.fallbacks {
+            fallback.read(row, out);
+            if !out.is_empty() {
+                if date {
+                    let day = date_key(out).len();
+                    out.truncate(day);
+                }
+                return Some(*counted);
+            }
+        }
+        out.clear();
+        let (value, counted) = self.last_resort.as_ref()?;
+        out.extend_from_slice(value);
+        Some(*counted)
     }
 }
 

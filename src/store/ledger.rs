@@ -34,6 +34,15 @@ pub struct IngestFileRecord {
     pub line_items: i64,
 }
 
+/// Line items whose FOCUS column `column` came from a mapping's fallback `source` (another
+/// export column, or a fixed value such as `value "(unknown)"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FallbackCount {
+    pub column: String,
+    pub source: String,
+    pub line_items: i64,
+}
+
 /// One line of the ingest ledger.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestRunRecord {
@@ -48,6 +57,8 @@ pub struct IngestRunRecord {
     pub tag_keys: Vec<String>,
     pub files: Vec<IngestFileRecord>,
     pub reconciliation: Vec<ReconciliationLine>,
+    /// Rows described by a fallback, per column and source.
+    pub fallbacks: Vec<FallbackCount>,
 }
 
 /// Per source, billing period and currency: the export's own column sums beside what the
@@ -82,6 +93,7 @@ pub struct PeriodReplacement<'a> {
     pub tag_keys: &'a [String],
     pub files: &'a [IngestFileRecord],
     pub line_items: i64,
+    pub fallbacks: &'a [FallbackCount],
     /// Every (source, billing period) the export covers; each is replaced whole.
     pub periods: &'a [(String, BillingPeriod)],
     pub facts: &'a [CostFact],
@@ -194,6 +206,17 @@ impl Store {
         for file in replacement.files {
             insert_file(&mut tx, run_id, file).await?;
         }
+        for fallback in replacement.fallbacks {
+            sqlx::query(
+                "INSERT INTO ingest_fallbacks (run_id, focus_column, source, line_items) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(run_id)
+            .bind(fallback.column.clone())
+            .bind(fallback.source.clone())
+            .bind(fallback.line_items)
+            .execute(&mut *tx)
+            .await?;
+        }
         for line in &reconciliation {
             sqlx::query(
                 "INSERT INTO ingest_reconciliation (run_id, source, billing_period, currency, export_billed_cost, stored_billed_cost,
@@ -227,6 +250,7 @@ impl Store {
             tag_keys: replacement.tag_keys.to_vec(),
             files: replacement.files.to_vec(),
             reconciliation,
+            fallbacks: replacement.fallbacks.to_vec(),
         })
     }
 
@@ -328,6 +352,7 @@ impl Store {
                 tag_keys: serde_json::from_str(&tag_keys).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 files: self.run_files(id).await?,
                 reconciliation: self.run_reconciliation(id).await?,
+                fallbacks: self.run_fallbacks(id).await?,
             });
         }
         Ok(runs)
@@ -374,6 +399,20 @@ impl Store {
                     bytes: row.try_get(3)?,
                     line_items: row.try_get(4)?,
                 })
+            })
+            .collect()
+    }
+
+    async fn run_fallbacks(&self, run_id: i64) -> Result<Vec<FallbackCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT focus_column, source, line_items FROM ingest_fallbacks WHERE run_id = $1 ORDER BY focus_column, source",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(FallbackCount { column: row.try_get(0)?, source: row.try_get(1)?, line_items: row.try_get(2)? })
             })
             .collect()
     }

@@ -32,7 +32,8 @@ pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
 pub use costs::{CostDimension, CostQuery, CostRow};
 pub use ledger::{
-    IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine, RunOutcome,
+    FallbackCount, IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine,
+    RunOutcome,
 };
 pub use locks::{JobLock, job_lock_key};
 pub use outbox::{AttemptOutcome, OutboxMessage};
