@@ -232,7 +232,7 @@ impl TestStore {
     }
 }
 
-async fn query_strings(url: &DatabaseUrl, sql: &str) -> Vec<String> {
+pub async fn query_strings(url: &DatabaseUrl, sql: &str) -> Vec<String> {
     sqlx::any::install_default_drivers();
     let url = url.expose().to_string();
     let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect for a snapshot");
