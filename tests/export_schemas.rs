@@ -251,3 +251,19 @@ async fn parquet_cost_text_that_is_not_a_number_refuses_the_file_naming_the_colu
         ts.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_refusal_in_a_crlf_file_names_its_physical_line() {
+    for ts in stores().await {
+        let bad = MCA_MONTH.replacen("Usage,1,1,EUR", "Usage,one,1,EUR", 1);
+        let file = write(&ts.path("mca-bad.csv"), bad);
+        match ts.ingest(&[&file]).await {
+            Err(IngestError::BadInput(bad)) => {
+                assert_eq!(bad.position, Some(Position::Row { line: 5, row: 4 }), "{bad}");
+                assert_eq!(bad.column.as_deref(), Some("costInBillingCurrency"), "{bad}");
+            }
+            other => panic!("{}: a cost that is no number was accepted: {other:?}", ts.engine),
+        }
+        ts.cleanup().await;
+    }
+}

@@ -85,7 +85,7 @@ fn read_chunk(chunk: &[u8], layout: &RowLayout) -> ChunkRead {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(chunk);
     // The header was read and checked before chunking; here it only sets the field count.
     let header_lines = match reader.byte_headers() {
-        Ok(_) => reader.position().line().saturating_sub(1),
+        Ok(_) => line_of(chunk, reader.position()).saturating_sub(1),
         Err(_) => 0,
     };
     let mut read = ChunkRead { groups: DailyGroups::default(), body_lines: 0, rows: 0, problem: None };
@@ -99,12 +99,12 @@ fn read_chunk(chunk: &[u8], layout: &RowLayout) -> ChunkRead {
             Ok(true) => {}
             Ok(false) => break,
             Err(err) => {
-                read.problem = Some(record_problem(&err));
+                read.problem = Some(record_problem(chunk, &err));
                 break;
             }
         }
         read.rows += 1;
-        let at = record.position().map_or_else(RowAt::default, |p| RowAt { line: p.line(), row: p.record() });
+        let at = record.position().map_or_else(RowAt::default, |p| RowAt { line: line_of(chunk, p), row: p.record() });
         if let Err(problem) = add_row(layout, &record, at, check_text, &mut scratch, &mut read.groups) {
             read.problem = Some(problem);
             break;
@@ -115,8 +115,14 @@ fn read_chunk(chunk: &[u8], layout: &RowLayout) -> ChunkRead {
     read
 }
 
-fn record_problem(err: &csv::Error) -> RowProblem {
-    let at = err.position().map(|p| RowAt { line: p.line(), row: p.record() });
+/// The line `position` is on. After a CRLF line break the reader stops at the `\n`, which
+/// it counts only when the next record is read: a record starting there starts a line later.
+fn line_of(input: &[u8], position: &csv::Position) -> u64 {
+    position.line() + u64::from(input.get(position.byte() as usize) == Some(&b'\n'))
+}
+
+fn record_problem(input: &[u8], err: &csv::Error) -> RowProblem {
+    let at = err.position().map(|p| RowAt { line: line_of(input, p), row: p.record() });
     match err.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => RowProblem {
             at,

@@ -32,7 +32,7 @@ pub fn header(file: &ExportFile) -> Result<Vec<String>, IngestError> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).map_err(|e| not_json(file, index as u64 + 1, &e))?;
+        let value: Value = serde_json::from_str(&line).map_err(|e| not_json(file, index as u64 + 1, &line, &e))?;
         collect_paths(&value, "", &mut paths);
     }
     if paths.is_empty() {
@@ -66,15 +66,33 @@ fn collect_paths(value: &Value, prefix: &str, paths: &mut BTreeSet<String>) {
     }
 }
 
-fn not_json(file: &ExportFile, line: u64, err: &serde_json::Error) -> IngestError {
+fn not_json(file: &ExportFile, line: u64, text: &str, err: &serde_json::Error) -> IngestError {
+    // Google Cloud's file export of 2014 wrote each day as one JSON array of line items.
+    let array = if line == 1 && text.trim_start().starts_with('[') {
+        " (the file is one JSON array, as Google Cloud's legacy file export wrote them, not one record per line; \
+         that export is not supported: read the BigQuery billing export instead)"
+    } else {
+        ""
+    };
     BadInput {
         file: file.path.clone(),
         position: Some(Position::Row { line, row: line }),
         column: None,
-        problem: format!("the line is not a JSON object: {err}"),
+        problem: format!("the line is not a JSON object: {err}{array}"),
         expected: "one JSON object per line (newline-delimited JSON)".into(),
     }
     .into()
+}
+
+/// A hint for a repeated field written as a Python list (`[{'name': 'x', 'full_name': None}]`),
+/// as tools that re-serialise BigQuery rows through Python do.
+fn python_hint(cell: &str) -> &'static str {
+    if cell.contains("{'") || cell.contains(": None") {
+        " (it is a Python list, not JSON: the export was re-serialised by another tool; save the table as BigQuery \
+         writes it, with TO_JSON_STRING for repeated fields)"
+    } else {
+        ""
+    }
 }
 
 /// Every value at `path` under `value`, through repeated records.
@@ -258,12 +276,15 @@ fn each_record(
             if line.trim().is_empty() {
                 continue;
             }
-            let record: Value = serde_json::from_str(&line).map_err(|e| not_json(file, number, &e))?;
+            let record: Value = serde_json::from_str(&line).map_err(|e| not_json(file, number, &line, &e))?;
             visit(RowAt { line: number, row: number }, record)?;
         }
         return Ok(());
     }
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text);
+    // Records end at `\n` (a CRLF's `\r` is trimmed with the last value): the reader then
+    // counts lines as they are, where CRLF would leave each record's line one short.
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).terminator(csv::Terminator::Any(b'\n')).from_reader(text);
     let mut record = csv::StringRecord::new();
     let mut header: Option<Vec<Option<Vec<String>>>> = None;
     let feeds = |column: &str| {
@@ -275,7 +296,8 @@ fn each_record(
             let names = record
                 .iter()
                 .enumerate()
-                .map(|(i, name)| if i == 0 { name.trim_start_matches('\u{feff}') } else { name });
+                .map(|(i, name)| if i == 0 { name.trim_start_matches('\u{feff}') } else { name })
+                .map(|name| name.trim_end_matches('\r'));
             let paths = names.map(|name| feeds(name).then(|| name.split('.').map(str::to_string).collect()));
             header = Some(paths.collect());
             continue;
@@ -309,7 +331,7 @@ fn csv_record(
                     file: file.path.clone(),
                     position: Some(at.position()),
                     column: Some(path.join(".")),
-                    problem: format!("the value is not JSON: {err}"),
+                    problem: format!("the value is not JSON: {err}{}", python_hint(cell)),
                     expected: "a repeated field as a JSON array, e.g. [{\"key\":\"team\",\"value\":\"search\"}]".into(),
                 })
             })?
