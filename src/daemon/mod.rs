@@ -369,6 +369,15 @@ async fn ingest_location(
     let report =
         ingest(store, settings, &request).await.map_err(|e| format!("export location {}: {e}", location.display()))?;
     tracing::info!(location = %location.display(), line_items = report.run.line_items, facts = report.run.facts, "ingested");
+    for fallback in &report.run.fallbacks {
+        tracing::info!(
+            location = %location.display(),
+            column = %fallback.column,
+            described_by = %fallback.source,
+            line_items = fallback.line_items,
+            "line items left a description empty; their format's fallback described them"
+        );
+    }
     state.last_ingest.store(Utc::now().timestamp(), Ordering::Relaxed);
     state.ingested_line_items.fetch_add(report.run.line_items.max(0) as u64, Ordering::Relaxed);
     store.record_watched_versions(&location.url, &exports.versions).await.map_err(|e| e.to_string())
