@@ -48,14 +48,22 @@ impl TagFilter {
             return Ok("{}".into());
         }
         let braced;
-        let document = if raw.starts_with('{') {
+        let document = if raw.starts_with('{') || raw.starts_with('[') {
             raw
         } else {
             braced = format!("{{{raw}}}");
             &braced
         };
-        let object: serde_json::Map<String, Value> = serde_json::from_str(document)
-            .map_err(|e| format!("`{}` is not a JSON object of tags ({e})", shorten(raw)))?;
+        let not_tags = |e: &dyn std::fmt::Display| format!("`{}` is not a JSON object of tags ({e})", shorten(raw));
+        let object: serde_json::Map<String, Value> = match serde_json::from_str(document).map_err(|e| not_tags(&e))? {
+            Value::Object(object) => object,
+            // Google Cloud writes labels and tags as a list of key/value records (its FOCUS
+            // view's Tags too, once saved as CSV).
+            Value::Array(entries) => {
+                key_value_entries(entries).ok_or_else(|| not_tags(&"a list, but not of key/value records"))?
+            }
+            _ => return Err(not_tags(&"neither an object nor a list")),
+        };
         let mut kept = BTreeMap::new();
         for (key, value) in object {
             let key = normalise_tag_key(&rewrite_key_prefix(&key, prefixes));
@@ -79,6 +87,18 @@ impl TagFilter {
         }
         Ok(serde_json::to_string(&kept).expect("strings serialise"))
     }
+}
+
+/// `[{"key": "team", "value": "search"}, …]` as an object; `None` when an entry is no such
+/// record.
+fn key_value_entries(entries: Vec<Value>) -> Option<serde_json::Map<String, Value>> {
+    let mut object = serde_json::Map::new();
+    for entry in entries {
+        let Value::Object(mut fields) = entry else { return None };
+        let Some(Value::String(key)) = fields.remove("key") else { return None };
+        object.entry(key).or_insert(fields.remove("value").unwrap_or(Value::Null));
+    }
+    Some(object)
 }
 
 fn shorten(text: &str) -> String {
@@ -123,6 +143,14 @@ mod tests {
         let kept = filter().kept(r#"{"user_Team":"a","aws_createdBy":"ci"}"#, &prefixes).unwrap();
         assert_eq!(kept, r#"{"aws:createdby":"ci","team":"a"}"#);
         assert_eq!(filter().kept(r#""team": "payments","env": "prod""#, &[]).unwrap(), r#"{"team":"payments"}"#);
+    }
+
+    #[test]
+    fn key_value_records_are_tags() {
+        let kept = filter().kept(r#"[{"key":"Team","value":"search"},{"key":"env","value":"prod"}]"#, &[]).unwrap();
+        assert_eq!(kept, r#"{"team":"search"}"#);
+        assert_eq!(filter().kept("[]", &[]).unwrap(), "{}");
+        assert!(filter().kept(r#"["team"]"#, &[]).unwrap_err().contains("not of key/value records"));
     }
 
     #[test]
