@@ -9,10 +9,14 @@ use finopsd::ingest::{IngestError, Position};
 use polars::prelude::*;
 
 /// A header-only file of each schema version, and the mapping its header must select.
-const SCHEMA_HEADERS: [(&str, &str); 16] = [
+const SCHEMA_HEADERS: [(&str, &str); 17] = [
     (
         "focus-1.0-preview",
         "BilledCost,EffectiveCost,ListCost,BillingCurrency,ChargePeriodStart,BillingPeriodStart,ChargeCategory,ChargeSubcategory,ProviderName,BillingAccountId,ServiceName,Region,UsageQuantity",
+    ),
+    (
+        "focus-1.0-preview",
+        "AvailabilityZone,BilledCost,BillingAccountId,BillingCurrency,BillingPeriodStart,ChargeCategory,ChargePeriodStart,ChargeSubCategory,EffectiveCost,InvoiceIssuer,ListCost,Provider,Publisher,Region,ServiceName,Tags,UsageQuantity,x_oci_CompartmentId",
     ),
     (
         "focus-1.0",
