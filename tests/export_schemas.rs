@@ -271,3 +271,116 @@ async fn a_refusal_in_a_crlf_file_names_its_physical_line() {
         ts.cleanup().await;
     }
 }
+
+/// One small export per format whose descriptions are left empty, the services it must store
+/// and the fallbacks the ledger must count (`column source line_items`).
+struct FallbackCase {
+    name: &'static str,
+    csv: &'static str,
+    services: &'static [&'static str],
+    fallbacks: &'static [&'static str],
+}
+
+const FALLBACK_CASES: [FallbackCase; 6] = [
+    FallbackCase {
+        name: "cur2.csv",
+        csv:
+            "bill_payer_account_id,bill_billing_period_start_date,line_item_usage_start_date,line_item_line_item_type,\
+line_item_product_code,product_servicecode,line_item_currency_code,line_item_unblended_cost
+111,2025-03-01T00:00:00Z,2025-03-02T00:00:00Z,Usage,AmazonEC2,AmazonEC2,USD,1
+111,,2025-03-02T00:00:00Z,Tax,,AWSDataTransfer,USD,0.5
+111,2025-03-01T00:00:00Z,2025-03-03T00:00:00Z,Credit,,,USD,-0.25
+",
+        services: &["(unknown)", "AWSDataTransfer", "AmazonEC2"],
+        fallbacks: &[
+            "BillingPeriodStart line_item_usage_start_date 1",
+            "ServiceName product_servicecode 1",
+            "ServiceName value \"(unknown)\" 1",
+        ],
+    },
+    FallbackCase {
+        name: "cur-legacy.csv",
+        csv: "bill/PayerAccountId,bill/BillingPeriodStartDate,lineItem/UsageStartDate,lineItem/LineItemType,\
+lineItem/ProductCode,product/ProductName,lineItem/CurrencyCode,lineItem/UnblendedCost
+111,2025-03-01T00:00:00Z,2025-03-02T00:00:00Z,Usage,,Amazon Elastic Compute Cloud,USD,2
+",
+        services: &["Amazon Elastic Compute Cloud"],
+        fallbacks: &["ServiceName product/ProductName 1"],
+    },
+    FallbackCase {
+        name: "gcp-2019.csv",
+        csv: "billing_account_id,service.id,service.description,usage_start_time,cost,currency,credits
+0A-1,6F81,,2019-06-30 23:00:00+00:00,3,USD,\"[{\"\"amount\"\":-1}]\"
+0A-1,6F81,Compute Engine,2019-07-01 01:00:00+00:00,2,USD,[]
+",
+        services: &["6F81", "Compute Engine"],
+        fallbacks: &[
+            "BillingPeriodStart usage_start_time 2",
+            "ChargeCategory value \"Usage\" 2",
+            "ServiceName service.id 1",
+        ],
+    },
+    FallbackCase {
+        name: "oci.csv",
+        csv: "lineItem/tenantId,lineItem/intervalUsageStart,product/service,product/Description,cost/myCost,\
+cost/currencyCode,lineItem/isCorrection
+ocid1.tenancy,2023-11-13T10:00Z,,Oracle APEX,0.5,USD,false
+ocid1.tenancy,2023-11-13T11:00Z,,,0.25,USD,
+",
+        services: &["(unknown)", "Oracle APEX"],
+        fallbacks: &[
+            "ChargeCategory value \"Usage\" 1",
+            "ServiceName product/Description 1",
+            "ServiceName value \"(unknown)\" 1",
+        ],
+    },
+    FallbackCase {
+        name: "azure-usage.csv",
+        csv: "SubscriptionGuid,UsageDateTime,MeterCategory,ServiceName,ConsumedService,PreTaxCost,Currency
+sub-1,2019-07-29 00:00:00,,Bandwidth,Microsoft.Compute,0.5,USD
+sub-1,2019-07-29 00:00:00,Storage,Storage,Microsoft.Storage,0.25,USD
+",
+        services: &["Bandwidth", "Storage"],
+        fallbacks: &["ServiceName ServiceName 1"],
+    },
+    FallbackCase {
+        name: "azure-partner.csv",
+        csv: "partnerName,customerTenantId,customerName,billingAccountName,SubscriptionId,date,billingPeriodStartDate,\
+meterCategory,chargeType,costInBillingCurrency,billingCurrency
+Partner,tenant-1,Customer One,,sub-1,02/02/2021,02/01/2021,Virtual Network,Usage,0.012,USD
+",
+        services: &["Virtual Network"],
+        // The customer's name stands in for the account name; names are not counted.
+        fallbacks: &[],
+    },
+];
+
+#[tokio::test]
+async fn each_formats_empty_descriptions_take_its_documented_fallbacks() {
+    for ts in stores().await {
+        for case in &FALLBACK_CASES {
+            let file = write(&ts.path(case.name), case.csv);
+            let report = ts.ingest(&[&file]).await.unwrap_or_else(|e| panic!("{}: {}: {e}", ts.engine, case.name));
+            let source = &report.run.reconciliation[0].source;
+            let services = common::query_strings(
+                &ts.url,
+                &format!("SELECT DISTINCT service_name FROM cost_facts WHERE source = '{source}' ORDER BY 1"),
+            )
+            .await;
+            assert_eq!(services, case.services, "{}: {}", ts.engine, case.name);
+            let fallbacks: Vec<String> =
+                report.run.fallbacks.iter().map(|f| format!("{} {} {}", f.column, f.source, f.line_items)).collect();
+            assert_eq!(fallbacks, case.fallbacks, "{}: {}", ts.engine, case.name);
+        }
+        let sources = common::query_strings(&ts.url, "SELECT DISTINCT source FROM billing_periods ORDER BY 1").await;
+        assert!(sources.contains(&"microsoft:tenant-1".to_string()), "{}: {sources:?}", ts.engine);
+        assert!(sources.contains(&"oracle:ocid1.tenancy".to_string()), "{}: {sources:?}", ts.engine);
+        let names = common::query_strings(
+            &ts.url,
+            "SELECT DISTINCT billing_account_name FROM cost_facts WHERE source = 'microsoft:tenant-1'",
+        )
+        .await;
+        assert_eq!(names, vec!["Customer One"], "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}

@@ -149,11 +149,13 @@ async fn ingest_inner(
         .collect();
     let facts: Vec<CostFact> = read.facts.into_iter().map(|(key, amounts)| CostFact { key, amounts }).collect();
     let export_totals: Vec<_> = read.export_totals.into_iter().collect();
-    let fallbacks: Vec<FallbackCount> = read
+    let mut fallbacks: Vec<FallbackCount> = read
         .fallback_rows
         .into_iter()
         .map(|((column, source), line_items)| FallbackCount { column: column.to_string(), source, line_items })
         .collect();
+    // In the order the ledger gives them back.
+    fallbacks.sort_by(|a, b| (&a.column, &a.source).cmp(&(&b.column, &b.source)));
     tracing::debug!(facts = facts.len(), periods = periods.len(), "writing cost facts");
     let run = store
         .replace_billing_periods(PeriodReplacement {
