@@ -40,7 +40,7 @@ async fn load(ts: &TestStore) {
     let file = write(&ts.path("q1.csv"), focus_csv(&lines));
     ts.ingest(&[&file]).await.unwrap();
     let config = AllocationConfig::default();
-    allocate_store(&ts.store, std::sync::Arc::new(Allocator::new(&config).unwrap()), &config).await.unwrap();
+    allocate_store(&ts.store, Allocator::new(&config).unwrap(), &config).await.unwrap();
 }
 
 fn payments_budget() -> Vec<BudgetConfig> {
