@@ -232,6 +232,9 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         months.insert(0, months[0].previous());
     }
     let costs = store.monthly_allocated_costs(dimension, months[0], month).await?;
+    // One value's report on `payments` is `Payments`'s in a dimension whose values fold.
+    let cases = store.allocated_value_cases().await?;
+    let requested = |d: &str, value: &str| request.value.as_deref().is_none_or(|want| cases.same(d, want, value));
     let invoice: BTreeMap<String, _> = store.invoice_totals(month).await?.into_iter().collect();
     let whole = request.value.is_none();
 
@@ -271,7 +274,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         );
         let mut shown: Vec<ValueShowback> = values
             .iter()
-            .filter(|(value, _)| request.value.as_deref().is_none_or(|v| v == *value))
+            .filter(|(value, _)| requested(dimension, value))
             .map(|(value, (trend, billed))| {
                 let (effective, previous) = (trend[current], trend[current - 1]);
                 ValueShowback {
@@ -323,7 +326,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
             known: if known.is_empty() { "none".into() } else { known.join(", ") },
         });
     }
-    let in_slice = |d: &str, v: &str| d == dimension && request.value.as_deref().is_none_or(|want| want == v);
+    let in_slice = |d: &str, v: &str| d == dimension && requested(d, v);
 
     let mut unit_cost_lines = unit_costs(store, month, false).await?;
     unit_cost_lines.retain(|u| in_slice(&u.dimension, &u.value));
@@ -363,7 +366,10 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         schema: SCHEMA,
         month,
         dimension: dimension.clone(),
-        value: request.value.clone(),
+        // As the allocations spell it.
+        value: request.value.as_ref().map(|want| {
+            currencies.iter().flat_map(|c| &c.values).next().map_or_else(|| want.clone(), |v| v.value.clone())
+        }),
         generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         months,
         currencies,
