@@ -634,7 +634,8 @@ struct Decided<'f> {
     row_texts: Vec<[&'f str; 3]>,
     /// Split, day and currency of costs a split found no targets for.
     unsplit: HashSet<(usize, NaiveDate, &'f str)>,
-    /// Per set of attributes: the tag spellings folded into another, by dimension.
+    /// Per set of attributes and dimension, the tag's spelling of a value some cost spells
+    /// otherwise (for coverage).
     spelled: Vec<Vec<(usize, String)>>,
 }
 
@@ -853,9 +854,7 @@ impl<'f, O> Allocation<'f, O> {
         }
         kept
     }
-}
 
-impl<O> Allocation<'_, O> {
     /// Per dimension, the spellings of values some cost spells more than one way, with the
     /// EffectiveCost each carries per currency: a tagging clean-up's to-do list.
     pub fn folded_spellings(&self) -> Vec<FoldedSpelling> {

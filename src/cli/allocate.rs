@@ -50,7 +50,8 @@ struct ExplainArgs {
     region: Option<String>,
     #[arg(long)]
     charge_category: Option<String>,
-    /// Only costs with this tag, KEY=VALUE (repeatable).
+    /// Only costs with this tag, KEY=VALUE (repeatable; the value compares case- and
+    /// whitespace-insensitively).
     #[arg(long, value_name = "KEY=VALUE")]
     tag: Vec<String>,
     /// Only costs allocated to this value, DIMENSION=VALUE (repeatable), e.g. team=payments.
