@@ -21,7 +21,7 @@ use crate::analyse::budgets::{BudgetConfig, budget_statuses};
 use crate::analyse::unit_costs::{UnitCost, unit_costs};
 use crate::focus::money::ONE_CENT;
 use crate::focus::{BillingPeriod, Money};
-use crate::store::{Store, StoreError, StoredAnomaly, UnallocatedItem};
+use crate::store::{FoldedSpelling, Store, StoreError, StoredAnomaly, UnallocatedItem};
 
 /// The `schema` field of the JSON form; it changes when a field changes meaning or goes.
 pub const SCHEMA: &str = "finopsd.showback.v1";
@@ -78,6 +78,9 @@ pub struct ShowbackReport {
     pub coverage: Vec<CoverageSummary>,
     /// The largest costs the dimension left unallocated (whole reports only).
     pub unallocated: Vec<UnallocatedItem>,
+    /// The dimension's values tags spell more than one way, each spelling with the value
+    /// shown and the cost it carries (whole reports only): what to retag.
+    pub folded_spellings: Vec<FoldedSpelling>,
 }
 
 /// The month's spend in one currency.
@@ -353,13 +356,15 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         })
         .collect();
 
-    let (coverage, unallocated) = if whole {
+    let (coverage, unallocated, folded_spellings) = if whole {
         let coverage = summarise_coverage(&store.allocation_coverage(month, std::slice::from_ref(dimension)).await?);
         let mut items = store.unallocated_items(month, UNALLOCATED_ITEMS).await?;
         items.retain(|item| &item.dimension == dimension);
-        (coverage, items)
+        let mut spellings = store.folded_spellings(month).await?;
+        spellings.retain(|spelling| &spelling.dimension == dimension);
+        (coverage, items, spellings)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
 
     Ok(ShowbackReport {
@@ -378,6 +383,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         anomalies,
         coverage,
         unallocated,
+        folded_spellings,
     })
 }
 
