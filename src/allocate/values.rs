@@ -77,6 +77,7 @@ pub struct SpellingCosts {
 }
 
 impl SpellingCosts {
+    /// Costs of dimension `dimension` that a tag spells `spelling`.
     pub fn add(&mut self, dimension: usize, spelling: &str, currency: &str, cost: Money, line_items: i64) {
         let group = self.groups.entry((dimension, fold_value(spelling))).or_default();
         let weight = group.entry(spelling.to_string()).or_default().entry(currency.to_string()).or_default();
@@ -86,7 +87,6 @@ impl SpellingCosts {
 }
 
 /// Which spelling each folded value of each folding dimension shows.
-#[derive(Default)]
 pub struct Spellings {
     /// Per dimension: folded value → the value the config writes.
     written: Vec<HashMap<String, String>>,
