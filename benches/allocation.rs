@@ -17,7 +17,7 @@ use std::time::Instant;
 use finopsd::allocate::config::{
     Conditions, DimensionConfig, LookupConfig, Pattern, RuleConfig, SplitConfig, SplitMethod,
 };
-use finopsd::allocate::{AllocationConfig, Allocator};
+use finopsd::allocate::{AllocationConfig, Allocator, ValueCase};
 use finopsd::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 use rand::{Rng, SeedableRng};
 
@@ -168,9 +168,24 @@ fn config() -> AllocationConfig {
     assert_eq!(rules, 200);
     AllocationConfig {
         dimensions: vec![
-            DimensionConfig { name: "team".into(), default: "unallocated".into(), rules: team_rules },
-            DimensionConfig { name: "service".into(), default: "unallocated".into(), rules: service_rules },
-            DimensionConfig { name: "cost_center".into(), default: "unallocated".into(), rules: cost_center_rules },
+            DimensionConfig {
+                name: "team".into(),
+                default: "unallocated".into(),
+                rules: team_rules,
+                value_case: ValueCase::Fold,
+            },
+            DimensionConfig {
+                name: "service".into(),
+                default: "unallocated".into(),
+                rules: service_rules,
+                value_case: ValueCase::Fold,
+            },
+            DimensionConfig {
+                name: "cost_center".into(),
+                default: "unallocated".into(),
+                rules: cost_center_rules,
+                value_case: ValueCase::Fold,
+            },
         ],
         splits,
         ..AllocationConfig::default()

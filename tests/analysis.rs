@@ -34,7 +34,7 @@ async fn load(ts: &TestStore, lines: &[Line]) {
     let file = write(&ts.path("costs.csv"), focus_csv(lines));
     ts.ingest(&[&file]).await.unwrap();
     let config = AllocationConfig::default();
-    allocate_store(&ts.store, std::sync::Arc::new(Allocator::new(&config).unwrap()), &config).await.unwrap();
+    allocate_store(&ts.store, Allocator::new(&config).unwrap(), &config).await.unwrap();
 }
 
 fn unit_cost_lines(rows: &[finopsd::analyse::unit_costs::UnitCost]) -> Vec<String> {

@@ -100,8 +100,8 @@ async fn an_allocation_monitor_explains_a_team_anomaly_by_the_facts_behind_it() 
         let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
         ts.ingest(&[&file]).await.unwrap();
         let rules = AllocationConfig::default();
-        let allocator = std::sync::Arc::new(Allocator::new(&rules).unwrap());
-        allocate_store(&ts.store, allocator.clone(), &rules).await.unwrap();
+        allocate_store(&ts.store, Allocator::new(&rules).unwrap(), &rules).await.unwrap();
+        let allocator = Allocator::new(&rules).unwrap();
         let teams = MonitorConfig { name: "teams".into(), by: "allocation:team".into(), ..MonitorConfig::default() };
         let summaries = detect_store(&ts.store, &[teams], Some(&allocator)).await.unwrap();
         assert_eq!((summaries[0].series, summaries[0].alerts), (1, 1), "{summaries:?} {}", ts.engine);

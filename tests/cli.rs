@@ -377,6 +377,7 @@ fn the_demo_runs_on_the_bundled_sample_data() {
         "shared costs divided by: support and tax",
         "Allocation coverage of team",
         "Largest unallocated team costs",
+        "Team tags of 2025-06 spelled more than one way",
         "Unit costs of 2025-06 per team",
         "Budgets as they stood on 2025-06-20",
         "budget alerts recorded for delivery",

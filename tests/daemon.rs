@@ -601,6 +601,60 @@ async fn the_api_answers_by_token_scope_and_restriction_and_refuses_bad_input() 
     }
 }
 
+/// A team's token and budget name it as the config writes it; its tags spell it other ways,
+/// and the values fold into one.
+#[tokio::test]
+async fn a_token_restricted_to_payments_reads_the_costs_tagged_payments_however_spelled() {
+    use reqwest::Method;
+    for ts in stores().await {
+        let lines = [
+            Line { tags: r#"{"team":"Payments"}"#, ..Line::usage("2025-03-01", "30") },
+            Line { tags: r#"{"team":"PAYMENTS"}"#, ..Line::usage("2025-03-02", "5") },
+            Line { tags: r#"{"team":"search"}"#, ..Line::usage("2025-03-02", "20") },
+        ];
+        write(&ts.path("exports").join("march.csv"), focus_csv(&lines));
+        ts.store
+            .replace_anomalies("teams", &[anomaly("a-pay", "Payments"), anomaly("a-search", "search")])
+            .await
+            .unwrap();
+        let config = format!(
+            "[[daemon.tokens]]\nname = \"payments\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\
+             restrict = {{ dimension = \"team\", value = \"payments\" }}\n\
+             [[budgets]]\nname = \"payments\"\ndimension = \"team\"\nvalue = \"payments\"\namounts = {{ USD = 100 }}\n",
+            token_hash("payments-secret")
+        );
+        let daemon = Daemon::start_with(&ts, &config, &[]);
+        let team = Some("payments-secret");
+        eventually("the team's showback", || async {
+            daemon.get("/healthz").await.is_some()
+                && call(&daemon, Method::GET, "/api/v1/showback/2025-03", team, None).await.0 == 200
+        })
+        .await;
+
+        let (_, _, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03", team, None).await;
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let values = &report["currencies"][0]["values"];
+        assert_eq!(report["value"], "Payments", "{body}");
+        assert_eq!(values.as_array().unwrap().len(), 1, "{body}");
+        assert_eq!((&values[0]["value"], values[0]["effective_cost"].to_string()), (&"Payments".into(), "35".into()));
+        let (status, _, body) = call(&daemon, Method::GET, "/api/v1/showback/2025-03?value=PAYMENTS", team, None).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, _, body) = call(&daemon, Method::GET, "/api/v1/anomalies", team, None).await;
+        assert!(body.contains("a-pay") && !body.contains("a-search"), "{body}");
+        let (_, _, body) = call(&daemon, Method::GET, "/api/v1/budgets", team, None).await;
+        assert!(body.contains("\"payments\""), "{body}");
+        // The budget on `payments` tracks what the tags spell `Payments` and `PAYMENTS`.
+        let burn =
+            r#"finopsd_budget_actual_ratio{budget="payments",dimension="team",value="payments",currency="USD"} 0.35"#;
+        eventually("budget burn in /metrics", || async {
+            daemon.get("/metrics").await.is_some_and(|(_, metrics)| metrics.contains(burn))
+        })
+        .await;
+        assert!(daemon.stop().success());
+        ts.cleanup().await;
+    }
+}
+
 /// One `ResultsByTime` entry of `GetCostAndUsage`, grouped by service and linked account.
 fn cost_explorer_day(day: &str, groups: &[(&str, &str, &str, &str)]) -> serde_json::Value {
     let next = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap().succ_opt().unwrap().to_string();

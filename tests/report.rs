@@ -22,8 +22,8 @@ fn units(text: &str) -> Money {
     Money::parse_decimal(text).unwrap()
 }
 
-/// January to March 2025 of two teams in USD, untagged spend, and one team in EUR whose
-/// amortised cost differs from its bill.
+/// January to March 2025 of two teams in USD (one tagged `Search` in March), untagged spend,
+/// and one team in EUR whose amortised cost differs from its bill.
 async fn load(ts: &TestStore) {
     let mut eur = line("2025-03-05", "30", "EUR", r#"{"team":"payments"}"#);
     eur.effective = "28".into();
@@ -33,14 +33,14 @@ async fn load(ts: &TestStore) {
         line("2025-02-11", "40", "USD", r#"{"team":"payments"}"#),
         line("2025-02-12", "50.25", "USD", r#"{"team":"search"}"#),
         line("2025-03-10", "120.5", "USD", r#"{"team":"payments"}"#),
-        line("2025-03-11", "40", "USD", r#"{"team":"search"}"#),
+        line("2025-03-11", "40", "USD", r#"{"team":"Search"}"#),
         line("2025-03-12", "9.5", "USD", "{}"),
         eur,
     ];
     let file = write(&ts.path("q1.csv"), focus_csv(&lines));
     ts.ingest(&[&file]).await.unwrap();
     let config = AllocationConfig::default();
-    allocate_store(&ts.store, std::sync::Arc::new(Allocator::new(&config).unwrap()), &config).await.unwrap();
+    allocate_store(&ts.store, Allocator::new(&config).unwrap(), &config).await.unwrap();
 }
 
 fn payments_budget() -> Vec<BudgetConfig> {
@@ -125,6 +125,13 @@ async fn the_report_shows_each_value_against_the_month_before_and_reconciles_to_
         assert_eq!(report.unallocated[0].costs.effective_cost, units("9.5"));
         let usd_coverage = report.coverage.iter().find(|c| c.currency == "USD").unwrap();
         assert_eq!((usd_coverage.by_tag, usd_coverage.unallocated), (units("160.5"), units("9.5")));
+        // March's `Search` is folded into `search`, which most of the team's cost spells.
+        let spellings: Vec<String> = report
+            .folded_spellings
+            .iter()
+            .map(|s| format!("{} {} {} {}", s.value, s.spelling, s.currency, s.effective_cost))
+            .collect();
+        assert_eq!(spellings, ["search Search USD 40"], "{engine}");
         ts.cleanup().await;
     }
 }
@@ -133,8 +140,8 @@ async fn the_report_shows_each_value_against_the_month_before_and_reconciles_to_
 async fn a_team_gets_its_own_slice_and_an_unknown_team_is_named() {
     for ts in common::stores().await {
         load(&ts).await;
-        let report = march(&ts, Some("search"), &payments_budget()).await.unwrap();
-        assert_eq!(report.subject(), "team search");
+        let report = march(&ts, Some("SEARCH"), &payments_budget()).await.unwrap();
+        assert_eq!(report.subject(), "team search", "{}: as the allocations spell it", ts.engine);
         assert_eq!(report.currencies.len(), 1, "{}: search has no EUR spend", ts.engine);
         let usd = &report.currencies[0];
         assert_eq!(usd.values.len(), 1);
@@ -142,6 +149,7 @@ async fn a_team_gets_its_own_slice_and_an_unknown_team_is_named() {
         assert!((usd.values[0].share.unwrap() - 40.0 / 170.0).abs() < 1e-12, "share is of every team's spend");
         assert!(usd.reconciliation.balances, "the reconciliation is of the whole month");
         assert!(report.budgets.is_empty() && report.coverage.is_empty() && report.unallocated.is_empty());
+        assert!(report.folded_spellings.is_empty());
 
         let err = march(&ts, Some("nobody"), &[]).await.unwrap_err();
         assert!(matches!(err, ReportError::UnknownValue { .. }), "{err}");

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::values::{ValueCase, ValueCases};
+
 /// How spend is allocated. Each dimension (`team`, `service`, `cost_center`, …) gives every
 /// cost one value: the first rule that matches it sets the value, and costs no rule matches
 /// get the dimension's default.
@@ -28,6 +30,13 @@ pub struct AllocationConfig {
     pub splits: Vec<SplitConfig>,
 }
 
+impl AllocationConfig {
+    /// How each dimension compares its values.
+    pub fn value_cases(&self) -> ValueCases {
+        self.dimensions.iter().map(|d| (d.name.clone(), d.value_case)).collect()
+    }
+}
+
 impl Default for AllocationConfig {
     /// `team`, `service` and `cost_center` from their tags, with the usual key aliases: what a
     /// new user needs to see showback at once.
@@ -43,6 +52,7 @@ impl Default for AllocationConfig {
                 value_from_tag: Some(dimension.into()),
                 lookup: None,
             }],
+            value_case: ValueCase::Fold,
         };
         AllocationConfig {
             // The spellings ingest keeps by default (`ingest.tag_keys`).
@@ -74,6 +84,12 @@ pub struct DimensionConfig {
     /// Tried in order; the first that matches a cost sets its value.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// How the values the rules take from tags compare: `fold` (the default) makes
+    /// `Checkout`, ` checkout ` and `CHECKOUT` one value, shown in the spelling that carries
+    /// the most cost, and matches tag conditions and lookup keys the same way; `preserve`
+    /// keeps every spelling apart. Values the config writes are kept as written.
+    #[serde(default)]
+    pub value_case: ValueCase,
 }
 
 fn default_value() -> String {

@@ -10,6 +10,7 @@ pub mod config;
 mod review;
 mod rules;
 mod split;
+mod values;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,10 +24,13 @@ pub use config::{AllocationConfig, DEFAULT_VALUE};
 pub use review::{AllocationChange, ExplainFilter, ExplainRow, diff};
 use rules::{CompiledRule, RuleValue, TagNormaliser};
 use split::{CompiledSplit, Division};
+use values::{SpellingCosts, Spellings};
+pub use values::{ValueCase, ValueCases};
 
 use crate::focus::{CostFact, CostTotals, FactKey, Money};
 use crate::store::{
-    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, Store, StoreError, UnallocatedItem,
+    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, FoldedSpelling, Store, StoreError,
+    UnallocatedItem,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -128,13 +132,16 @@ struct Dimension {
     name: String,
     default: String,
     rules: Vec<CompiledRule>,
+    case: ValueCase,
 }
 
-/// The rules and splits of every dimension, compiled and checked once.
+/// The rules and splits of every dimension, compiled and checked once, and the spelling each
+/// folded value shows.
 pub struct Allocator {
     dimensions: Vec<Dimension>,
     splits: Vec<CompiledSplit>,
     tags: TagNormaliser,
+    spellings: Spellings,
 }
 
 impl Allocator {
@@ -148,21 +155,26 @@ impl Allocator {
             if dimensions.iter().any(|d| d.name == dimension.name) {
                 return Err(invalid("it is defined twice".into()));
             }
-            let earlier: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
+            let earlier: Vec<(&str, ValueCase)> = dimensions.iter().map(|d| (d.name.as_str(), d.case)).collect();
             let rules = dimension
                 .rules
                 .iter()
                 .map(|rule| {
-                    CompiledRule::new(rule, &earlier).map_err(|problem| AllocationError::Rule {
+                    CompiledRule::new(rule, dimension.value_case, &earlier).map_err(|problem| AllocationError::Rule {
                         dimension: dimension.name.clone(),
                         rule: rule.name.clone(),
                         problem,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            dimensions.push(Dimension { name: dimension.name.clone(), default: dimension.default.clone(), rules });
+            dimensions.push(Dimension {
+                name: dimension.name.clone(),
+                default: dimension.default.clone(),
+                rules,
+                case: dimension.value_case,
+            });
         }
-        let names: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
+        let names: Vec<(&str, ValueCase)> = dimensions.iter().map(|d| (d.name.as_str(), d.case)).collect();
         let mut splits: Vec<CompiledSplit> = Vec::new();
         for split in &config.splits {
             let invalid = |problem: String| AllocationError::Split { split: split.name.clone(), problem };
@@ -171,11 +183,68 @@ impl Allocator {
             }
             splits.push(CompiledSplit::new(split, &names).map_err(invalid)?);
         }
-        Ok(Allocator { dimensions, splits, tags: TagNormaliser::new(config) })
+        let written = dimensions
+            .iter()
+            .enumerate()
+            .map(|(d, dimension)| {
+                let rules = dimension.rules.iter().flat_map(|rule| rule.written_values());
+                let targets = splits.iter().filter(|s| s.dimension == d).flat_map(|s| &s.targets);
+                [dimension.default.as_str()].into_iter().chain(rules).chain(targets.map(|(t, _)| t.as_str())).collect()
+            })
+            .collect();
+        let spellings = Spellings::new(written);
+        Ok(Allocator { dimensions, splits, tags: TagNormaliser::new(config), spellings })
+    }
+
+    /// Chooses the spelling each folded value shows from the costs to allocate: all of them
+    /// (`finopsd allocate` hands their sums per set of attributes), so every billing period
+    /// shows a value the same way. Without it a folded value shows folded (lower case).
+    pub fn learn_spellings(&mut self, facts: &[CostFact]) {
+        let mut costs = SpellingCosts::default();
+        let mut normalised: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
+        for fact in facts {
+            let key = &fact.key;
+            let tags = normalised.entry(key.tags.as_str()).or_insert_with(|| self.tags.normalise(&key.tags));
+            for (d, choice) in self.allocate(key, tags).iter().enumerate() {
+                if self.folds_from_tag(d, choice) {
+                    let amounts = &fact.amounts;
+                    costs.add(d, &choice.value, &key.currency, amounts.costs.effective_cost, amounts.line_items);
+                }
+            }
+        }
+        self.spellings.choose(costs);
+    }
+
+    /// Whether `choice` of dimension `d` is a tag's spelling that folds.
+    fn folds_from_tag(&self, d: usize, choice: &Choice) -> bool {
+        self.dimensions[d].case == ValueCase::Fold && matches!(choice.method, AllocationMethod::Tag { .. })
+    }
+
+    /// `choices` (as [`Allocator::allocate`] makes them) with every folded value in the
+    /// spelling it shows; returns the spellings replaced where some cost spells the value
+    /// otherwise, by dimension, for coverage to list.
+    fn show_spellings(&self, choices: &mut [Choice]) -> Vec<(usize, String)> {
+        let mut spelled = Vec::new();
+        for (d, choice) in choices.iter_mut().enumerate() {
+            if self.folds_from_tag(d, choice) {
+                let shown = self.spellings.show(d, &choice.value);
+                if self.spellings.drifted(d, &shown) {
+                    spelled.push((d, std::mem::replace(&mut choice.value, shown)));
+                } else {
+                    choice.value = shown;
+                }
+            }
+        }
+        spelled
     }
 
     pub fn dimension_names(&self) -> Vec<String> {
         self.dimensions.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// Whether `a` and `b` are one value of dimension `d`, as its `value_case` compares them.
+    pub fn same_value(&self, d: usize, a: &str, b: &str) -> bool {
+        self.dimensions[d].case.same(a, b)
     }
 
     /// Tag keys (as stored, normalised) that rules and splits read, with the rule or split
@@ -200,7 +269,8 @@ impl Allocator {
             .collect()
     }
 
-    /// The rules' choice in each dimension, in dimension order (before any split).
+    /// The rules' choice in each dimension, in dimension order (before any split), with
+    /// values as the tags spell them.
     pub fn allocate(&self, fact: &FactKey, tags: &BTreeMap<String, String>) -> Vec<Choice> {
         let mut chosen: Vec<Choice> = Vec::with_capacity(self.dimensions.len());
         for dimension in &self.dimensions {
@@ -217,9 +287,10 @@ impl Allocator {
                         tags.get(key).filter(|v| !v.is_empty())?.clone(),
                         AllocationMethod::Tag { rule: rule.name.clone() },
                     ),
-                    RuleValue::Lookup { dimension, table } => {
-                        (table.get(earlier(dimension)?)?.clone(), AllocationMethod::Rule { rule: rule.name.clone() })
-                    }
+                    RuleValue::Lookup { dimension, table, case } => (
+                        table.get(case.key(earlier(dimension)?).as_ref())?.clone(),
+                        AllocationMethod::Rule { rule: rule.name.clone() },
+                    ),
                 };
                 Some(Choice { value, method })
             });
@@ -281,6 +352,7 @@ impl Allocator {
             basis_sets: Vec::new(),
             row_texts: Vec::new(),
             unsplit: HashSet::new(),
+            spelled: Vec::new(),
         };
         let mut seen: HashMap<[&str; 12], u32> = HashMap::new();
         let mut basis_sets: HashMap<Vec<bool>, u32> = HashMap::new();
@@ -292,7 +364,9 @@ impl Allocator {
                 Some(&attribute) => attribute,
                 None => {
                     let tags = self.tags.normalise(&fact.key.tags);
-                    let outcome = intern(&mut decided.interned, &mut decided.outcomes, self.allocate(&fact.key, &tags));
+                    let mut choices = self.allocate(&fact.key, &tags);
+                    let spelled = self.show_spellings(&mut choices);
+                    let outcome = intern(&mut decided.interned, &mut decided.outcomes, choices);
                     let split = (0..self.dimensions.len())
                         .map(|d| {
                             self.splits.iter().position(|s| s.dimension == d && s.conditions.matches(&fact.key, &tags))
@@ -310,6 +384,7 @@ impl Allocator {
                     let class = intern(&mut classes, &mut decided.classes, Class { row_text, split, basis });
                     let attribute = decided.attributes.len() as u32;
                     decided.attributes.push(Attributes { outcome, class });
+                    decided.spelled.push(spelled);
                     seen.insert(key, attribute);
                     attribute
                 }
@@ -559,6 +634,9 @@ struct Decided<'f> {
     row_texts: Vec<[&'f str; 3]>,
     /// Split, day and currency of costs a split found no targets for.
     unsplit: HashSet<(usize, NaiveDate, &'f str)>,
+    /// Per set of attributes and dimension, the tag's spelling of a value some cost spells
+    /// otherwise (for coverage).
+    spelled: Vec<Vec<(usize, String)>>,
 }
 
 /// Costs with one day, class and outcome: one fact (`origin` is its index) or, as the store
@@ -776,6 +854,30 @@ impl<'f, O> Allocation<'f, O> {
         }
         kept
     }
+
+    /// Per dimension, the spellings of values some cost spells more than one way, with the
+    /// EffectiveCost each carries per currency: a tagging clean-up's to-do list.
+    pub fn folded_spellings(&self) -> Vec<FoldedSpelling> {
+        let decided = &self.decided;
+        let mut sums: BTreeMap<(usize, &str, &str, &str), Money> = BTreeMap::new();
+        for (fact, &attribute) in decided.facts.iter().zip(&decided.fact_attributes) {
+            let outcome = &decided.outcomes[decided.attributes[attribute as usize].outcome as usize];
+            for (d, spelling) in &decided.spelled[attribute as usize] {
+                let key = (*d, outcome[*d].value.as_str(), spelling.as_str(), fact.key.currency.as_str());
+                *sums.entry(key).or_default() += fact.amounts.costs.effective_cost;
+            }
+        }
+        sums.into_iter()
+            .map(|((d, value, spelling, currency), effective_cost)| FoldedSpelling {
+                billing_period: decided.facts[0].key.billing_period,
+                dimension: self.dimensions[d].clone(),
+                value: value.into(),
+                spelling: spelling.into(),
+                currency: currency.into(),
+                effective_cost,
+            })
+            .collect()
+    }
 }
 
 impl FactAllocation<'_> {
@@ -796,7 +898,7 @@ fn rules_json(rules: &AllocationConfig) -> String {
 /// from the facts as they are; `None` when they were.
 pub async fn allocate_store_if_changed(
     store: &Store,
-    allocator: Arc<Allocator>,
+    allocator: Allocator,
     rules: &AllocationConfig,
 ) -> Result<Option<AllocationSummary>, AllocationError> {
     if store.allocation_is_current(&rules_json(rules)).await? {
@@ -808,12 +910,15 @@ pub async fn allocate_store_if_changed(
 /// Unallocated items kept per billing period, dimension and currency: coverage shows the top.
 const UNALLOCATED_ITEMS_KEPT: usize = 20;
 
-/// Recomputes every allocation from the stored facts with `allocator`, in one transaction.
+/// Recomputes every allocation from the stored facts with `allocator`, in one transaction;
+/// folded values show the spelling that carries the most of the store's cost.
 pub async fn allocate_store(
     store: &Store,
-    allocator: Arc<Allocator>,
+    mut allocator: Allocator,
     rules: &AllocationConfig,
 ) -> Result<AllocationSummary, AllocationError> {
+    allocator.learn_spellings(&store.fact_sums_by_attributes().await?);
+    let allocator = Arc::new(allocator);
     let rules_json = rules_json(rules);
     Ok(store
         .replace_allocations(&rules_json, move |facts| {
@@ -831,6 +936,7 @@ pub async fn allocate_store(
             AllocationBatch {
                 costs: allocation.allocated_costs().expect("the store hands over facts"),
                 unallocated: allocation.unallocated_items(UNALLOCATED_ITEMS_KEPT),
+                spellings: allocation.folded_spellings(),
             }
         })
         .await?)
@@ -879,7 +985,12 @@ mod tests {
         AllocationConfig {
             dimensions: dimensions
                 .into_iter()
-                .map(|(name, rules)| DimensionConfig { name: name.into(), default: DEFAULT_VALUE.into(), rules })
+                .map(|(name, rules)| DimensionConfig {
+                    name: name.into(),
+                    default: DEFAULT_VALUE.into(),
+                    rules,
+                    value_case: ValueCase::Fold,
+                })
                 .collect(),
             ..AllocationConfig::default()
         }
@@ -985,6 +1096,61 @@ mod tests {
         assert_eq!(first_value(&config, &fact("x", ("1", "a"), "r", r#"{"env":" PROD "}"#)), "search");
         assert_eq!(first_value(&config, &fact("x", ("1", "a"), "r", r#"{"environment":"Production"}"#)), "search");
         assert_eq!(first_value(&config, &fact("x", ("1", "a"), "r", r#"{"env":"dev"}"#)), "unallocated");
+    }
+
+    #[test]
+    fn a_folding_dimension_matches_tag_conditions_and_lookup_keys_whatever_the_case() {
+        let production = Conditions {
+            tags: [("environment".to_string(), Pattern::Exact("production".into()))].into(),
+            ..Conditions::default()
+        };
+        let lookup = RuleConfig {
+            value: None,
+            lookup: Some(LookupConfig {
+                dimension: "service".into(),
+                table: [("checkout".to_string(), "payments".to_string())].into(),
+                catalog: None,
+            }),
+            ..rule("service owner", Conditions::default(), "")
+        };
+        let mut config = config(vec![
+            ("service", vec![tag_rule("service tag", "service")]),
+            ("team", vec![rule("production search", production, "search"), lookup]),
+        ]);
+        let tagged = fact("x", ("1", "a"), "r", r#"{"environment":" PRODUCTION "}"#);
+        assert_eq!(values(&config, &tagged)[1].0, "search");
+        let checkout = fact("x", ("1", "a"), "r", r#"{"service":"CheckOut"}"#);
+        assert_eq!(values(&config, &checkout)[1].0, "payments");
+        // Kept apart: exact conditions, and lookups keyed exactly by the service as spelled.
+        for dimension in &mut config.dimensions {
+            dimension.value_case = ValueCase::Preserve;
+        }
+        assert_eq!(values(&config, &tagged)[1].0, "unallocated");
+        assert_eq!(values(&config, &checkout)[1].0, "unallocated");
+    }
+
+    #[test]
+    fn spellings_of_a_folded_value_allocate_as_one_and_are_listed_for_coverage() {
+        let config = config(vec![("team", vec![tag_rule("team tag", "team")])]);
+        let mut allocator = Allocator::new(&config).unwrap();
+        let tagged = |team: &str, nanos| {
+            costing(fact("x", ("1", "a"), "r", &format!(r#"{{"team":"{team}"}}"#)), "2025-03-02", nanos)
+        };
+        let facts = [tagged("Checkout", 50), tagged("CHECKOUT", 20), tagged("checkout", 30), tagged("search", 7)];
+        allocator.learn_spellings(&facts);
+        let allocation = allocator.allocate_period(&facts);
+        let mut teams: BTreeMap<String, i128> = BTreeMap::new();
+        for share in allocation.shares() {
+            *teams.entry(share.choices[0].value.clone()).or_default() += share.costs.effective_cost.nanos();
+        }
+        assert_eq!(teams, [("Checkout".to_string(), 100), ("search".to_string(), 7)].into());
+        let listed: Vec<(String, String, i128)> = allocation
+            .folded_spellings()
+            .into_iter()
+            .map(|s| (s.value, s.spelling, s.effective_cost.nanos()))
+            .collect();
+        let expected = [("Checkout", "CHECKOUT", 20), ("Checkout", "Checkout", 50), ("Checkout", "checkout", 30)];
+        assert_eq!(listed, expected.map(|(v, s, n)| (v.to_string(), s.to_string(), n)));
     }
 
     #[test]

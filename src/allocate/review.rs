@@ -7,11 +7,13 @@ use chrono::NaiveDate;
 
 use super::config::Conditions;
 use super::rules::CompiledConditions;
+use super::values::ValueCase;
 use super::{AllocationError, Allocator, Choice};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, Money};
 
-/// Which costs to explain: conditions on the facts (as rules have them), values the costs
-/// got, and the dimensions to show.
+/// Which costs to explain: conditions on the facts (as rules have them; tag values compare
+/// folded), values the costs got (compared as their dimension's `value_case` says), and the
+/// dimensions to show.
 pub struct ExplainFilter {
     conditions: CompiledConditions,
     /// Dimension → value a cost must have.
@@ -26,7 +28,7 @@ impl ExplainFilter {
         values: Vec<(String, String)>,
         dimensions: Vec<String>,
     ) -> Result<Self, AllocationError> {
-        let conditions = CompiledConditions::new(conditions)
+        let conditions = CompiledConditions::new(conditions, ValueCase::Fold)
             .map_err(|problem| AllocationError::Dimension { dimension: "explain filter".into(), problem })?;
         Ok(ExplainFilter { conditions, values, dimensions })
     }
@@ -65,9 +67,11 @@ impl Allocator {
             if !filter.conditions.matches(key, tags) {
                 continue;
             }
-            let value_of =
-                |dimension: &str| self.dimensions.iter().position(|d| d.name == dimension).map(|d| &share.choices[d]);
-            if !filter.values.iter().all(|(d, v)| value_of(d).is_some_and(|c| &c.value == v)) {
+            let has_value = |dimension: &str, value: &str| {
+                let d = self.dimensions.iter().position(|d| d.name == dimension);
+                d.is_some_and(|d| self.dimensions[d].case.same(&share.choices[d].value, value))
+            };
+            if !filter.values.iter().all(|(d, v)| has_value(d, v)) {
                 continue;
             }
             let described = [

@@ -5,22 +5,29 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use super::config::{AllocationConfig, Conditions, Pattern, RuleConfig};
+use super::values::{ValueCase, fold_value};
 use crate::focus::FactKey;
 use crate::ingest::normalise_tag_key;
 
-/// A pattern ready to test text with.
+/// A pattern ready to test text with. Exact text compares by `case` (folded or as written),
+/// a glob ignores letter case when `case` folds; a regex is as written (`(?i)` makes it
+/// ignore case).
 enum Matcher {
-    Exact(String),
+    Exact { key: String, case: ValueCase },
     Glob(globset::GlobMatcher),
     Regex(regex::Regex),
 }
 
 impl Matcher {
-    fn new(pattern: &Pattern) -> Result<Self, String> {
+    fn new(pattern: &Pattern, case: ValueCase) -> Result<Self, String> {
         Ok(match pattern {
-            Pattern::Exact(text) => Matcher::Exact(text.clone()),
+            Pattern::Exact(text) => Matcher::Exact { key: case.key(text).into_owned(), case },
             Pattern::Glob { glob } => Matcher::Glob(
-                globset::Glob::new(glob).map_err(|e| format!("`{glob}` is not a valid glob: {e}"))?.compile_matcher(),
+                globset::GlobBuilder::new(glob)
+                    .case_insensitive(case == ValueCase::Fold)
+                    .build()
+                    .map_err(|e| format!("`{glob}` is not a valid glob: {e}"))?
+                    .compile_matcher(),
             ),
             Pattern::Regex { regex } => {
                 Matcher::Regex(regex::Regex::new(regex).map_err(|e| format!("`{regex}` is not a valid regex: {e}"))?)
@@ -30,7 +37,7 @@ impl Matcher {
 
     fn matches(&self, text: &str) -> bool {
         match self {
-            Matcher::Exact(expected) => expected == text,
+            Matcher::Exact { key, case } => *key == case.key(text),
             Matcher::Glob(glob) => glob.is_match(text),
             Matcher::Regex(regex) => regex.is_match(text),
         }
@@ -72,11 +79,15 @@ pub enum RuleValue {
     FromTag(String),
     Lookup {
         dimension: String,
+        /// Keyed by the looked-up dimension's values as its `value_case` compares them: a
+        /// folding dimension has one value per folded spelling, so its keys fold too.
         table: BTreeMap<String, String>,
+        case: ValueCase,
     },
 }
 
-/// Conditions ready to test facts with.
+/// Conditions ready to test facts with. Columns match as written; tag values compare by the
+/// `value_case` of the dimension the conditions allocate.
 pub struct CompiledConditions {
     fields: Vec<(FactField, Matcher)>,
     /// By canonical tag key.
@@ -84,7 +95,7 @@ pub struct CompiledConditions {
 }
 
 impl CompiledConditions {
-    pub fn new(conditions: &Conditions) -> Result<Self, String> {
+    pub fn new(conditions: &Conditions, case: ValueCase) -> Result<Self, String> {
         let Conditions {
             provider,
             billing_account,
@@ -108,12 +119,12 @@ impl CompiledConditions {
             (FactField::MarketplacePublisher, marketplace_publisher),
         ] {
             if let Some(pattern) = pattern {
-                fields.push((field, Matcher::new(pattern)?));
+                fields.push((field, Matcher::new(pattern, ValueCase::Preserve)?));
             }
         }
         let tags = tags
             .iter()
-            .map(|(key, pattern)| Ok((normalise_tag_key(key), Matcher::new(pattern)?)))
+            .map(|(key, pattern)| Ok((normalise_tag_key(key), Matcher::new(pattern, case)?)))
             .collect::<Result<_, String>>()?;
         Ok(CompiledConditions { fields, tags })
     }
@@ -143,29 +154,46 @@ pub struct CompiledRule {
 }
 
 impl CompiledRule {
-    /// `earlier` names the dimensions allocated before this rule's own.
-    pub fn new(rule: &RuleConfig, earlier: &[&str]) -> Result<Self, String> {
+    /// `case` is the rule's dimension's; `earlier` names the dimensions allocated before it,
+    /// with theirs.
+    pub fn new(rule: &RuleConfig, case: ValueCase, earlier: &[(&str, ValueCase)]) -> Result<Self, String> {
         let value = match (&rule.value, &rule.value_from_tag, &rule.lookup) {
             (Some(value), None, None) => RuleValue::Fixed(value.clone()),
             (None, Some(key), None) => RuleValue::FromTag(normalise_tag_key(key)),
             (None, None, Some(lookup)) => {
-                if !earlier.contains(&lookup.dimension.as_str()) {
+                let Some(&(_, looked_up)) = earlier.iter().find(|(name, _)| *name == lookup.dimension) else {
+                    let names: Vec<&str> = earlier.iter().map(|(name, _)| *name).collect();
                     return Err(format!(
                         "the lookup reads dimension `{}`, which is not allocated before this one (earlier: {})",
                         lookup.dimension,
-                        if earlier.is_empty() { "none".to_string() } else { earlier.join(", ") }
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
                     ));
-                }
+                };
                 let mut table = match &lookup.catalog {
                     Some(path) => catalog_owners(path)?,
                     None => BTreeMap::new(),
                 };
                 table.extend(lookup.table.clone());
-                RuleValue::Lookup { dimension: lookup.dimension.clone(), table }
+                let table = table.into_iter().map(|(key, value)| (looked_up.key(&key).into_owned(), value)).collect();
+                RuleValue::Lookup { dimension: lookup.dimension.clone(), table, case: looked_up }
             }
             _ => return Err("give exactly one of value, value_from_tag and lookup".into()),
         };
-        Ok(CompiledRule { name: rule.name.clone(), conditions: CompiledConditions::new(&rule.conditions)?, value })
+        Ok(CompiledRule {
+            name: rule.name.clone(),
+            conditions: CompiledConditions::new(&rule.conditions, case)?,
+            value,
+        })
+    }
+
+    /// The values the rule writes itself (not taken from a tag): its fixed value or its
+    /// lookup's results.
+    pub fn written_values(&self) -> Vec<&str> {
+        match &self.value {
+            RuleValue::Fixed(value) => vec![value],
+            RuleValue::FromTag(_) => Vec::new(),
+            RuleValue::Lookup { table, .. } => table.values().map(String::as_str).collect(),
+        }
     }
 
     /// The canonical tag keys the rule reads.
@@ -280,8 +308,4 @@ impl TagNormaliser {
         }
         chosen.into_iter().map(|(key, (_, value))| (key, value)).collect()
     }
-}
-
-fn fold_value(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }

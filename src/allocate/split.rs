@@ -4,6 +4,7 @@ use std::cmp::Reverse;
 
 use super::config::{SplitConfig, SplitMethod};
 use super::rules::CompiledConditions;
+use super::values::ValueCase;
 use crate::focus::Money;
 
 /// Percentages are kept as integer millionths of a percent, so `33.333333 + 33.333333 +
@@ -24,12 +25,19 @@ pub struct CompiledSplit {
 }
 
 impl CompiledSplit {
-    /// `dimensions` names the configured dimensions in order.
-    pub fn new(split: &SplitConfig, dimensions: &[&str]) -> Result<Self, String> {
-        let dimension = dimensions.iter().position(|d| *d == split.dimension).ok_or_else(|| {
-            format!("dimension `{}` is not configured (dimensions: {})", split.dimension, dimensions.join(", "))
-        })?;
-        let basis = CompiledConditions::new(&split.basis)?;
+    /// `dimensions` names the configured dimensions in order, with their `value_case`, which
+    /// the split's tag conditions compare by.
+    pub fn new(split: &SplitConfig, dimensions: &[(&str, ValueCase)]) -> Result<Self, String> {
+        let Some(dimension) = dimensions.iter().position(|(d, _)| *d == split.dimension) else {
+            let names: Vec<&str> = dimensions.iter().map(|(d, _)| *d).collect();
+            return Err(format!(
+                "dimension `{}` is not configured (dimensions: {})",
+                split.dimension,
+                names.join(", ")
+            ));
+        };
+        let case = dimensions[dimension].1;
+        let basis = CompiledConditions::new(&split.basis, case)?;
         if !basis.is_empty() && split.method != SplitMethod::Proportional {
             return Err("`basis` is for the proportional method only".into());
         }
@@ -71,7 +79,7 @@ impl CompiledSplit {
         Ok(CompiledSplit {
             name: split.name.clone(),
             dimension,
-            conditions: CompiledConditions::new(&split.conditions)?,
+            conditions: CompiledConditions::new(&split.conditions, case)?,
             method: split.method,
             targets,
             basis: (!basis.is_empty()).then_some(basis),

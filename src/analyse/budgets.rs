@@ -244,6 +244,8 @@ pub async fn budget_statuses(
 ) -> Result<Vec<BudgetStatus>, AnalysisError> {
     let mut daily: HashMap<&str, Vec<DailyCost>> = HashMap::new();
     let mut statuses = Vec::new();
+    // A budget on `payments` tracks `Payments` in a dimension whose values fold.
+    let cases = store.allocated_value_cases().await?;
     for budget in budgets {
         if !daily.contains_key(budget.dimension.as_str()) {
             let from = as_of - Days::new(HISTORY_DAYS);
@@ -251,8 +253,9 @@ pub async fn budget_statuses(
         }
         let (start, end) = budget.period.containing(as_of);
         for (currency, amount) in &budget.amounts {
-            let costs =
-                daily[budget.dimension.as_str()].iter().filter(|d| d.value == budget.value && &d.currency == currency);
+            let costs = daily[budget.dimension.as_str()]
+                .iter()
+                .filter(|d| cases.same(&budget.dimension, &d.value, &budget.value) && &d.currency == currency);
             let mut actual = Money::ZERO;
             // The rest of the period is forecast from usage alone: fees, tax and credits come
             // on their own calendar (mostly the 1st), are in the actual once charged, and

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -29,8 +28,8 @@ enum AllocateAction {
     Explain(ExplainArgs),
     /// How each dimension value's month would move under other rules, before applying them.
     Diff(DiffArgs),
-    /// How much of a month's EffectiveCost tags, rules and splits allocate, and the largest
-    /// unallocated costs to fix.
+    /// How much of a month's EffectiveCost tags, rules and splits allocate, the largest
+    /// unallocated costs, and the tag values spelled more than one way: what to fix.
     Coverage(CoverageArgs),
 }
 
@@ -51,7 +50,8 @@ struct ExplainArgs {
     region: Option<String>,
     #[arg(long)]
     charge_category: Option<String>,
-    /// Only costs with this tag, KEY=VALUE (repeatable).
+    /// Only costs with this tag, KEY=VALUE (repeatable; the value compares case- and
+    /// whitespace-insensitively).
     #[arg(long, value_name = "KEY=VALUE")]
     tag: Vec<String>,
     /// Only costs allocated to this value, DIMENSION=VALUE (repeatable), e.g. team=payments.
@@ -85,9 +85,13 @@ struct CoverageArgs {
     /// The invoice month (billing period), e.g. 2025-03.
     #[arg(long, value_name = "YYYY-MM")]
     month: String,
-    /// Print the largest unallocated items instead of the shares (the table shows both).
-    #[arg(long)]
+    /// Print the largest unallocated items instead of the shares (the table shows all).
+    #[arg(long, conflicts_with = "spellings")]
     items: bool,
+    /// Print the values tags spell more than one way instead of the shares: each spelling,
+    /// the value it is folded into and the cost it carries (the table shows all).
+    #[arg(long)]
+    spellings: bool,
     /// Unallocated items per dimension and currency.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -138,7 +142,7 @@ pub async fn allocate(config: &Config, store: &Store) -> anyhow::Result<Allocati
             );
         }
     }
-    Ok(allocate_store(store, Arc::new(allocator), &config.allocation).await?)
+    Ok(allocate_store(store, allocator, &config.allocation).await?)
 }
 
 /// `text` as a rule pattern: a glob when it has glob characters, else exact.
@@ -174,7 +178,9 @@ async fn explain(config: &Config, store: &Store, args: ExplainArgs) -> anyhow::R
         ..Conditions::default()
     };
     let filter = ExplainFilter::new(&conditions, values, args.dimension).map_err(|e| UsageError(e.to_string()))?;
-    let allocator = Allocator::new(&config.allocation)?;
+    let mut allocator = Allocator::new(&config.allocation)?;
+    // Values show as `finopsd allocate` spells them.
+    allocator.learn_spellings(&store.fact_sums_by_attributes().await?);
     let sources = store.period_facts(month).await?;
     let rows = allocator.explain(&sources, &filter);
     let mut table = Tabular::new(
@@ -240,9 +246,13 @@ fn load_rules(path: &PathBuf) -> anyhow::Result<AllocationConfig> {
 
 async fn preview(config: &Config, store: &Store, args: DiffArgs) -> anyhow::Result<()> {
     let proposed_rules = load_rules(&args.rules)?;
-    let proposed = Allocator::new(&proposed_rules)
+    let mut proposed = Allocator::new(&proposed_rules)
         .map_err(|e| UsageError(format!("the rules in {}: {e}", args.rules.display())))?;
-    let current = Allocator::new(&config.allocation)?;
+    let mut current = Allocator::new(&config.allocation)?;
+    // Values show as `finopsd allocate` would spell them under each set of rules.
+    let sums = store.fact_sums_by_attributes().await?;
+    current.learn_spellings(&sums);
+    proposed.learn_spellings(&sums);
     let months = match &args.month {
         Some(month) => vec![month_arg(month)?],
         None => store.billing_periods().await?,
@@ -278,18 +288,44 @@ async fn coverage(store: &Store, args: CoverageArgs) -> anyhow::Result<()> {
         eprintln!("nothing is allocated yet: run `finopsd allocate` (ingest runs it too)");
         return Ok(());
     };
-    if !args.items || args.format == OutputFormat::Table {
+    let table = args.format == OutputFormat::Table;
+    if !(args.items || args.spellings) || table {
         let rows = store.allocation_coverage(month, &dimensions).await?;
         print!("{}", coverage_table(&rows).render(args.format));
     }
-    if args.items || args.format == OutputFormat::Table {
+    if args.items || table {
         let items = store.unallocated_items(month, args.top).await?;
-        if args.format == OutputFormat::Table {
+        if table {
             println!("Largest unallocated costs of {month} (tag them or add a rule):");
         }
         print!("{}", unallocated_table(&items).render(args.format));
     }
+    if args.spellings || table {
+        let spellings = store.folded_spellings(month).await?;
+        if table && !spellings.is_empty() {
+            println!("Values spelled more than one way in {month}, each folded into the value shown (retag to match):");
+        }
+        if !(table && spellings.is_empty()) {
+            print!("{}", spellings_table(&spellings).render(args.format));
+        }
+    }
     Ok(())
+}
+
+/// Each spelling of a value tags spell more than one way, with the value shown and its cost.
+pub fn spellings_table(spellings: &[finopsd::store::FoldedSpelling]) -> Tabular {
+    let mut table =
+        Tabular::new(["dimension", "value", "spelling", "currency", "effective_cost"].map(String::from).to_vec());
+    for spelling in spellings {
+        table.rows.push(vec![
+            Field::Text(spelling.dimension.clone()),
+            Field::Text(spelling.value.clone()),
+            Field::Text(spelling.spelling.clone()),
+            Field::Text(spelling.currency.clone()),
+            Field::Money(spelling.effective_cost),
+        ]);
+    }
+    table
 }
 
 /// Per provider, currency and dimension: EffectiveCost by how it was allocated.

@@ -195,6 +195,10 @@ pub async fn run(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
     items.retain(|item| item.dimension == "team");
     println!("Largest unallocated team costs of {last_month} (tag these first):");
     print!("{}", super::allocate::unallocated_table(&items).render(OutputFormat::Table));
+    let mut spellings = store.folded_spellings(last_month).await?;
+    spellings.retain(|spelling| spelling.dimension == "team");
+    println!("Team tags of {last_month} spelled more than one way, folded into one team each (retag them to match):");
+    print!("{}", super::allocate::spellings_table(&spellings).render(OutputFormat::Table));
 
     if !config.unit_costs.feeds.is_empty() {
         pull_feeds(&store, &config.unit_costs, last).await?;

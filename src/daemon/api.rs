@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::cache::{Answer, ResponseCache};
+use crate::allocate::ValueCases;
 use crate::config::Config;
 use crate::focus::{BillingPeriod, Money};
 use crate::report::{ReportError, ReportFormat, ShowbackRequest, showback_report};
@@ -65,9 +66,11 @@ impl ApiToken {
         self.scopes.iter().any(|&scope| scope >= needed)
     }
 
-    /// Whether an anomaly of series `(dimension, value)` or a budget may be shown.
-    fn sees(&self, dimension: &str, value: &str) -> bool {
-        self.restrict.as_ref().is_none_or(|r| r.dimension == dimension && r.value == value)
+    /// Whether an anomaly of series `(dimension, value)` or a budget may be shown: values
+    /// compare as their dimension's `value_case` says, so a token restricted to `payments`
+    /// reads `Payments`.
+    fn sees(&self, cases: &ValueCases, dimension: &str, value: &str) -> bool {
+        self.restrict.as_ref().is_none_or(|r| r.dimension == dimension && cases.same(dimension, &r.value, value))
     }
 }
 
@@ -330,7 +333,7 @@ async fn service_costs(
     if !api.dimensions().contains(&SERVICE_DIMENSION) {
         return Err(not_found(format!("the config has no {SERVICE_DIMENSION:?} allocation dimension")));
     }
-    if !token.sees(SERVICE_DIMENSION, &name) {
+    if !token.sees(&api.config.allocation.value_cases(), SERVICE_DIMENSION, &name) {
         return Err(forbidden(format!("token {:?} may not read service {name:?}", token.name)));
     }
     let (from, to) = range_bounds(&params.from, &params.to)?;
@@ -426,7 +429,13 @@ async fn showback(
     }
     let value = match &token.restrict {
         None => params.value.clone(),
-        Some(restrict) if restrict.dimension == by && params.value.as_ref().is_none_or(|v| *v == restrict.value) => {
+        Some(restrict)
+            if restrict.dimension == by
+                && params
+                    .value
+                    .as_ref()
+                    .is_none_or(|v| api.config.allocation.value_cases().same(&by, v, &restrict.value)) =>
+        {
             Some(restrict.value.clone())
         }
         Some(restrict) => {
@@ -469,7 +478,8 @@ const STATUSES: [&str; 4] = ["open", "ongoing", "resolved", "new_normal"];
 /// The anomalies the token may see, newest first.
 async fn visible_anomalies(api: &Api, token: &ApiToken, status: Option<&str>) -> Result<Vec<StoredAnomaly>, ApiError> {
     let mut anomalies = api.store.anomalies(status).await.map_err(internal)?;
-    anomalies.retain(|a| a.series_key().is_some_and(|(dimension, value)| token.sees(&dimension, &value)));
+    let cases = api.config.allocation.value_cases();
+    anomalies.retain(|a| a.series_key().is_some_and(|(dimension, value)| token.sees(&cases, &dimension, &value)));
     Ok(anomalies)
 }
 
@@ -538,11 +548,12 @@ async fn feedback(
 
 async fn budgets(State(api): State<Api>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let token = api.caller(&headers, Scope::Read)?;
+    let cases = api.config.allocation.value_cases();
     let budgets: Vec<Value> = api
         .config
         .budgets
         .iter()
-        .filter(|b| token.sees(&b.dimension, &b.value))
+        .filter(|b| token.sees(&cases, &b.dimension, &b.value))
         .map(|b| serde_json::to_value(b).map_err(internal))
         .collect::<Result<_, _>>()?;
     Ok(Json(json!({ "budgets": budgets })))

@@ -12,8 +12,8 @@ pub mod http;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -388,7 +388,7 @@ async fn allocate(config: &Config, store: &Store, state: &DaemonState) -> Result
     let allocator = Allocator::new(&config.allocation).map_err(|e| e.to_string())?;
     // Unchanged facts and rules give the same allocations: none are made (which would also
     // make every kept API answer stale).
-    let made = allocate_store_if_changed(store, Arc::new(allocator), &config.allocation).await;
+    let made = allocate_store_if_changed(store, allocator, &config.allocation).await;
     if made.map_err(|e| e.to_string())?.is_none() {
         tracing::debug!("facts and rules unchanged since the last allocation; not allocated again");
     }

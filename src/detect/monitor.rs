@@ -313,7 +313,11 @@ impl Contributors<'_> {
             rows.extend(
                 self.months[&month]
                     .iter()
-                    .filter(|(value, c, day)| value == key && c == currency && (from..=to).contains(&day.date))
+                    .filter(|(value, c, day)| {
+                        // The allocator here has not learnt which spelling the stored series
+                        // shows: a folding dimension's values compare folded.
+                        allocator.same_value(d, value, key) && c == currency && (from..=to).contains(&day.date)
+                    })
                     .map(|(_, _, day)| day.clone()),
             );
             month = BillingPeriod::containing(month.end());

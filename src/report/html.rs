@@ -376,6 +376,20 @@ fn coverage(report: &ShowbackReport) -> Markup {
                     }
                 }
             }
+            @if !report.folded_spellings.is_empty() {
+                h3 { "Tag values spelled more than one way (retag to match)" }
+                table {
+                    thead { tr { th { (report.dimension) } th { "spelling" } th.num { "EffectiveCost" } } }
+                    tbody {
+                        @for s in &report.folded_spellings {
+                            tr {
+                                td { (s.value) } td { (s.spelling) }
+                                td.num { (s.effective_cost.display_cents()) " " (s.currency) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

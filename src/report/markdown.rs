@@ -195,6 +195,21 @@ pub fn render(report: &ShowbackReport) -> String {
             .collect();
         table(&mut out, &["provider", "sub-account", "service", "EffectiveCost"], rows);
     }
+    if !report.folded_spellings.is_empty() {
+        let _ = writeln!(out, "## Tag values spelled more than one way (retag to match)\n");
+        let rows = report
+            .folded_spellings
+            .iter()
+            .map(|s| {
+                vec![
+                    s.value.clone(),
+                    s.spelling.clone(),
+                    format!("{} {}", s.effective_cost.display_cents(), s.currency),
+                ]
+            })
+            .collect();
+        table(&mut out, &[dimension.as_str(), "spelling", "EffectiveCost"], rows);
+    }
     out
 }
 

@@ -21,7 +21,7 @@ use crate::analyse::budgets::{BudgetConfig, budget_statuses};
 use crate::analyse::unit_costs::{UnitCost, unit_costs};
 use crate::focus::money::ONE_CENT;
 use crate::focus::{BillingPeriod, Money};
-use crate::store::{Store, StoreError, StoredAnomaly, UnallocatedItem};
+use crate::store::{FoldedSpelling, Store, StoreError, StoredAnomaly, UnallocatedItem};
 
 /// The `schema` field of the JSON form; it changes when a field changes meaning or goes.
 pub const SCHEMA: &str = "finopsd.showback.v1";
@@ -78,6 +78,9 @@ pub struct ShowbackReport {
     pub coverage: Vec<CoverageSummary>,
     /// The largest costs the dimension left unallocated (whole reports only).
     pub unallocated: Vec<UnallocatedItem>,
+    /// The dimension's values tags spell more than one way, each spelling with the value
+    /// shown and the cost it carries (whole reports only): what to retag.
+    pub folded_spellings: Vec<FoldedSpelling>,
 }
 
 /// The month's spend in one currency.
@@ -232,6 +235,9 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         months.insert(0, months[0].previous());
     }
     let costs = store.monthly_allocated_costs(dimension, months[0], month).await?;
+    // One value's report on `payments` is `Payments`'s in a dimension whose values fold.
+    let cases = store.allocated_value_cases().await?;
+    let requested = |d: &str, value: &str| request.value.as_deref().is_none_or(|want| cases.same(d, want, value));
     let invoice: BTreeMap<String, _> = store.invoice_totals(month).await?.into_iter().collect();
     let whole = request.value.is_none();
 
@@ -271,7 +277,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         );
         let mut shown: Vec<ValueShowback> = values
             .iter()
-            .filter(|(value, _)| request.value.as_deref().is_none_or(|v| v == *value))
+            .filter(|(value, _)| requested(dimension, value))
             .map(|(value, (trend, billed))| {
                 let (effective, previous) = (trend[current], trend[current - 1]);
                 ValueShowback {
@@ -323,7 +329,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
             known: if known.is_empty() { "none".into() } else { known.join(", ") },
         });
     }
-    let in_slice = |d: &str, v: &str| d == dimension && request.value.as_deref().is_none_or(|want| want == v);
+    let in_slice = |d: &str, v: &str| d == dimension && requested(d, v);
 
     let mut unit_cost_lines = unit_costs(store, month, false).await?;
     unit_cost_lines.retain(|u| in_slice(&u.dimension, &u.value));
@@ -350,20 +356,25 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         })
         .collect();
 
-    let (coverage, unallocated) = if whole {
+    let (coverage, unallocated, folded_spellings) = if whole {
         let coverage = summarise_coverage(&store.allocation_coverage(month, std::slice::from_ref(dimension)).await?);
         let mut items = store.unallocated_items(month, UNALLOCATED_ITEMS).await?;
         items.retain(|item| &item.dimension == dimension);
-        (coverage, items)
+        let mut spellings = store.folded_spellings(month).await?;
+        spellings.retain(|spelling| &spelling.dimension == dimension);
+        (coverage, items, spellings)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
 
     Ok(ShowbackReport {
         schema: SCHEMA,
         month,
         dimension: dimension.clone(),
-        value: request.value.clone(),
+        // As the allocations spell it.
+        value: request.value.as_ref().map(|want| {
+            currencies.iter().flat_map(|c| &c.values).next().map_or_else(|| want.clone(), |v| v.value.clone())
+        }),
         generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         months,
         currencies,
@@ -372,6 +383,7 @@ pub async fn showback_report(store: &Store, request: &ShowbackRequest<'_>) -> Re
         anomalies,
         coverage,
         unallocated,
+        folded_spellings,
     })
 }
 

@@ -228,6 +228,16 @@ const TEAMS: [&str; 5] = ["payments", "search", "platform", "data", "ml"];
 const TEAM_KEYS: [&str; 4] = ["team", "Team", "owner-team", "TEAM "];
 const ENV_VALUES: [&str; 4] = ["prod", "production", "PROD", "dev"];
 
+/// A team's name as resource `n`'s creator wrote it: mostly as everyone does, sometimes
+/// capitalised or shouted (`Payments`, `PAYMENTS`), which allocation folds into one team.
+fn team_spelling(team: &str, n: usize) -> String {
+    match n % 11 {
+        5 => team[..1].to_uppercase() + &team[1..],
+        9 => team.to_uppercase(),
+        _ => team.to_string(),
+    }
+}
+
 /// A cost anomaly injected into one series, and recorded as ground truth.
 struct InjectedAnomaly {
     provider: &'static str,
@@ -392,7 +402,7 @@ fn resources(provider: &Provider) -> Vec<(usize, usize, usize, usize, String)> {
                 let tags = if n % 7 == 3 {
                     "{}".to_string()
                 } else {
-                    let team = TEAMS[(a + s * (r % 2)) % TEAMS.len()];
+                    let team = team_spelling(TEAMS[(a + s * (r % 2)) % TEAMS.len()], n);
                     let key = TEAM_KEYS[n % TEAM_KEYS.len()];
                     let env = ENV_VALUES[(a + r) % ENV_VALUES.len()];
                     format!(

@@ -10,6 +10,7 @@ use sqlx::Row;
 use super::ledger::nanos_column;
 use super::versions::{bump_version, version_of, writers};
 use super::{Engine, Store, StoreError, stored_nanos, values_placeholders};
+use crate::allocate::{ValueCase, ValueCases};
 use crate::focus::{BillingPeriod, CostFact, CostTotals, FactAmounts, FactKey, Money};
 
 /// The allocated costs of one source's billing period as the store keeps them. Rows name
@@ -53,11 +54,26 @@ pub struct UnallocatedItem {
     pub costs: CostTotals,
 }
 
+/// One spelling of a value that costs spell more than one way, folded into the value shown,
+/// and the EffectiveCost it carries in a billing period and currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FoldedSpelling {
+    pub billing_period: BillingPeriod,
+    pub dimension: String,
+    /// The value shown.
+    pub value: String,
+    /// As the tags spell it.
+    pub spelling: String,
+    pub currency: String,
+    pub effective_cost: Money,
+}
+
 /// What allocating one source's billing period yields.
 #[derive(Debug, Clone)]
 pub struct AllocationBatch {
     pub costs: AllocatedCosts,
     pub unallocated: Vec<UnallocatedItem>,
+    pub spellings: Vec<FoldedSpelling>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +89,7 @@ const ROWS_PER_INSERT: usize = 500;
 const ALLOCATED_COLUMNS: usize = 12;
 const UNALLOCATED_COLUMNS: usize = 12;
 const DAILY_COLUMNS: usize = 8;
+const SPELLING_COLUMNS: usize = 8;
 const MONTHLY_COLUMNS: usize = 8;
 
 /// A batch's allocated costs summed per dimension value: by day, provider, charge category
@@ -146,7 +163,13 @@ impl Store {
         let allocate = Arc::new(allocate);
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut tx = self.pool.begin().await?;
-        for table in ["allocated_costs", "allocated_daily_costs", "allocated_monthly_costs", "unallocated_items"] {
+        for table in [
+            "allocated_costs",
+            "allocated_daily_costs",
+            "allocated_monthly_costs",
+            "unallocated_items",
+            "folded_spellings",
+        ] {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
         // Read before the facts: an ingest committing meanwhile leaves the allocation marked
@@ -276,6 +299,27 @@ async fn write_allocation_batch(
                 .bind(stored(item.costs.billed_cost)?)
                 .bind(stored(item.costs.effective_cost)?)
                 .bind(stored(item.costs.list_cost)?);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in batch.spellings.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO folded_spellings (allocation_run_id, source, billing_period, dimension, value, spelling,
+             currency, effective_cost_nanos)
+             VALUES {}",
+            values_placeholders(engine, chunk.len(), SPELLING_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for spelling in chunk {
+            query = query
+                .bind(run_id)
+                .bind(allocated.source.as_str())
+                .bind(period.as_str())
+                .bind(spelling.dimension.as_str())
+                .bind(spelling.value.as_str())
+                .bind(spelling.spelling.as_str())
+                .bind(spelling.currency.as_str())
+                .bind(stored_nanos(spelling.effective_cost, &spelling.currency)?);
         }
         query.execute(&mut **tx).await?;
     }
@@ -439,15 +483,39 @@ impl Store {
 
     /// The dimensions the current allocations were made with, if any were made.
     pub async fn allocated_dimensions(&self) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self
+            .allocated_dimension_rules()
+            .await?
+            .map(|dimensions| dimensions.iter().filter_map(|d| d["name"].as_str()).map(String::from).collect()))
+    }
+
+    /// How each dimension of the current allocations compares its values, as the rules they
+    /// were made with say: what a budget or a report on one value matches the stored values
+    /// by. Allocations made before values folded kept every spelling apart.
+    pub async fn allocated_value_cases(&self) -> Result<ValueCases, StoreError> {
+        let dimensions = self.allocated_dimension_rules().await?.unwrap_or_default();
+        Ok(dimensions
+            .iter()
+            .filter_map(|d| {
+                let case = serde_json::from_value(d["value_case"].clone()).unwrap_or(ValueCase::Preserve);
+                Some((d["name"].as_str()?.to_string(), case))
+            })
+            .collect())
+    }
+
+    /// The `dimensions` of the rules the current allocations were made with, if any were made.
+    async fn allocated_dimension_rules(&self) -> Result<Option<Vec<serde_json::Value>>, StoreError> {
         let row = sqlx::query("SELECT rules FROM allocation_runs ORDER BY id DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let rules: String = row.try_get(0)?;
-        let config: serde_json::Value =
+        let mut config: serde_json::Value =
             serde_json::from_str(&rules).map_err(|_| StoreError::Corrupt("allocation rules".into()))?;
-        let names = config["dimensions"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str());
-        Ok(Some(names.map(String::from).collect()))
+        Ok(Some(match config["dimensions"].take() {
+            serde_json::Value::Array(dimensions) => dimensions,
+            _ => Vec::new(),
+        }))
     }
 }
 
@@ -463,6 +531,54 @@ pub struct CoverageRow {
 }
 
 impl Store {
+    /// The stored facts' EffectiveCost and line items summed over sources, billing periods and
+    /// days: one per set of the columns rules read and currency (its source, billing period
+    /// and day are the first of those summed). What allocation chooses the spelling of folded
+    /// values from.
+    pub async fn fact_sums_by_attributes(&self) -> Result<Vec<CostFact>, StoreError> {
+        const ATTRIBUTES: &str = "provider, billing_account_id, billing_account_name, sub_account_id,
+            sub_account_name, service_name, service_category, region, charge_category, currency, tags,
+            marketplace_publisher";
+        let rows = sqlx::query(&format!(
+            "SELECT MIN(source), MIN(billing_period), MIN(charge_date), {ATTRIBUTES},
+                    CAST(SUM(effective_cost_nanos) AS TEXT), CAST(SUM(line_items) AS BIGINT)
+             FROM cost_facts GROUP BY {ATTRIBUTES}"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let text = |i: usize| row.try_get::<String, _>(i);
+                let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} `{value}`"));
+                let (period, date) = (text(1)?, text(2)?);
+                Ok(CostFact {
+                    key: FactKey {
+                        source: text(0)?,
+                        billing_period: period.parse().map_err(|_| corrupt("billing period", &period))?,
+                        charge_date: date.parse().map_err(|_| corrupt("charge date", &date))?,
+                        provider: text(3)?,
+                        billing_account_id: text(4)?,
+                        billing_account_name: text(5)?,
+                        sub_account_id: text(6)?,
+                        sub_account_name: text(7)?,
+                        service_name: text(8)?,
+                        service_category: text(9)?,
+                        region: text(10)?,
+                        charge_category: text(11)?,
+                        currency: text(12)?,
+                        tags: text(13)?,
+                        marketplace_publisher: text(14)?,
+                    },
+                    amounts: FactAmounts {
+                        costs: CostTotals { effective_cost: nanos_column(row, 15)?, ..CostTotals::default() },
+                        consumed_quantity: 0.0,
+                        line_items: row.try_get(16)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
     /// The stored facts of a billing period, per source (allocation's unit of work), for
     /// explaining or previewing allocations without writing them.
     pub async fn period_facts(&self, month: BillingPeriod) -> Result<Vec<Vec<CostFact>>, StoreError> {
@@ -533,6 +649,40 @@ impl Store {
             }
         }
         Ok(coverage)
+    }
+
+    /// The values of `month` costs spell more than one way, per dimension: each spelling
+    /// with the value shown for it and the EffectiveCost it carries per currency (sources
+    /// summed); per dimension and value, largest first.
+    pub async fn folded_spellings(&self, month: BillingPeriod) -> Result<Vec<FoldedSpelling>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT dimension, value, spelling, currency, CAST(SUM(effective_cost_nanos) AS TEXT)
+             FROM folded_spellings WHERE billing_period = $1
+             GROUP BY dimension, value, spelling, currency",
+        )
+        .bind(month.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut spellings = rows
+            .iter()
+            .map(|row| {
+                Ok(FoldedSpelling {
+                    billing_period: month,
+                    dimension: row.try_get(0)?,
+                    value: row.try_get(1)?,
+                    spelling: row.try_get(2)?,
+                    currency: row.try_get(3)?,
+                    effective_cost: nanos_column(row, 4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        spellings.sort_by(|a, b| {
+            (&a.dimension, &a.value, &a.currency)
+                .cmp(&(&b.dimension, &b.value, &b.currency))
+                .then(b.effective_cost.cmp(&a.effective_cost))
+                .then_with(|| a.spelling.cmp(&b.spelling))
+        });
+        Ok(spellings)
     }
 
     /// The largest unallocated items of `month`, at most `limit` per dimension and currency.

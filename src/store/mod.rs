@@ -25,8 +25,8 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::config::DatabaseUrl;
 
 pub use allocations::{
-    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, MonthlyAllocatedCost,
-    ShowbackQuery, ShowbackRow, UnallocatedItem,
+    AllocatedCost, AllocatedCosts, AllocationBatch, AllocationSummary, CoverageRow, FoldedSpelling,
+    MonthlyAllocatedCost, ShowbackQuery, ShowbackRow, UnallocatedItem,
 };
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
