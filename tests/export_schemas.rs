@@ -115,6 +115,7 @@ AvailabilityZone,CommitmentDiscountId,Tags
 12.50,12.50,NULL,USD,2024-09-01T00:00:00Z,2024-09-01T00:00:00Z,Usage,AWS,AWS,AWS,111,NULL,AmazonEC2,NULL,NULL,NULL,NULL
 7.25,7.25,8.00,USD,2024-09-02T00:00:00Z,2024-09-01T00:00:00Z,Usage,Microsoft,Microsoft,Microsoft,222,sub-1,Storage,eastus,\"NULL\",NULL,\"{\"\"team\"\":\"\"checkout\"\"}\"
 1.00,1.00,1.00,USD,2024-09-02T00:00:00Z,2024-09-01T00:00:00Z,Tax,NULL,Oracle,Oracle,333,NULL,NULL,NULL,NULL,NULL,NULL
+2.00,2.00,2.00,USD,2024-09-03T00:00:00Z,2024-09-01T00:00:00Z,Usage,Oracle,Oracle,Oracle,333,NULL,Compute,NULL,NULL,NULL,NULL
 ";
 
 #[tokio::test]
@@ -128,7 +129,7 @@ async fn null_tokens_in_a_focus_file_mean_missing_values() {
             vec![
                 "aws:111 2024-09 USD 12500000000",
                 "microsoft:222 2024-09 USD 7250000000",
-                "oracle:333 2024-09 USD 1000000000"
+                "oracle:333 2024-09 USD 3000000000"
             ],
             "{}",
             ts.engine
@@ -137,8 +138,8 @@ async fn null_tokens_in_a_focus_file_mean_missing_values() {
         // No region, sub-account or tags were stored as the text NULL; ListCost NULL is 0.
         assert!(facts.iter().all(|f| !f.contains("NULL")), "{}: {facts:?}", ts.engine);
         assert!(facts.iter().any(|f| f.contains(r#"{"team":"checkout"}"#)), "{facts:?}");
-        // The tax row names neither a provider nor a service: the invoice issuer and the
-        // publisher describe it, and the ledger counts both.
+        // The tax row names neither a provider nor a service: the invoice issuer (a provider
+        // another row states) and the publisher describe it, and the ledger counts both.
         assert!(facts.iter().any(|f| f.starts_with("oracle:333|") && f.contains("|Oracle|")), "{facts:?}");
         let fallbacks: Vec<String> =
             report.run.fallbacks.iter().map(|f| format!("{} {} {}", f.column, f.source, f.line_items)).collect();
@@ -316,7 +317,7 @@ lineItem/ProductCode,product/ProductName,lineItem/CurrencyCode,lineItem/Unblende
         services: &["6F81", "Compute Engine"],
         fallbacks: &[
             "BillingPeriodStart usage_start_time 2",
-            "ChargeCategory value \"Usage\" 2",
+            "ChargeCategory value \"regular\" 2",
             "ServiceName service.id 1",
         ],
     },
@@ -329,7 +330,7 @@ ocid1.tenancy,2023-11-13T11:00Z,,,0.25,USD,
 ",
         services: &["(unknown)", "Oracle APEX"],
         fallbacks: &[
-            "ChargeCategory value \"Usage\" 1",
+            "ChargeCategory value \"false\" 1",
             "ServiceName product/Description 1",
             "ServiceName value \"(unknown)\" 1",
         ],
@@ -381,6 +382,47 @@ async fn each_formats_empty_descriptions_take_its_documented_fallbacks() {
         )
         .await;
         assert_eq!(names, vec!["Customer One"], "{}", ts.engine);
+        // A fixed fallback value is read through the format's value table, as the column's own.
+        let categories = common::query_strings(
+            &ts.url,
+            "SELECT DISTINCT charge_category FROM cost_facts WHERE provider IN ('Google Cloud', 'Oracle')",
+        )
+        .await;
+        assert_eq!(categories, vec!["Usage"], "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_fallback_that_would_store_money_in_a_month_or_account_no_other_row_states_is_refused() {
+    for ts in stores().await {
+        // A March CUR whose refund row lost its billing period and whose usage started in
+        // December: storing it there would replace December with this one row.
+        let cur = "bill_payer_account_id,bill_billing_period_start_date,line_item_usage_start_date,\
+line_item_line_item_type,line_item_product_code,line_item_currency_code,line_item_unblended_cost
+111,2025-03-01T00:00:00Z,2025-03-02T00:00:00Z,Usage,AmazonEC2,USD,10
+111,,2024-12-20T00:00:00Z,Refund,AmazonEC2,USD,-4
+";
+        let file = write(&ts.path("cur-refund.csv"), cur);
+        match ts.ingest(&[&file]).await {
+            Err(IngestError::BadInput(bad)) => {
+                assert_eq!(bad.position, Some(Position::Row { line: 3, row: 2 }), "{bad}");
+                assert_eq!(bad.column.as_deref(), Some("bill_billing_period_start_date"), "{bad}");
+                assert!(bad.problem.contains("2024-12") && bad.problem.contains("2025-03"), "{bad}");
+            }
+            other => panic!("{}: a refund was filed in a month the file does not state: {other:?}", ts.engine),
+        }
+        // A FOCUS row without a provider, whose invoice issuer no other row names.
+        let focus = FOCUS_WITH_NULLS.lines().take(4).collect::<Vec<_>>().join("\n");
+        let file = write(&ts.path("focus-unknown-provider.csv"), focus);
+        match ts.ingest(&[&file]).await {
+            Err(IngestError::BadInput(bad)) => {
+                assert_eq!(bad.column.as_deref(), Some("ProviderName"), "{bad}");
+                assert!(bad.problem.contains("Oracle"), "{bad}");
+            }
+            other => panic!("{}: a provider no row states was made up: {other:?}", ts.engine),
+        }
+        assert!(ts.facts().await.is_empty());
         ts.cleanup().await;
     }
 }

@@ -63,7 +63,22 @@ pub struct ExportGroup {
     /// The first row of the group, where the reader knows it (CSV): a value of the group that
     /// breaks a rule is reported there.
     pub first_row: Option<Position>,
+    /// Which of the values that decide where the group's money is stored (its billing
+    /// period and source) a mapping's fallback gave, the row leaving its own column empty.
+    pub fallback_fed: PartitionFallbacks,
 }
+
+/// Whether a group's billing period, provider and billing account came from fallbacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionFallbacks {
+    pub billing_period: bool,
+    pub provider: bool,
+    pub billing_account: bool,
+}
+
+/// Marks a key value a fallback gave (see [`GroupKey::push_from_fallback`]): a control
+/// character no export writes in a date or an id.
+const FROM_FALLBACK: u8 = 0x1f;
 
 /// The export's own column sums for one billing period, currency and billing account.
 #[derive(Debug, Clone)]
@@ -148,6 +163,14 @@ impl GroupKey {
     /// Appends the next value; empty means the export left it empty.
     pub fn push(&mut self, value: &[u8]) {
         self.0.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(value);
+    }
+
+    /// Appends the next value, which a fallback gave: rows whose own column holds the same
+    /// value are another group, so where the value came from is known per group.
+    pub fn push_from_fallback(&mut self, value: &[u8]) {
+        self.0.extend_from_slice(&(value.len() as u32 + 1).to_le_bytes());
+        self.0.push(FROM_FALLBACK);
         self.0.extend_from_slice(value);
     }
 }
@@ -262,11 +285,17 @@ impl DailyGroups {
 
 fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
     let mut rest = key;
+    let mut fed = Vec::new();
     let mut next = || {
         let (length, tail) = rest.split_at(4);
         let length = u32::from_le_bytes(length.try_into().expect("four bytes")) as usize;
-        let (text, tail) = tail.split_at(length);
+        let (mut text, tail) = tail.split_at(length);
         rest = tail;
+        let from_fallback = text.first() == Some(&FROM_FALLBACK);
+        if from_fallback {
+            text = &text[1..];
+        }
+        fed.push(from_fallback);
         // Readers push UTF-8 text only, and cut dates at a character boundary.
         (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
     };
@@ -276,12 +305,14 @@ fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
     };
     let charge_date = date(next());
     let billing_period_start = date(next());
+    let provider = next();
+    let billing_account_id = next();
     let [billing_account_name, sub_account_name, service_category] = sums.attributes;
     ExportGroup {
         charge_date,
         billing_period_start,
-        provider: next(),
-        billing_account_id: next(),
+        provider,
+        billing_account_id,
         sub_account_id: next(),
         service_name: next(),
         region: next(),
@@ -298,6 +329,7 @@ fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
         consumed_quantity: sums.consumed_quantity,
         line_items: sums.line_items,
         first_row: sums.first_row.map(RowAt::position),
+        fallback_fed: PartitionFallbacks { billing_period: fed[1], provider: fed[2], billing_account: fed[3] },
     }
 }
 

@@ -355,6 +355,15 @@ impl FileRead<'_> {
             }
         }
         let groups: Vec<ExportGroup> = part.groups.into_iter().map(|g| translate_group(self.mapping, g)).collect();
+        if let Err((position, column, problem)) = check_partition_fallbacks(&groups) {
+            return Err(IngestError::from(BadInput {
+                file: self.file.path.clone(),
+                position,
+                column: self.mapping.resolve(column, self.header).map(String::from),
+                problem,
+                expected: format!("a {column} on this row, or one that the file's other rows state"),
+            }));
+        }
         let totals = export_totals(&groups);
         let line_items: i64 = totals.iter().map(|t| t.line_items).sum();
         self.line_items += line_items;
@@ -485,6 +494,43 @@ fn translate_group(mapping: &ExportMapping, group: ExportGroup) -> ExportGroup {
 
 /// A rule an aggregated value breaks: the column and what is wrong.
 type Refusal = (FocusColumn, String);
+
+/// A fallback may say where money is stored — its billing period and source — only where
+/// no row of the file states that column, or where it gives a value the file's rows state:
+/// a refund row without its billing period must not replace another month, nor a row
+/// without its account start an account of its own (which a restated export, stating it,
+/// would then leave behind).
+fn check_partition_fallbacks(groups: &[ExportGroup]) -> Result<(), (Option<Position>, FocusColumn, String)> {
+    type Partition = fn(&ExportGroup) -> (bool, Option<String>);
+    let partitions: [(FocusColumn, Partition); 3] = [
+        (FocusColumn::BillingPeriodStart, |g| {
+            let month = g.billing_period_start.clone().ok().flatten().map(|d| BillingPeriod::containing(d).to_string());
+            (g.fallback_fed.billing_period, month)
+        }),
+        (FocusColumn::ProviderName, |g| (g.fallback_fed.provider, g.provider.clone())),
+        (FocusColumn::BillingAccountId, |g| (g.fallback_fed.billing_account, g.billing_account_id.clone())),
+    ];
+    for (column, partition) in partitions {
+        let stated: BTreeSet<String> =
+            groups.iter().map(partition).filter(|(fed, _)| !fed).filter_map(|(_, value)| value).collect();
+        if stated.is_empty() {
+            continue;
+        }
+        for group in groups {
+            if let (true, Some(value)) = partition(group)
+                && !stated.contains(&value)
+            {
+                let problem = format!(
+                    "the row leaves {column} empty and its fallback gives {value}, which no other row of the file \
+                     states ({}): where its money belongs cannot be told",
+                    shorten_list(&stated.into_iter().collect::<Vec<_>>())
+                );
+                return Err((group.first_row.clone(), column, problem));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Turns one daily group into a fact key and amounts, enforcing the rules on its values.
 fn fact_from_group(

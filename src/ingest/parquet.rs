@@ -410,7 +410,8 @@ impl<'a> RowValues for ParquetRow<'_, 'a> {
                 if text.is_empty() {
                     return Ok(None);
                 }
-                Some(text.parse::<f64>().map_err(|_| format!("`{text}` is not a number"))?)
+                let quantity = text.parse::<f64>().ok().filter(|q| q.is_finite());
+                Some(quantity.ok_or_else(|| format!("`{text}` is not a number"))?)
             }
             _ => None,
         };

@@ -69,9 +69,17 @@ enum Slot {
 struct FallbackValue {
     /// The value's own column; `None` when the file lacks it.
     column: Option<usize>,
-    /// Each fallback and the [`FallbackUse`] that counts its rows.
-    fallbacks: Vec<(ConditionalValue, usize)>,
+    fallbacks: Vec<FallbackColumn>,
     last_resort: Option<(Box<[u8]>, usize)>,
+}
+
+/// One fallback: a column, read on the rows its selector selects.
+#[derive(Debug, Clone)]
+struct FallbackColumn {
+    column: usize,
+    when: Option<Selector>,
+    /// The [`FallbackUse`] that counts its rows.
+    counted: usize,
 }
 
 /// A fallback that fed some rows of a file: the ingest summary and the ledger count them.
@@ -259,7 +267,10 @@ impl RowLayout {
         match &self.key[account_slot] {
             Slot::Column(column) => account.extend_from_slice(row.text(*column)),
             Slot::Constant(value) => account.extend_from_slice(value),
-            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) | Slot::Fallback(_) => {}
+            Slot::Fallback(value) => {
+                value.read(row, false, account);
+            }
+            Slot::Missing | Slot::TagColumns(_) | Slot::Conditional(_) => {}
         }
         true
     }
@@ -274,7 +285,11 @@ impl RowLayout {
         if let Some(found) = self.columns.iter().position(|c| c.name == name && c.kind == kind) {
             return Some(found);
         }
-        let header_index = header.iter().position(|h| h == name)?;
+        // The mapping's names match the header in another letter case too, as `first_in_header`.
+        let header_index = header
+            .iter()
+            .position(|h| h == name)
+            .or_else(|| header.iter().position(|h| h.eq_ignore_ascii_case(name)))?;
         self.columns.push(LayoutColumn { name: name.to_string(), kind, header_index });
         Some(self.columns.len() - 1)
     }
@@ -322,10 +337,10 @@ impl RowLayout {
         for FallbackSource { from, when } in &source.fallback {
             // A fallback the file has no column for is passed over.
             let Some(name) = first_in_header(from.names(), header) else { continue };
-            let fallback_column = self.column(header, name, ValueKind::Text);
+            let column = self.column(header, name, ValueKind::Text).expect("in the header");
             let when = when.as_ref().map(|condition| self.selector(header, condition));
             let counted = self.fallback_use(focus, name.to_string());
-            fallbacks.push((ConditionalValue { column: fallback_column, when, unless_same_as: None }, counted));
+            fallbacks.push(FallbackColumn { column, when, counted });
         }
         let last_resort = source.fallback_value.as_ref().map(|value| {
             let counted = self.fallback_use(focus, format!("value \"{value}\""));
@@ -427,13 +442,13 @@ impl RowLayout {
                     value.read(row, conditional);
                     key.push(conditional);
                 }
-                Slot::Fallback(value) => {
-                    let date = index < KEY_DATES.len();
-                    if let Some(counted) = value.read(row, date, conditional) {
+                Slot::Fallback(value) => match value.read(row, index < KEY_DATES.len(), conditional) {
+                    Some(counted) => {
                         groups.count_fallback(counted, line_items);
+                        key.push_from_fallback(conditional);
                     }
-                    key.push(conditional);
-                }
+                    None => key.push(conditional),
+                },
             }
         }
         groups.add_row(key, picos, consumed_quantity.unwrap_or(0.0), line_items, at, |slot| {
@@ -527,17 +542,19 @@ impl FallbackValue {
                 return None;
             }
         }
-        for (fallback, counted) in &self.fallbacks {
-            fallback.read(row, out);
-            if !out.is_empty() {
-                if date {
-                    let day = date_key(out).len();
-                    out.truncate(day);
+        for fallback in &self.fallbacks {
+            if let Some(Selector { condition, negated }) = &fallback.when {
+                let (text, listed) = condition.test(row);
+                if text.is_empty() || listed == *negated {
+                    continue;
                 }
-                return Some(*counted);
+            }
+            let text = row.text(fallback.column).trim_ascii();
+            if !text.is_empty() {
+                out.extend_from_slice(if date { date_key(text) } else { text });
+                return Some(fallback.counted);
             }
         }
-        out.clear();
         let (value, counted) = self.last_resort.as_ref()?;
         out.extend_from_slice(value);
         Some(*counted)

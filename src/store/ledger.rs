@@ -404,17 +404,19 @@ impl Store {
     }
 
     async fn run_fallbacks(&self, run_id: i64) -> Result<Vec<FallbackCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT focus_column, source, line_items FROM ingest_fallbacks WHERE run_id = $1 ORDER BY focus_column, source",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
+        let rows = sqlx::query("SELECT focus_column, source, line_items FROM ingest_fallbacks WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut fallbacks = rows
+            .iter()
             .map(|row| {
                 Ok(FallbackCount { column: row.try_get(0)?, source: row.try_get(1)?, line_items: row.try_get(2)? })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Byte order, as an ingest reports them (a PostgreSQL collation may order otherwise).
+        fallbacks.sort_by(|a, b| (&a.column, &a.source).cmp(&(&b.column, &b.source)));
+        Ok(fallbacks)
     }
 
     async fn run_reconciliation(&self, run_id: i64) -> Result<Vec<ReconciliationLine>, StoreError> {
