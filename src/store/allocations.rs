@@ -548,27 +548,8 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let text = |i: usize| row.try_get::<String, _>(i);
-                let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} `{value}`"));
-                let (period, date) = (text(1)?, text(2)?);
                 Ok(CostFact {
-                    key: FactKey {
-                        source: text(0)?,
-                        billing_period: period.parse().map_err(|_| corrupt("billing period", &period))?,
-                        charge_date: date.parse().map_err(|_| corrupt("charge date", &date))?,
-                        provider: text(3)?,
-                        billing_account_id: text(4)?,
-                        billing_account_name: text(5)?,
-                        sub_account_id: text(6)?,
-                        sub_account_name: text(7)?,
-                        service_name: text(8)?,
-                        service_category: text(9)?,
-                        region: text(10)?,
-                        charge_category: text(11)?,
-                        currency: text(12)?,
-                        tags: text(13)?,
-                        marketplace_publisher: text(14)?,
-                    },
+                    key: fact_key(row, 14)?,
                     amounts: FactAmounts {
                         costs: CostTotals { effective_cost: nanos_column(row, 15)?, ..CostTotals::default() },
                         consumed_quantity: 0.0,
@@ -735,30 +716,35 @@ impl Store {
     }
 }
 
-fn fact_from_row(row: &sqlx::any::AnyRow) -> Result<CostFact, StoreError> {
+/// A fact's key from a row whose first 14 columns are the grain's (source, billing period,
+/// charge date, provider, …, tags) and whose column `publisher` holds the marketplace seller.
+fn fact_key(row: &sqlx::any::AnyRow, publisher: usize) -> Result<FactKey, StoreError> {
     let text = |i: usize| row.try_get::<String, _>(i);
     let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} `{value}`"));
-    let period = text(1)?;
-    let date = text(2)?;
+    let (period, date) = (text(1)?, text(2)?);
+    Ok(FactKey {
+        source: text(0)?,
+        billing_period: period.parse().map_err(|_| corrupt("billing period", &period))?,
+        charge_date: date.parse().map_err(|_| corrupt("charge date", &date))?,
+        provider: text(3)?,
+        billing_account_id: text(4)?,
+        billing_account_name: text(5)?,
+        sub_account_id: text(6)?,
+        sub_account_name: text(7)?,
+        service_name: text(8)?,
+        service_category: text(9)?,
+        region: text(10)?,
+        charge_category: text(11)?,
+        currency: text(12)?,
+        tags: text(13)?,
+        marketplace_publisher: text(publisher)?,
+    })
+}
+
+fn fact_from_row(row: &sqlx::any::AnyRow) -> Result<CostFact, StoreError> {
     let nanos = |i: usize| row.try_get::<i64, _>(i).map(|n| Money::from_nanos(n.into()));
     Ok(CostFact {
-        key: FactKey {
-            source: text(0)?,
-            billing_period: period.parse().map_err(|_| corrupt("billing period", &period))?,
-            charge_date: date.parse().map_err(|_| corrupt("charge date", &date))?,
-            provider: text(3)?,
-            billing_account_id: text(4)?,
-            billing_account_name: text(5)?,
-            sub_account_id: text(6)?,
-            sub_account_name: text(7)?,
-            service_name: text(8)?,
-            service_category: text(9)?,
-            region: text(10)?,
-            charge_category: text(11)?,
-            currency: text(12)?,
-            tags: text(13)?,
-            marketplace_publisher: text(19)?,
-        },
+        key: fact_key(row, 19)?,
         amounts: FactAmounts {
             costs: CostTotals { billed_cost: nanos(14)?, effective_cost: nanos(15)?, list_cost: nanos(16)? },
             consumed_quantity: row.try_get(17)?,
