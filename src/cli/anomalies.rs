@@ -61,9 +61,12 @@ struct ScanArgs {
     /// An alert needs at least this much money of impact.
     #[arg(long, default_value_t = DetectorSettings::default().min_impact)]
     min_impact: f64,
-    /// …and at least this percentage of the expected cost.
+    /// …and at least this percentage of the expected cost, unless it moves at least
+    /// --major-impact a day.
     #[arg(long, default_value_t = DetectorSettings::default().min_impact_pct)]
     min_impact_pct: f64,
+    #[arg(long, default_value_t = DetectorSettings::default().major_impact)]
+    major_impact: f64,
     /// No day is judged before this many days of history.
     #[arg(long, default_value_t = DetectorSettings::default().min_history_days)]
     min_history_days: usize,
@@ -209,6 +212,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<()> {
     let settings = DetectorSettings {
         min_impact: args.min_impact,
         min_impact_pct: args.min_impact_pct,
+        major_impact: args.major_impact,
         min_history_days: args.min_history_days,
         new_normal_days: args.new_normal_days.max(1),
         quiet_days: args.quiet_days.into_iter().collect(),

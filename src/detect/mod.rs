@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use model::Forecaster;
+use model::{Calibration, Forecaster};
 pub use model::{Expectation, ModelSettings};
 
 /// How one monitor judges its series.
@@ -26,8 +26,11 @@ pub struct DetectorSettings {
     pub new_normal_days: usize,
     /// An alert needs |actual − expected| of at least this much money…
     pub min_impact: f64,
-    /// …and of at least this percentage of the expected cost.
+    /// …and of at least this percentage of the expected cost…
     pub min_impact_pct: f64,
+    /// …unless it moves at least this much money a day: a change small against a large
+    /// series can still be money worth an alert.
+    pub major_impact: f64,
     /// Impact from which an alert is `medium` and `high`.
     pub medium_impact: f64,
     pub high_impact: f64,
@@ -48,6 +51,7 @@ impl Default for DetectorSettings {
             new_normal_days: 14,
             min_impact: 100.0,
             min_impact_pct: 30.0,
+            major_impact: 1_000.0,
             medium_impact: 1_000.0,
             high_impact: 10_000.0,
             quiet_days: BTreeSet::new(),
@@ -183,6 +187,7 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
     let mut judged = Vec::with_capacity(days.len());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut forecaster = Forecaster::default();
+    let mut calibration = Calibration::default();
     // The open anomaly's first day, as an index into `days`.
     let mut open: Option<usize> = None;
     // Normal days in a row since the last anomalous one.
@@ -201,7 +206,8 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         }
         // The model learns costs without the time of year; the season's factor puts it back.
         let season = yearly_factor(&usuals, t);
-        let seasonless = forecaster.expect(&learned, t, &settings.model);
+        let modelled = forecaster.expect(&learned, t, &settings.model);
+        let seasonless = calibration.band(modelled, settings.model.level, model::noise_floor(&learned[..t]));
         let normal = Expectation {
             expected: seasonless.expected * season,
             low: seasonless.low * season,
@@ -226,6 +232,9 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         // as they were, and monthly charges not at all.
         let usual = actual - monthly;
         usuals.push(usual);
+        if !quiet && !accepted {
+            calibration.observe(usual / season, seasonless.expected);
+        }
         learned.push(if quiet {
             seasonless.expected
         } else if accepted {
@@ -279,7 +288,9 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         anomaly.actual += actual;
         anomaly.impact = anomaly.actual - anomaly.expected;
         anomaly.impact_pct = percent(anomaly.impact, anomaly.expected);
-        anomaly.severity = anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct));
+        let days_so_far = (t + 1 - start) as f64;
+        anomaly.severity =
+            anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, anomaly.impact / days_so_far));
         if t + 1 - start >= settings.new_normal_days {
             // The shift lasted: the model learns the days as they were, and the history
             // before them at the new level (scaled by how far the level moved), so the
@@ -359,10 +370,12 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize
 }
 
 impl DetectorSettings {
-    /// The alert tier of an impact, when it clears both thresholds.
-    fn severity(&self, impact: f64, impact_pct: f64) -> Option<Severity> {
+    /// The alert tier of an impact, when it clears the money threshold and either the
+    /// percentage one or, per day, the major impact.
+    fn severity(&self, impact: f64, impact_pct: f64, impact_per_day: f64) -> Option<Severity> {
         let money = impact.abs();
-        if money < self.min_impact || impact_pct.abs() < self.min_impact_pct {
+        let large_enough = impact_pct.abs() >= self.min_impact_pct || impact_per_day.abs() >= self.major_impact;
+        if money < self.min_impact || !large_enough {
             return None;
         }
         Some(if money >= self.high_impact {
@@ -566,5 +579,21 @@ mod tests {
         let (_, anomalies) = detect(&series, &gated);
         assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
         assert!(anomalies.iter().any(|a| a.start == series[80].0), "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_small_change_to_a_large_series_alerts_by_its_money() {
+        let large: Vec<(NaiveDate, f64)> = weekly(120).into_iter().map(|(d, v)| (d, v * 20.0)).collect();
+        let mut changed = large.clone();
+        for day in &mut changed[100..103] {
+            day.1 *= 1.1;
+        }
+        let (_, anomalies) = detect(&changed, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert!(alerts[0].impact_pct < 30.0 && alerts[0].impact / 3.0 >= 1_000.0, "{:?}", alerts[0]);
+        // The same change, with the money route raised above it, is under the percentage gate.
+        let strict = DetectorSettings { major_impact: 10_000.0, ..DetectorSettings::default() };
+        assert_eq!(detect(&changed, &strict).1.iter().filter(|a| a.alerts()).count(), 0);
     }
 }

@@ -47,8 +47,10 @@ pub struct MonitorConfig {
     pub cost: CostKind,
     /// An alert needs at least this much money of impact, in the series' currency…
     pub min_impact: f64,
-    /// …and at least this percentage of the expected cost.
+    /// …and at least this percentage of the expected cost, unless it moves at least
+    /// `major_impact` a day.
     pub min_impact_pct: f64,
+    pub major_impact: f64,
     pub medium_impact: f64,
     pub high_impact: f64,
     pub min_history_days: usize,
@@ -73,6 +75,7 @@ impl Default for MonitorConfig {
             cost: CostKind::Effective,
             min_impact: detector.min_impact,
             min_impact_pct: detector.min_impact_pct,
+            major_impact: detector.major_impact,
             medium_impact: detector.medium_impact,
             high_impact: detector.high_impact,
             min_history_days: detector.min_history_days,
@@ -129,6 +132,7 @@ impl MonitorConfig {
             new_normal_days: self.new_normal_days.max(1),
             min_impact: self.min_impact,
             min_impact_pct: self.min_impact_pct,
+            major_impact: self.major_impact,
             medium_impact: self.medium_impact,
             high_impact: self.high_impact,
             ..DetectorSettings::default()
