@@ -164,3 +164,28 @@ fn anomalies_list_prints_json_and_feedback_names_unknown_ids() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no anomaly has the id `nope`"));
     runtime.block_on(ts.cleanup());
 }
+
+#[tokio::test]
+async fn a_first_run_over_old_history_lists_old_anomalies_but_sends_only_current_ones() {
+    use finopsd::notify::config::{ChannelConfig, NotifyConfig};
+    use finopsd::notify::queue_alerts;
+    for ts in common::stores().await {
+        let file = write(&ts.path("q1.csv"), focus_csv(&lines()));
+        ts.ingest(&[&file]).await.unwrap();
+        let config = NotifyConfig {
+            channels: vec![ChannelConfig::directory("ops", ts.path("alerts"))],
+            ..NotifyConfig::default()
+        };
+        // The spike ended 11 days before the newest judged day: listed, never sent.
+        detect_store(&ts.store, &[monitor()], None).await.unwrap();
+        let listed = ts.store.anomalies(None).await.unwrap();
+        let spike = listed.iter().find(|a| a.severity.is_some()).expect("the spike is listed");
+        assert!(!spike.current, "{}: {spike:?}", ts.engine);
+        assert_eq!(queue_alerts(&ts.store, &config, &[], chrono::Utc::now()).await.unwrap(), 0, "{}", ts.engine);
+        // A monitor that counts it as recent sends it.
+        let patient = MonitorConfig { alert_max_age_days: DAYS, ..monitor() };
+        detect_store(&ts.store, &[patient], None).await.unwrap();
+        assert_eq!(queue_alerts(&ts.store, &config, &[], chrono::Utc::now()).await.unwrap(), 1, "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}

@@ -400,6 +400,7 @@ fn anomaly(id: &str, team: &str) -> finopsd::store::StoredAnomaly {
         root_causes: "[]".into(),
         feedback: None,
         feedback_note: None,
+        current: true,
     }
 }
 

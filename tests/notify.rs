@@ -117,6 +117,7 @@ fn anomaly(id: &str, team: &str, severity: &str, status: &str) -> StoredAnomaly 
             .into(),
         feedback: None,
         feedback_note: None,
+        current: true,
     }
 }
 

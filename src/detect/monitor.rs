@@ -57,6 +57,10 @@ pub struct MonitorConfig {
     pub new_normal_days: usize,
     /// The newest days of an export are incomplete and get restated: they are not judged.
     pub settle_days: u64,
+    /// An anomaly that ended more than this many days before the newest day judged is kept
+    /// and listed but not sent: a first run over a year of history alerts on what is going
+    /// on now, not on every anomaly of the year.
+    pub alert_max_age_days: u64,
     /// Days of history read.
     pub history_days: u64,
     /// Days not to judge: listed dates (planned events, company holidays)…
@@ -81,6 +85,7 @@ impl Default for MonitorConfig {
             min_history_days: detector.min_history_days,
             new_normal_days: detector.new_normal_days,
             settle_days: 2,
+            alert_max_age_days: 3,
             history_days: 400,
             holidays: Vec::new(),
             holiday_country: None,
@@ -219,7 +224,9 @@ pub async fn detect_store(
                     Vec::new()
                 };
                 alerts += usize::from(anomaly.alerts());
-                kept.push(stored(&monitor.name, &series_json, currency, &anomaly, &root_causes));
+                let mut anomaly = stored(&monitor.name, &series_json, currency, &anomaly, &root_causes);
+                anomaly.current = anomaly.end + Days::new(monitor.alert_max_age_days) >= to;
+                kept.push(anomaly);
             }
         }
         store.replace_anomalies(&monitor.name, &kept).await?;
@@ -424,6 +431,7 @@ fn stored(monitor: &str, series: &str, currency: &str, anomaly: &Anomaly, causes
         root_causes: serde_json::to_string(causes).expect("root causes serialise"),
         feedback: None,
         feedback_note: None,
+        current: true,
     }
 }
 

@@ -88,7 +88,9 @@ pub async fn queue_alerts(
     // Oldest first, so the outbox (and a digest) reads in the order things happened.
     let mut anomalies = store.anomalies(None).await?;
     anomalies.reverse();
-    for anomaly in anomalies.iter().filter(|a| a.severity.is_some()) {
+    // Anomalies long over when first judged (a first run over a year of history) are kept
+    // and listed, not sent.
+    for anomaly in anomalies.iter().filter(|a| a.severity.is_some() && a.current) {
         let severity = anomaly.severity.as_deref().and_then(Severity::from_name);
         let prefix = format!("anomaly:{}:", anomaly.id);
         let before =

@@ -99,6 +99,9 @@ pub struct StoredAnomaly {
     pub root_causes: String,
     pub feedback: Option<String>,
     pub feedback_note: Option<String>,
+    /// It ended within the monitor's `alert_max_age_days` of the newest day judged: only
+    /// current anomalies are sent; older ones are kept and listed.
+    pub current: bool,
 }
 
 impl StoredAnomaly {
@@ -128,6 +131,7 @@ impl StoredAnomaly {
             "root_causes": serde_json::from_str::<serde_json::Value>(&self.root_causes)?,
             "feedback": self.feedback,
             "feedback_note": self.feedback_note,
+            "current": self.current,
         }))
     }
 }
@@ -229,12 +233,13 @@ impl Store {
         for a in anomalies {
             sqlx::query(
                 "INSERT INTO anomalies (id, monitor, series, currency, start_date, end_date, status, expected, actual,
-                                        impact, impact_pct, severity, root_causes, detected_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                        impact, impact_pct, severity, root_causes, detected_at, recency)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (id) DO UPDATE SET end_date = excluded.end_date, status = excluded.status,
                     expected = excluded.expected, actual = excluded.actual, impact = excluded.impact,
                     impact_pct = excluded.impact_pct, severity = excluded.severity,
-                    root_causes = excluded.root_causes, detected_at = excluded.detected_at",
+                    root_causes = excluded.root_causes, detected_at = excluded.detected_at,
+                    recency = excluded.recency",
             )
             .bind(a.id.clone())
             .bind(a.monitor.clone())
@@ -250,6 +255,7 @@ impl Store {
             .bind(a.severity.clone())
             .bind(a.root_causes.clone())
             .bind(now.clone())
+            .bind(if a.current { "current" } else { "past" })
             .execute(&mut *tx)
             .await?;
         }
@@ -262,7 +268,7 @@ impl Store {
     pub async fn anomalies(&self, status: Option<&str>) -> Result<Vec<StoredAnomaly>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, monitor, series, currency, start_date, end_date, status, expected, actual, impact,
-                    impact_pct, severity, root_causes, feedback, feedback_note
+                    impact_pct, severity, root_causes, feedback, feedback_note, recency
              FROM anomalies WHERE $1 = '' OR status = $1 ORDER BY start_date DESC, monitor, series, currency",
         )
         .bind(status.unwrap_or("").to_string())
@@ -286,6 +292,7 @@ impl Store {
                     root_causes: row.try_get(12)?,
                     feedback: row.try_get(13)?,
                     feedback_note: row.try_get(14)?,
+                    current: row.try_get::<String, _>(15)? == "current",
                 })
             })
             .collect()
