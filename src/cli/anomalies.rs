@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use finopsd::allocate::Allocator;
 use finopsd::config::Config;
-use finopsd::detect::monitor::detect_store;
+use finopsd::detect::monitor::{detect_store, public_holidays};
 use finopsd::detect::series::read_series_csv;
 use finopsd::detect::{DetectorSettings, scan as scan_series};
 use finopsd::store::{Store, StoredAnomaly};
@@ -76,6 +76,9 @@ struct ScanArgs {
     /// Days neither judged nor learned as they are (holidays, planned events), comma separated.
     #[arg(long, value_delimiter = ',', value_name = "YYYY-MM-DD")]
     quiet_days: Vec<NaiveDate>,
+    /// …and the public holidays of this country (ISO 3166-1 alpha-2); "" for none.
+    #[arg(long, default_value = "US", value_name = "CODE")]
+    holiday_country: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -209,16 +212,25 @@ pub(super) fn anomaly_table(anomalies: &[StoredAnomaly]) -> Tabular {
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<()> {
+    let series = read_series_csv(&args.series)?;
+    let mut quiet_days: std::collections::BTreeSet<NaiveDate> = args.quiet_days.into_iter().collect();
+    let dates = series.values().flatten().map(|(date, _)| *date);
+    if let (Some(from), Some(to)) = (dates.clone().min(), dates.max())
+        && !args.holiday_country.trim().is_empty()
+    {
+        let holidays = public_holidays(&args.holiday_country, from, to);
+        quiet_days.extend(holidays.map_err(|problem| UsageError(format!("--holiday-country: {problem}")))?);
+    }
     let settings = DetectorSettings {
         min_impact: args.min_impact,
         min_impact_pct: args.min_impact_pct,
         major_impact: args.major_impact,
         min_history_days: args.min_history_days,
         new_normal_days: args.new_normal_days.max(1),
-        quiet_days: args.quiet_days.into_iter().collect(),
+        quiet_days,
         ..DetectorSettings::default()
     };
-    let alerts = scan_series(&read_series_csv(&args.series)?, &settings);
+    let alerts = scan_series(&series, &settings);
     let json = serde_json::to_string_pretty(&alerts).context("alerts serialise")?;
     println!("{json}");
     Ok(())

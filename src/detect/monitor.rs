@@ -65,7 +65,8 @@ pub struct MonitorConfig {
     pub history_days: u64,
     /// Days not to judge: listed dates (planned events, company holidays)…
     pub holidays: Vec<NaiveDate>,
-    /// …and the public holidays of a country (ISO 3166-1 alpha-2, e.g. `US`, `DE`, `GB`).
+    /// …and the public holidays of a country (ISO 3166-1 alpha-2, e.g. `US`, `DE`, `GB`;
+    /// `US` unless set, none with `holiday_country = ""`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holiday_country: Option<String>,
 }
@@ -88,7 +89,8 @@ impl Default for MonitorConfig {
             alert_max_age_days: 3,
             history_days: 400,
             holidays: Vec::new(),
-            holiday_country: None,
+            // Spend dips on public holidays; the US calendar unless a monitor names another.
+            holiday_country: Some("US".into()),
         }
     }
 }
@@ -114,19 +116,9 @@ impl MonitorConfig {
     /// The listed holidays and the country's public holidays of the years `from..=to` span.
     fn quiet_days(&self, from: NaiveDate, to: NaiveDate) -> Result<BTreeSet<NaiveDate>, MonitorError> {
         let mut days: BTreeSet<NaiveDate> = self.holidays.iter().copied().collect();
-        if let Some(code) = &self.holiday_country {
+        if let Some(code) = self.holiday_country.as_deref().filter(|c| !c.trim().is_empty()) {
             let invalid = |problem: String| MonitorError::Invalid { monitor: self.name.clone(), problem };
-            let country: holidays::Country = code.trim().to_uppercase().parse().map_err(|_| {
-                invalid(format!(
-                    "`holiday_country = \"{code}\"` is not a country finopsd has holidays for ({COUNTRIES})"
-                ))
-            })?;
-            let calendar = holidays::Builder::new()
-                .countries(&[country])
-                .years(from.year()..to.year() + 1)
-                .build()
-                .map_err(|e| invalid(format!("holidays of {code} for {}-{}: {e}", from.year(), to.year())))?;
-            days.extend(calendar.values().flat_map(|years| years.values()).flat_map(|dates| dates.keys().copied()));
+            days.extend(public_holidays(code, from, to).map_err(invalid)?);
         }
         Ok(days)
     }
@@ -143,6 +135,19 @@ impl MonitorConfig {
             ..DetectorSettings::default()
         }
     }
+}
+
+/// The public holidays of country `code` (ISO 3166-1 alpha-2) in the years `from..=to` span.
+pub fn public_holidays(code: &str, from: NaiveDate, to: NaiveDate) -> Result<BTreeSet<NaiveDate>, String> {
+    let country: holidays::Country = code.trim().to_uppercase().parse().map_err(|_| {
+        format!("`holiday_country = \"{code}\"` is not a country finopsd has holidays for ({COUNTRIES})")
+    })?;
+    let calendar = holidays::Builder::new()
+        .countries(&[country])
+        .years(from.year()..to.year() + 1)
+        .build()
+        .map_err(|e| format!("holidays of {code} for {}-{}: {e}", from.year(), to.year()))?;
+    Ok(calendar.values().flat_map(|years| years.values()).flat_map(|dates| dates.keys().copied()).collect())
 }
 
 /// The countries whose public holidays are compiled in (Cargo.toml's `holidays` features).
