@@ -9,6 +9,7 @@
 //! number of daily facts does not grow with N and memory can be compared across sizes.
 
 pub mod anomalies;
+pub mod cost_series;
 mod native;
 mod writer;
 
