@@ -420,7 +420,37 @@ mod independent {
                 columns.iter().map(|c| format!("{:>14}", s.false_by_context.get(c).copied().unwrap_or(0))).collect();
             println!("    {name:<22}{}", cells.join(""));
         }
-        println!("  calibration table: not printed here (needs the detector's bands; added with the detector rework).");
+        calibration(&set, &settings);
+    }
+
+    /// The share of clean days outside the detector's 99% band, per noise σ bucket: days of
+    /// series without anomalies, judged, whose only context is the weekly cycle (events such
+    /// as month-end jobs, fees, ramps, holidays and sparse runs are left out: the band is
+    /// about noise). A calibrated band leaves 0.5–2% out in every bucket.
+    fn calibration(set: &IndependentSet, settings: &DetectorSettings) {
+        let labelled: std::collections::BTreeSet<&str> = set.labels.iter().map(|l| l.series_id.as_str()).collect();
+        let mut outside = [0usize; 5];
+        let mut judged = [0usize; 5];
+        for (id, days) in &set.series {
+            if labelled.contains(id.as_str()) {
+                continue;
+            }
+            let b = bucket(set.noise_sigma[id]);
+            let (days_judged, _) = finopsd::detect::detect(days, settings);
+            for (day, context) in days_judged.iter().zip(&set.day_context[id]) {
+                let plain = context.iter().all(|c| c == Context::Weekend);
+                let Some(band) = day.expectation.filter(|_| plain) else { continue };
+                judged[b] += 1;
+                outside[b] += usize::from(day.actual < band.low || day.actual > band.high);
+            }
+        }
+        println!("  calibration: clean days outside the 99% band, by noise σ (target 0.5–2% in each):");
+        let cells: Vec<String> = SIGMA_BUCKETS
+            .iter()
+            .zip(outside.iter().zip(judged))
+            .map(|((_, name), (out, all))| format!("{name}: {:.2}% of {all}", 100.0 * ratio(*out, all)))
+            .collect();
+        println!("    {}", cells.join("   "));
     }
 
     fn ratio_f(part: f64, whole: f64) -> f64 {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use model::{Calibration, Forecaster};
+use model::Forecaster;
 pub use model::{Expectation, ModelSettings};
 
 /// How one monitor judges its series.
@@ -28,8 +28,9 @@ pub struct DetectorSettings {
     pub min_impact: f64,
     /// …and of at least this percentage of the expected cost…
     pub min_impact_pct: f64,
-    /// …unless it moves at least this much money a day: a change small against a large
-    /// series can still be money worth an alert.
+    /// …unless it moves at least this much money a day beyond the band of normal days: a
+    /// change small against a large series can still be money worth an alert, where noise
+    /// of the same size is not.
     pub major_impact: f64,
     /// Impact from which an alert is `medium` and `high`.
     pub medium_impact: f64,
@@ -187,9 +188,10 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
     let mut judged = Vec::with_capacity(days.len());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut forecaster = Forecaster::default();
-    let mut calibration = Calibration::default();
     // The open anomaly's first day, as an index into `days`.
     let mut open: Option<usize> = None;
+    // The open anomaly's money beyond its days' bands: what noise cannot explain.
+    let mut beyond_band = 0.0;
     // Normal days in a row since the last anomalous one.
     let mut normal_run = 0;
     // The day the last shift became the new normal, and by how much the level moved.
@@ -206,8 +208,7 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         }
         // The model learns costs without the time of year; the season's factor puts it back.
         let season = yearly_factor(&usuals, t);
-        let modelled = forecaster.expect(&learned, t, &settings.model);
-        let seasonless = calibration.band(modelled, settings.model.level, model::noise_floor(&learned[..t]));
+        let seasonless = forecaster.expect(&learned, t, &settings.model);
         let normal = Expectation {
             expected: seasonless.expected * season,
             low: seasonless.low * season,
@@ -232,9 +233,6 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         // as they were, and monthly charges not at all.
         let usual = actual - monthly;
         usuals.push(usual);
-        if !quiet && !accepted {
-            calibration.observe(usual / season, seasonless.expected);
-        }
         learned.push(if quiet {
             seasonless.expected
         } else if accepted {
@@ -266,6 +264,10 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
                 continue;
             }
         }
+        if open.is_none() {
+            beyond_band = 0.0;
+        }
+        beyond_band += if actual > expectation.high { actual - expectation.high } else { expectation.low - actual };
         let start = *open.get_or_insert_with(|| {
             anomalies.push(Anomaly {
                 start: date,
@@ -288,9 +290,8 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         anomaly.actual += actual;
         anomaly.impact = anomaly.actual - anomaly.expected;
         anomaly.impact_pct = percent(anomaly.impact, anomaly.expected);
-        let days_so_far = (t + 1 - start) as f64;
-        anomaly.severity =
-            anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, anomaly.impact / days_so_far));
+        let beyond_per_day = beyond_band / (t + 1 - start) as f64;
+        anomaly.severity = anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
         if t + 1 - start >= settings.new_normal_days {
             // The shift lasted: the model learns the days as they were, and the history
             // before them at the new level (scaled by how far the level moved), so the
@@ -371,10 +372,10 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<f64>], t: usize
 
 impl DetectorSettings {
     /// The alert tier of an impact, when it clears the money threshold and either the
-    /// percentage one or, per day, the major impact.
-    fn severity(&self, impact: f64, impact_pct: f64, impact_per_day: f64) -> Option<Severity> {
+    /// percentage one or the major impact (money a day beyond the band).
+    fn severity(&self, impact: f64, impact_pct: f64, beyond_band_per_day: f64) -> Option<Severity> {
         let money = impact.abs();
-        let large_enough = impact_pct.abs() >= self.min_impact_pct || impact_per_day.abs() >= self.major_impact;
+        let large_enough = impact_pct.abs() >= self.min_impact_pct || beyond_band_per_day >= self.major_impact;
         if money < self.min_impact || !large_enough {
             return None;
         }
@@ -586,7 +587,7 @@ mod tests {
         let large: Vec<(NaiveDate, f64)> = weekly(120).into_iter().map(|(d, v)| (d, v * 20.0)).collect();
         let mut changed = large.clone();
         for day in &mut changed[100..103] {
-            day.1 *= 1.1;
+            day.1 *= 1.15;
         }
         let (_, anomalies) = detect(&changed, &DetectorSettings::default());
         let alerts = alerts(&anomalies);
