@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use model::Forecaster;
+use model::{Calibration, Forecaster};
 pub use model::{Expectation, ModelSettings};
 
 /// How one monitor judges its series.
@@ -188,6 +188,7 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
     let mut judged = Vec::with_capacity(days.len());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut forecaster = Forecaster::default();
+    let mut calibration = Calibration::default();
     // The open anomaly's first day, as an index into `days`.
     let mut open: Option<usize> = None;
     // The open anomaly's money beyond its days' bands: what noise cannot explain.
@@ -209,16 +210,19 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         // The model learns costs without the time of year; the season's factor puts it back.
         let season = yearly_factor(&usuals, t);
         let seasonless = forecaster.expect(&learned, t, &settings.model);
-        let normal = Expectation {
-            expected: seasonless.expected * season,
-            low: seasonless.low * season,
-            high: seasonless.high * season,
-        };
+        // Two bands: the model's own, which says whether the series is off its normal (an
+        // anomaly opens, goes on, becomes the new normal), and the one drawn from the series'
+        // own residuals, calibrated to its noise, which a day must leave to alert.
+        let calibrated = calibration.band(seasonless, settings.model.level, model::noise_floor(&learned[..t]));
         seasons.push(season);
-        baselines.push((!quiet).then_some(normal.expected));
+        baselines.push((!quiet).then_some(seasonless.expected * season));
         let monthly = monthly_charge(days, &baselines, t);
-        let expectation =
-            Expectation { expected: normal.expected + monthly, low: normal.low + monthly, high: normal.high + monthly };
+        let in_place = |band: Expectation| Expectation {
+            expected: band.expected * season + monthly,
+            low: band.low * season + monthly,
+            high: band.high * season + monthly,
+        };
+        let (expectation, alert_band) = (in_place(seasonless), in_place(calibrated));
         // A day at zero where the same weekday was zero in at least two of the last four
         // weeks (an account that stops at the weekend, also after a week that ran on) is
         // normal whatever the model says.
@@ -226,13 +230,16 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
             && (1..=4).filter(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0).count() >= 2;
         let accepted = settings.accepted_days.contains(&date);
         let anomalous = !quiet && !accepted && !zero_weekday && (actual < expectation.low || actual > expectation.high);
-        judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(expectation), anomalous });
+        judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(alert_band), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
         // teach the model that bad days are normal, yet an expectation that was wrong moves
         // towards what the days really are; quiet days are learned as expected, accepted days
         // as they were, and monthly charges not at all.
         let usual = actual - monthly;
         usuals.push(usual);
+        if !quiet && !accepted {
+            calibration.observe(usual / season, seasonless.expected);
+        }
         learned.push(if quiet {
             seasonless.expected
         } else if accepted {
@@ -251,7 +258,7 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         if open.is_none() {
             // Back at the level from before the last new normal (a runaway that ran long and
             // is now fixed): the shift is over, which is no anomaly of its own.
-            let back = usual / normal.expected;
+            let back = usual / (seasonless.expected * season);
             if let Some((_, ratio)) = last_shift.filter(|(at, _)| t - at <= REVERT_DAYS)
                 && back.is_finite()
                 && (back * ratio - 1.0).abs() <= REVERT_TOLERANCE
@@ -267,7 +274,8 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         if open.is_none() {
             beyond_band = 0.0;
         }
-        beyond_band += if actual > expectation.high { actual - expectation.high } else { expectation.low - actual };
+        let beyond = (actual - alert_band.high).max(alert_band.low - actual).max(0.0);
+        beyond_band += beyond;
         let start = *open.get_or_insert_with(|| {
             anomalies.push(Anomaly {
                 start: date,
@@ -290,8 +298,13 @@ pub fn detect(days: &[(NaiveDate, f64)], settings: &DetectorSettings) -> (Vec<Da
         anomaly.actual += actual;
         anomaly.impact = anomaly.actual - anomaly.expected;
         anomaly.impact_pct = percent(anomaly.impact, anomaly.expected);
-        let beyond_per_day = beyond_band / (t + 1 - start) as f64;
-        anomaly.severity = anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
+        // Only a day outside the calibrated band raises an alert: days off the model's band
+        // but within the series' own noise keep the anomaly open without alerting on it.
+        if beyond > 0.0 {
+            let beyond_per_day = beyond_band / (t + 1 - start) as f64;
+            anomaly.severity =
+                anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
+        }
         if t + 1 - start >= settings.new_normal_days {
             // The shift lasted: the model learns the days as they were, and the history
             // before them at the new level (scaled by how far the level moved), so the

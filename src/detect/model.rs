@@ -174,9 +174,61 @@ fn robust(history: &[f64], level: f64) -> Expectation {
     Expectation { expected, low: expected - width, high: expected + width }
 }
 
+/// How far a series' own days have strayed from what the model expected: the recent
+/// residuals in log(1 + cost), from which each day's band is drawn. A model's parametric
+/// interval assumes its fit's errors; these are the series' real ones (its noise, its
+/// autocorrelation, the model's misses), so a 99% band holds 99% of normal days whatever the
+/// series' noise. Median and MAD keep the anomalies among them from widening the band.
+#[derive(Debug, Default)]
+pub struct Calibration {
+    residuals: Vec<f64>,
+}
+
+impl Calibration {
+    /// Residuals a band needs before it replaces the model's: three weeks.
+    const MIN_RESIDUALS: usize = 21;
+    /// The recent residuals a band is drawn from: thirteen weeks, enough for the tail.
+    const WINDOW: usize = 91;
+
+    /// Records a judged day: its cost and what the model expected.
+    pub fn observe(&mut self, actual: f64, expected: f64) {
+        if actual >= 0.0 && expected >= 0.0 {
+            self.residuals.push(actual.ln_1p() - expected.ln_1p());
+        }
+    }
+
+    /// `model`'s expectation with its band drawn from the recent residuals at `level`, once
+    /// there are enough; the model's band until then. Never narrower than the noise floor
+    /// `floor`, nor than 5% of the day's own expectation, either side.
+    pub fn band(&self, model: Expectation, level: f64, floor: f64) -> Expectation {
+        if self.residuals.len() < Self::MIN_RESIDUALS || model.expected < 0.0 {
+            return model;
+        }
+        let floor = floor.max(0.05 * model.expected);
+        let recent = &self.residuals[self.residuals.len().saturating_sub(Self::WINDOW)..];
+        let center = median(recent);
+        let mut deviations: Vec<f64> = recent.iter().map(|r| (r - center).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
+        // Forecast errors have heavier tails than a normal law (autocorrelated noise, the
+        // weekly shape's misses): the width is the larger of the normal quantile of the robust
+        // spread and the residuals' own quantile at the level.
+        let robust = normal_quantile(level) * MAD_TO_SIGMA * median(&deviations);
+        let empirical = deviations[((deviations.len() - 1) as f64 * level).round() as usize];
+        let width = robust.max(empirical);
+        let log_expected = model.expected.ln_1p();
+        // Never narrower than the model's own interval: its parametric band knows the trend's
+        // uncertainty ahead of the last fit, which the residuals of past days do not.
+        Expectation {
+            expected: model.expected,
+            low: (log_expected + center - width).exp_m1().min(model.expected - floor).min(model.low),
+            high: (log_expected + center + width).exp_m1().max(model.expected + floor).max(model.high),
+        }
+    }
+}
+
 /// A band no narrower than 5% of the recent level: billing noise of a flat series is not
 /// zero, and a constant history would otherwise call any cent of change an anomaly.
-fn noise_floor(history: &[f64]) -> f64 {
+pub fn noise_floor(history: &[f64]) -> f64 {
     0.05 * median(&history[history.len().saturating_sub(2 * WEEK)..]).abs()
 }
 
