@@ -1,7 +1,8 @@
 //! Anomaly detection on daily cost series: each day is judged against a seasonal model of
-//! the days before it (no look-ahead); consecutive anomalous days form one anomaly; an
-//! anomaly alerts only when its money and its percentage both clear the monitor's
-//! thresholds, and a level shift that lasts becomes the new normal instead of alerting on.
+//! the days before it (no look-ahead); consecutive days off the model's band form one
+//! anomaly; it alerts only on days outside a band calibrated to the series' own noise, when
+//! its money and its percentage (or its money beyond the band, `major_impact`) clear the
+//! monitor's thresholds; a level shift that lasts becomes the new normal instead of alerting on.
 
 mod model;
 pub mod monitor;
