@@ -134,15 +134,23 @@ fn main() {
     independent::report(env_or("BENCH_SERIES", 240), env_or("BENCH_DAYS", 420), env_or("BENCH_SEED", 2026));
 }
 
+/// The detector's alerts on `series` with `holidays` as quiet days, as `anomalies scan` runs
+/// it, with its settings and the seconds the scan took.
+fn timed_scan(
+    series: &BTreeMap<String, Vec<(NaiveDate, f64)>>,
+    holidays: &[NaiveDate],
+) -> (Vec<Event>, DetectorSettings, f64) {
+    let settings = DetectorSettings { quiet_days: holidays.iter().copied().collect(), ..DetectorSettings::default() };
+    let started = Instant::now();
+    let alerts = scan(series, &settings);
+    let seconds = started.elapsed().as_secs_f64();
+    (alerts.into_iter().map(|a| (a.series_id, a.start, a.end)).collect(), settings, seconds)
+}
+
 fn demo_set(count: usize, days: usize, seed: u64) {
     let set = labeled_series(count, days, seed);
     let series_years = (count * days) as f64 / 365.0;
-    let settings =
-        DetectorSettings { quiet_days: set.holidays.iter().copied().collect(), ..DetectorSettings::default() };
-    let started = Instant::now();
-    let alerts = scan(&set.series, &settings);
-    let seconds = started.elapsed().as_secs_f64();
-    let detector: Vec<Event> = alerts.into_iter().map(|a| (a.series_id, a.start, a.end)).collect();
+    let (detector, _, seconds) = timed_scan(&set.series, &set.holidays);
     let rows = [
         ("finopsd scan", score(&detector, &set.labels, series_years)),
         ("|Δ| > 40% of 7-day mean, > $100", score(&week_change(&set.series), &set.labels, series_years)),
@@ -190,13 +198,12 @@ fn demo_set(count: usize, days: usize, seed: u64) {
 ///   non-zero day) outside every label's scoring window, / 365.
 mod independent {
     use std::collections::BTreeMap;
-    use std::time::Instant;
 
     use chrono::{Days, NaiveDate};
-    use finopsd::detect::{DetectorSettings, scan};
+    use finopsd::detect::DetectorSettings;
     use finopsd::sample::cost_series::{Context, Contexts, IndependentSet, Kind, Label, independent_series};
 
-    use super::{Event, ratio, rolling_z};
+    use super::{Event, ratio, rolling_z, timed_scan};
 
     /// Labels worth less than this ($, |excess|) are neutral.
     const NEUTRAL_EXCESS: f64 = 100.0;
@@ -340,12 +347,7 @@ mod independent {
 
     pub fn report(count: usize, days: usize, seed: u64) {
         let set = independent_series(count, days, seed);
-        let settings =
-            DetectorSettings { quiet_days: set.holidays.iter().copied().collect(), ..DetectorSettings::default() };
-        let started = Instant::now();
-        let alerts = scan(&set.series, &settings);
-        let seconds = started.elapsed().as_secs_f64();
-        let detector: Vec<Event> = alerts.into_iter().map(|a| (a.series_id, a.start, a.end)).collect();
+        let (detector, settings, seconds) = timed_scan(&set.series, &set.holidays);
         let rows =
             [("finopsd scan", score(&set, detector)), ("rolling 28-day z > 3", score(&set, rolling_z(&set.series)))];
         let (clean, clean_by_bucket) = clean_years(&set);

@@ -227,8 +227,8 @@ impl Allocator {
         let mut spelled = Vec::new();
         for (d, choice) in choices.iter_mut().enumerate() {
             if self.folds_from_tag(d, choice) {
-                let shown = self.spellings.show(d, &choice.value);
-                if self.spellings.drifted(d, &shown) {
+                let (shown, drifted) = self.spellings.show_and_drift(d, &choice.value);
+                if drifted {
                     spelled.push((d, std::mem::replace(&mut choice.value, shown)));
                 } else {
                     choice.value = shown;
@@ -1104,15 +1104,7 @@ mod tests {
             tags: [("environment".to_string(), Pattern::Exact("production".into()))].into(),
             ..Conditions::default()
         };
-        let lookup = RuleConfig {
-            value: None,
-            lookup: Some(LookupConfig {
-                dimension: "service".into(),
-                table: [("checkout".to_string(), "payments".to_string())].into(),
-                catalog: None,
-            }),
-            ..rule("service owner", Conditions::default(), "")
-        };
+        let lookup = checkout_owner_lookup();
         let mut config = config(vec![
             ("service", vec![tag_rule("service tag", "service")]),
             ("team", vec![rule("production search", production, "search"), lookup]),
@@ -1161,9 +1153,9 @@ mod tests {
         assert_eq!(first_value(&config, &fact("x", ("1", "a"), "r", r#"{"owner-team":"data"}"#)), "data");
     }
 
-    #[test]
-    fn a_lookup_maps_an_earlier_dimension() {
-        let lookup = RuleConfig {
+    /// A team rule looking the service up: `checkout` is `payments`'.
+    fn checkout_owner_lookup() -> RuleConfig {
+        RuleConfig {
             value: None,
             lookup: Some(LookupConfig {
                 dimension: "service".into(),
@@ -1171,7 +1163,12 @@ mod tests {
                 catalog: None,
             }),
             ..rule("service owner", Conditions::default(), "")
-        };
+        }
+    }
+
+    #[test]
+    fn a_lookup_maps_an_earlier_dimension() {
+        let lookup = checkout_owner_lookup();
         let config = config(vec![("service", vec![tag_rule("service tag", "service")]), ("team", vec![lookup])]);
         let chosen = values(&config, &fact("x", ("1", "a"), "r", r#"{"app":"checkout"}"#));
         assert_eq!(chosen[1].0, "payments");

@@ -37,7 +37,7 @@ impl Matcher {
 
     fn matches(&self, text: &str) -> bool {
         match self {
-            Matcher::Exact { key, case } => *key == case.key(text),
+            Matcher::Exact { key, case } => case.matches_key(text, key),
             Matcher::Glob(glob) => glob.is_match(text),
             Matcher::Regex(regex) => regex.is_match(text),
         }

@@ -36,6 +36,15 @@ impl ValueCase {
         }
     }
 
+    /// Whether `text` compares equal to `key` (a value already through [`ValueCase::key`]),
+    /// without building `text`'s key: rule conditions test every cost this way.
+    pub fn matches_key(self, text: &str, key: &str) -> bool {
+        match self {
+            ValueCase::Fold => crate::focus::folds_to(text, key),
+            ValueCase::Preserve => text == key,
+        }
+    }
+
     /// Whether `a` and `b` are the same value.
     pub fn same(self, a: &str, b: &str) -> bool {
         a == b || self.key(a) == self.key(b)
@@ -60,11 +69,8 @@ impl FromIterator<(String, ValueCase)> for ValueCases {
     }
 }
 
-/// A value as folding compares it: trimmed, inner whitespace collapsed to one space, lower
-/// case (as ingest folds tag keys).
-pub fn fold_value(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-}
+/// A value as folding compares it (as ingest folds tag keys).
+pub use crate::focus::fold_case_and_space as fold_value;
 
 /// What one spelling of a folded value carries: per currency, EffectiveCost and line items.
 type SpellingWeight = BTreeMap<String, (Money, i64)>;
@@ -140,20 +146,17 @@ impl Spellings {
         }
     }
 
-    /// The value shown for `spelling` in dimension `d`: the chosen spelling of its folded
+    /// The value shown for `spelling` in dimension `d` — the chosen spelling of its folded
     /// value, or the folded value itself when none was chosen (costs the choice never saw
-    /// still fold together).
-    pub fn show(&self, d: usize, spelling: &str) -> String {
+    /// still fold together) — and whether some cost spells that value otherwise than shown
+    /// (folded once, as every allocated cost asks).
+    pub fn show_and_drift(&self, d: usize, spelling: &str) -> (String, bool) {
         let folded = fold_value(spelling);
+        let drifted = self.drifted[d].contains(&folded);
         match self.shown[d].get(&folded) {
-            Some(shown) => shown.clone(),
-            None => folded,
+            Some(shown) => (shown.clone(), drifted),
+            None => (folded, drifted),
         }
-    }
-
-    /// Whether some cost spells the folded value of `shown` otherwise than `shown`.
-    pub fn drifted(&self, d: usize, shown: &str) -> bool {
-        self.drifted[d].contains(&fold_value(shown))
     }
 }
 
@@ -206,28 +209,28 @@ mod tests {
     fn the_spelling_with_the_most_cost_shows_and_a_tie_goes_to_lower_case() {
         let spellings =
             chosen(&[], &[("Checkout", "USD", "50", 1), ("checkout", "USD", "30", 5), ("CHECKOUT", "USD", "20", 1)]);
-        assert_eq!(spellings.show(0, " CHECKOUT "), "Checkout");
-        assert!(spellings.drifted(0, "Checkout"));
+        assert_eq!(spellings.show_and_drift(0, " CHECKOUT ").0, "Checkout");
+        assert!(spellings.show_and_drift(0, "Checkout").1);
         let tie = chosen(&[], &[("Search", "USD", "10", 1), ("search", "USD", "10", 1), ("SEARCH", "USD", "10", 1)]);
-        assert_eq!(tie.show(0, "Search"), "search");
+        assert_eq!(tie.show_and_drift(0, "Search").0, "search");
         let one = chosen(&[], &[("Data", "USD", "10", 1)]);
-        assert_eq!(one.show(0, "data"), "Data");
-        assert!(!one.drifted(0, "Data"), "one spelling is nothing to clean up");
+        assert_eq!(one.show_and_drift(0, "data").0, "Data");
+        assert!(!one.show_and_drift(0, "Data").1, "one spelling is nothing to clean up");
         // Never seen: shown folded, so it still is one value.
-        assert_eq!(one.show(0, "New Team"), "new team");
+        assert_eq!(one.show_and_drift(0, "New Team").0, "new team");
     }
 
     #[test]
     fn currencies_are_never_added_the_main_one_decides() {
         // 900 EUR is not more than 100 USD: most line items are in USD.
         let spellings = chosen(&[], &[("Payments", "USD", "100", 3), ("payments", "EUR", "900", 1)]);
-        assert_eq!(spellings.show(0, "PAYMENTS"), "Payments");
+        assert_eq!(spellings.show_and_drift(0, "PAYMENTS").0, "Payments");
     }
 
     #[test]
     fn a_value_the_config_writes_is_kept_and_the_tags_spelling_it_otherwise_fold_into_it() {
         let spellings = chosen(&["platform"], &[("Platform", "USD", "100", 1)]);
-        assert_eq!(spellings.show(0, "Platform"), "platform");
-        assert!(spellings.drifted(0, "platform"));
+        assert_eq!(spellings.show_and_drift(0, "Platform").0, "platform");
+        assert!(spellings.show_and_drift(0, "platform").1);
     }
 }

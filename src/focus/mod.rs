@@ -229,9 +229,43 @@ impl CostTotals {
     }
 }
 
+/// Text as people mean it when they write a tag key or value: trimmed, inner whitespace
+/// collapsed to one space, lower case (`Team `, `TEAM` and `team` are one key; ` Checkout`
+/// and `CHECKOUT` one value).
+pub fn fold_case_and_space(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Whether `text` folds to `folded` (as [`fold_case_and_space`] gives it), without building
+/// the folded text: rules compare every cost's tags this way.
+pub fn folds_to(text: &str, folded: &str) -> bool {
+    let mut expected = folded.chars();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 && expected.next() != Some(' ') {
+            return false;
+        }
+        for lower in word.chars().flat_map(char::to_lowercase) {
+            if expected.next() != Some(lower) {
+                return false;
+            }
+        }
+    }
+    expected.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_compares_without_building_the_folded_text() {
+        for text in [" Checkout ", "CHECKOUT", "check out", "Data \t Platform", "", "  ", "ÉQUIPE"] {
+            let folded = fold_case_and_space(text);
+            assert!(folds_to(text, &folded), "{text:?}");
+            assert!(!folds_to(text, &format!("{folded}x")), "{text:?}");
+        }
+        assert!(!folds_to("checkout", "check out") && !folds_to("check out", "checkout"));
+    }
 
     #[test]
     fn months_as_range_bounds_mean_their_first_and_last_day() {

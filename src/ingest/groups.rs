@@ -285,7 +285,8 @@ impl DailyGroups {
 
 fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
     let mut rest = key;
-    let mut fed = Vec::new();
+    let mut fed = [false; KEY_DATES.len() + KEY_TEXT.len()];
+    let mut read = 0;
     let mut next = || {
         let (length, tail) = rest.split_at(4);
         let length = u32::from_le_bytes(length.try_into().expect("four bytes")) as usize;
@@ -295,7 +296,8 @@ fn export_group(key: &[u8], sums: GroupSums) -> ExportGroup {
         if from_fallback {
             text = &text[1..];
         }
-        fed.push(from_fallback);
+        fed[read] = from_fallback;
+        read += 1;
         // Readers push UTF-8 text only, and cut dates at a character boundary.
         (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned())
     };

@@ -501,16 +501,30 @@ type Refusal = (FocusColumn, String);
 /// without its account start an account of its own (which a restated export, stating it,
 /// would then leave behind).
 fn check_partition_fallbacks(groups: &[ExportGroup]) -> Result<(), (Option<Position>, FocusColumn, String)> {
+    type Fed = fn(&ExportGroup) -> bool;
     type Partition = fn(&ExportGroup) -> (bool, Option<String>);
-    let partitions: [(FocusColumn, Partition); 3] = [
-        (FocusColumn::BillingPeriodStart, |g| {
-            let month = g.billing_period_start.clone().ok().flatten().map(|d| BillingPeriod::containing(d).to_string());
-            (g.fallback_fed.billing_period, month)
-        }),
-        (FocusColumn::ProviderName, |g| (g.fallback_fed.provider, g.provider.clone())),
-        (FocusColumn::BillingAccountId, |g| (g.fallback_fed.billing_account, g.billing_account_id.clone())),
+    let partitions: [(FocusColumn, Fed, Partition); 3] = [
+        (
+            FocusColumn::BillingPeriodStart,
+            |g| g.fallback_fed.billing_period,
+            |g| {
+                let month =
+                    g.billing_period_start.clone().ok().flatten().map(|d| BillingPeriod::containing(d).to_string());
+                (g.fallback_fed.billing_period, month)
+            },
+        ),
+        (FocusColumn::ProviderName, |g| g.fallback_fed.provider, |g| (g.fallback_fed.provider, g.provider.clone())),
+        (
+            FocusColumn::BillingAccountId,
+            |g| g.fallback_fed.billing_account,
+            |g| (g.fallback_fed.billing_account, g.billing_account_id.clone()),
+        ),
     ];
-    for (column, partition) in partitions {
+    for (column, fed, partition) in partitions {
+        // Nearly every file: no fallback said where any money goes.
+        if !groups.iter().any(fed) {
+            continue;
+        }
         let stated: BTreeSet<String> =
             groups.iter().map(partition).filter(|(fed, _)| !fed).filter_map(|(_, value)| value).collect();
         if stated.is_empty() {

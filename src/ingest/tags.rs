@@ -9,7 +9,7 @@ use serde_json::Value;
 /// keys are case-insensitive; AWS's depend on the service). Provider prefixes
 /// (`aws:createdBy`, `user:Team`) stay part of the key.
 pub fn normalise_tag_key(key: &str) -> String {
-    key.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    crate::focus::fold_case_and_space(key)
 }
 
 /// `key` with the first of `prefixes` it starts with rewritten (CUR 2.0's `user_team` →
