@@ -1,19 +1,19 @@
 //! Each day's expected cost and prediction interval, learned only from the days before it.
 //!
-//! With four weeks of history or more: MSTL with weekly seasonality and an ETS trend
-//! (augurs), refitted every `refit_days` and forecast ahead until the next refit, so a day is
+//! With four weeks of history or more: MSTL with a robust weekly shape and a robust local
+//! trend line (augurs), refitted every `refit_days` and forecast ahead until the next refit, so a day is
 //! never judged by a model that saw it. Below that, or when the fit fails (constant or
 //! all-zero series): the median of the same weekday over the last weeks, with a band from
 //! the median absolute deviation of the recent days.
 
+use augurs::Fit;
 use augurs::mstl::MSTLModel;
-use augurs::{Fit, Predict};
 
 /// Below this many days the seasonal model is not trusted: four weekly cycles.
 pub const SEASONAL_MIN_DAYS: usize = 28;
 pub const WEEK: usize = 7;
 /// MAD to standard deviation of a normal distribution.
-const MAD_TO_SIGMA: f64 = 1.4826;
+pub const MAD_TO_SIGMA: f64 = 1.4826;
 
 /// A day's expectation: the point and the interval a normal day falls in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,11 +34,11 @@ pub struct ModelSettings {
     pub level: f64,
 }
 
-/// Forecasts held from the last fit: the first day they cover and one expectation per day.
+/// The weekly shape from the last fit, and the day it was fitted on.
 #[derive(Default)]
 pub struct Forecaster {
-    from: usize,
-    ahead: Vec<Expectation>,
+    fitted_at: usize,
+    shape: Option<WeeklyShape>,
 }
 
 impl Forecaster {
@@ -48,110 +48,112 @@ impl Forecaster {
         if t < SEASONAL_MIN_DAYS {
             return robust(&learned[..t], settings.level);
         }
-        if !(self.from..self.from + self.ahead.len()).contains(&t) {
-            let history = &learned[t.saturating_sub(settings.history_days)..t];
-            self.from = t;
-            self.ahead = seasonal(history, settings.refit_days, settings.level).unwrap_or_default();
-            if self.ahead.is_empty() {
-                return robust(&learned[..t], settings.level);
-            }
+        if self.shape.is_none() || t >= self.fitted_at + settings.refit_days {
+            let from = t.saturating_sub(settings.history_days);
+            self.fitted_at = t;
+            self.shape = WeeklyShape::fit(&learned[from..t], from);
         }
-        self.ahead[t - self.from]
+        match &self.shape {
+            Some(shape) => shape.expect(learned, t, settings.level),
+            None => robust(&learned[..t], settings.level),
+        }
     }
 
-    /// Forgets the held forecasts, so the next day refits (after the history changed).
+    /// Forgets the weekly shape, so the next day refits (after the history changed).
     pub fn reset(&mut self) {
-        self.ahead.clear();
+        self.shape = None;
     }
-}
-
-/// The trend of the seasonally adjusted costs: one ETS model with additive error and trend,
-/// not damped, its optimiser stopped at `max_iterations`. AutoETS searches six models with up
-/// to 2,000 optimiser steps each; on the labeled set one model is as good (cost trends are
-/// slow and the weekly refit catches turns), and the optimiser was most of the detector's
-/// time.
-#[derive(Debug, Clone, Copy)]
-struct CostTrend {
-    max_iterations: usize,
-}
-
-/// A fitted [`CostTrend`].
-#[derive(Debug)]
-struct FittedCostTrend(augurs::ets::model::Model);
-
-type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-impl augurs::mstl::TrendModel for CostTrend {
-    fn name(&self) -> std::borrow::Cow<'_, str> {
-        "ETS(A,A,N)".into()
-    }
-
-    fn fit(&self, y: &[f64]) -> Result<Box<dyn augurs::mstl::FittedTrendModel + Sync + Send>, BoxedError> {
-        use augurs::ets::model::{ErrorComponent, ModelType, SeasonalComponent, TrendComponent, Unfit};
-        let kind = ModelType {
-            error: ErrorComponent::Additive,
-            trend: TrendComponent::Additive,
-            season: SeasonalComponent::None,
-        };
-        let model = Unfit::new(kind).damped(false).max_iterations(self.max_iterations).fit(y)?;
-        Ok(Box::new(FittedCostTrend(model)))
-    }
-}
-
-impl augurs::mstl::FittedTrendModel for FittedCostTrend {
-    fn predict_inplace(
-        &self,
-        horizon: usize,
-        level: Option<f64>,
-        forecast: &mut augurs::Forecast,
-    ) -> Result<(), BoxedError> {
-        Ok(self.0.predict_inplace(horizon, level, forecast)?)
-    }
-
-    fn predict_in_sample_inplace(&self, level: Option<f64>, forecast: &mut augurs::Forecast) -> Result<(), BoxedError> {
-        Ok(self.0.predict_in_sample_inplace(level, forecast)?)
-    }
-
-    fn training_data_size(&self) -> Option<usize> {
-        Some(self.0.training_data_size())
-    }
-}
-
-/// Optimiser steps per fit: the fit starts from ETS's usual initial values and 30 steps
-/// refine them as far as detection can tell (on the labeled set, 30 steps alert as well as
-/// 2,000, and the whole scan takes a third of the time).
-const TREND_ITERATIONS: usize = 30;
-
-fn trend_model() -> CostTrend {
-    CostTrend { max_iterations: TREND_ITERATIONS }
 }
 
 /// A map of cost values and its inverse.
 type Transform = fn(f64) -> f64;
 
+/// The weekly pattern of a series (augurs' MSTL decomposition, robust STL), as an offset per
+/// day of the week; each day's level is then read from the days just before it.
+///
 /// Costs grow and shrink in proportion (a weekend that is 40% of a weekday stays 40% as the
 /// account grows), so a series that never goes negative is modelled as log(1 + cost): its
-/// weekly pattern and its intervals scale with the level.
-fn seasonal(history: &[f64], horizon: usize, level: f64) -> Option<Vec<Expectation>> {
-    let proportional = history.iter().all(|v| *v >= 0.0);
-    let (forward, back): (Transform, Transform) =
-        if proportional { (f64::ln_1p, f64::exp_m1) } else { (std::convert::identity, std::convert::identity) };
-    let transformed: Vec<f64> = history.iter().map(|v| forward(*v)).collect();
-    let model = MSTLModel::new(vec![WEEK], trend_model());
-    let fitted = model.fit(&transformed).map_err(|e| tracing::debug!(error = %e, "seasonal fit failed")).ok()?;
-    let forecast = fitted.predict(horizon, level).ok()?;
-    let intervals = forecast.intervals?;
-    let floor = noise_floor(history);
-    let ahead: Vec<Expectation> = forecast
-        .point
-        .iter()
-        .zip(intervals.lower.iter().zip(&intervals.upper))
-        .map(|(&expected, (&low, &high))| {
-            let expected = back(expected).max(0.0);
-            Expectation { expected, low: back(low).min(expected - floor), high: back(high).max(expected + floor) }
-        })
-        .collect();
-    ahead.iter().all(|e| e.expected.is_finite() && e.low.is_finite() && e.high.is_finite()).then_some(ahead)
+/// weekly pattern and its band scale with the level.
+struct WeeklyShape {
+    /// Offsets by day index modulo seven.
+    offsets: [f64; WEEK],
+    forward: Transform,
+    back: Transform,
+}
+
+/// Days the level is read from: two weeks, enough to see a migration ramp turn, few enough
+/// to follow it.
+const LEVEL_DAYS: usize = 14;
+
+/// Weeks each weekday's effect is smoothed over (odd, as STL needs): a few odd weeks do not
+/// flatten the shape.
+const WEEKLY_SMOOTHING: usize = 15;
+
+impl WeeklyShape {
+    /// The shape of `history`, whose first day is day `first` of the series.
+    fn fit(history: &[f64], first: usize) -> Option<WeeklyShape> {
+        let proportional = history.iter().all(|v| *v >= 0.0);
+        let (forward, back): (Transform, Transform) =
+            if proportional { (f64::ln_1p, f64::exp_m1) } else { (std::convert::identity, std::convert::identity) };
+        let transformed: Vec<f64> = history.iter().map(|v| forward(*v)).collect();
+        let mut stl = augurs::mstl::stlrs::StlParams::new();
+        // Robust: a spike or an outage among the weeks does not bend the shape.
+        stl.robust(true);
+        let mut params = augurs::mstl::stlrs::MstlParams::new();
+        params.stl_params(stl).seasonal_lengths(&[WEEKLY_SMOOTHING]);
+        let fitted = MSTLModel::naive(vec![WEEK])
+            .mstl_params(params)
+            .fit(&transformed)
+            .map_err(|e| tracing::debug!(error = %e, "seasonal fit failed"))
+            .ok()?;
+        let seasonal = fitted.fit().seasonal().first()?;
+        let mut offsets = [0.0; WEEK];
+        for (i, offset) in seasonal.iter().enumerate().skip(seasonal.len().saturating_sub(WEEK)) {
+            offsets[(first + i) % WEEK] = f64::from(*offset);
+        }
+        offsets.iter().all(|o| o.is_finite()).then_some(WeeklyShape { offsets, forward, back })
+    }
+
+    /// Day `t`'s expectation: its weekday's offset on the level of the last two weeks, drawn
+    /// as a line robust to the anomalies among them (Theil–Sen: the median of the pairwise
+    /// slopes, and the median intercept), with a band from the days' spread around it.
+    fn expect(&self, learned: &[f64], t: usize, level: f64) -> Expectation {
+        let from = t.saturating_sub(LEVEL_DAYS);
+        let adjusted: Vec<f64> = (from..t).map(|i| (self.forward)(learned[i]) - self.offsets[i % WEEK]).collect();
+        let mut slopes = Vec::with_capacity(adjusted.len() * adjusted.len() / 2);
+        for (i, a) in adjusted.iter().enumerate() {
+            for (j, b) in adjusted.iter().enumerate().skip(i + 1) {
+                slopes.push((b - a) / (j - i) as f64);
+            }
+        }
+        let n = adjusted.len() as f64;
+        let slope = median(&slopes);
+        let at_slope = |slope: f64| {
+            let intercept = median(&adjusted.iter().enumerate().map(|(i, v)| v - slope * i as f64).collect::<Vec<_>>());
+            let deviations: Vec<f64> =
+                adjusted.iter().enumerate().map(|(i, v)| (v - intercept - slope * i as f64).abs()).collect();
+            (intercept, MAD_TO_SIGMA * median(&deviations))
+        };
+        let (_, sigma) = at_slope(slope);
+        // Two weeks of noisy days tilt a line by chance, and a tilt projected a week ahead is a
+        // false alert: the slope counts in full only when it is well beyond its own standard
+        // error (real ramps are), and shrinks to flat as it nears it.
+        let standard_error = sigma * (12.0 / (n * n * n - n)).sqrt();
+        let slope = slope * (1.0 - (2.0 * standard_error / slope.abs()).powi(2)).max(0.0);
+        let (intercept, sigma) = at_slope(slope);
+        // The line's own error grows with the distance from the days it was drawn through.
+        let ahead = n - (n - 1.0) / 2.0;
+        let spread = (1.0 + 1.0 / n + 12.0 * ahead * ahead / (n * (n * n - 1.0))).sqrt();
+        let point = intercept + slope * n + self.offsets[t % WEEK];
+        let width = normal_quantile(level) * sigma * spread;
+        let floor = noise_floor(&learned[..t]);
+        let expected = (self.back)(point).max(0.0);
+        Expectation {
+            expected,
+            low: (self.back)(point - width).min(expected - floor),
+            high: (self.back)(point + width).max(expected + floor),
+        }
+    }
 }
 
 /// The median of the same weekday in the recent weeks (of all recent days below two weeks),
@@ -175,20 +177,33 @@ fn robust(history: &[f64], level: f64) -> Expectation {
 }
 
 /// How far a series' own days have strayed from what the model expected: the recent
-/// residuals in log(1 + cost), from which each day's band is drawn. A model's parametric
-/// interval assumes its fit's errors; these are the series' real ones (its noise, its
-/// autocorrelation, the model's misses), so a 99% band holds 99% of normal days whatever the
-/// series' noise. Median and MAD keep the anomalies among them from widening the band.
+/// residuals in log(1 + cost), from which each day's band and each day's surprise are drawn.
+/// A model's parametric interval assumes its fit's errors; these are the series' real ones
+/// (its noise, its autocorrelation, the model's misses), so a 99% band holds 99% of normal
+/// days whatever the series' noise. Median and MAD keep the anomalies among them from
+/// widening the band.
 #[derive(Debug, Default)]
 pub struct Calibration {
     residuals: Vec<f64>,
 }
 
+/// What the recent residuals say about the series' noise, in log(1 + cost).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The typical residual: how far the model runs above or below the days.
+    center: f64,
+    /// The robust standard deviation of a day's residual.
+    sigma: f64,
+    /// Half the width of the band at the level.
+    width: f64,
+    /// How much a day's residual carries into the next (lag-1 autocorrelation, 0 to 0.8): a
+    /// run of high days is less surprising in a series whose noise comes in runs.
+    carry: f64,
+}
+
 impl Calibration {
     /// Residuals a band needs before it replaces the model's: three weeks.
     const MIN_RESIDUALS: usize = 21;
-    /// The recent residuals a band is drawn from: thirteen weeks, enough for the tail.
-    const WINDOW: usize = 91;
 
     /// Records a judged day: its cost and what the model expected.
     pub fn observe(&mut self, actual: f64, expected: f64) {
@@ -197,32 +212,72 @@ impl Calibration {
         }
     }
 
-    /// `model`'s expectation with its band drawn from the recent residuals at `level`, once
-    /// there are enough; the model's band until then. Never narrower than the noise floor
-    /// `floor`, nor than 5% of the day's own expectation, either side.
-    pub fn band(&self, model: Expectation, level: f64, floor: f64) -> Expectation {
+    /// The spread of the recent residuals at `level`, once there are enough; otherwise the
+    /// one `model`'s own band implies.
+    pub fn spread(&self, model: Expectation, level: f64) -> Spread {
+        let quantile = normal_quantile(level);
         if self.residuals.len() < Self::MIN_RESIDUALS || model.expected < 0.0 {
-            return model;
+            let width = (model.high.max(0.0).ln_1p() - model.expected.max(0.0).ln_1p()).max(SIGMA_FLOOR * quantile);
+            return Spread { center: 0.0, sigma: width / quantile, width, carry: 0.0 };
         }
-        let floor = floor.max(0.05 * model.expected);
-        let recent = &self.residuals[self.residuals.len().saturating_sub(Self::WINDOW)..];
+        let recent = &self.residuals[self.residuals.len().saturating_sub(CALIBRATION_DAYS)..];
         let center = median(recent);
         let mut deviations: Vec<f64> = recent.iter().map(|r| (r - center).abs()).collect();
         deviations.sort_by(f64::total_cmp);
+        let sigma = (MAD_TO_SIGMA * median(&deviations)).max(SIGMA_FLOOR);
         // Forecast errors have heavier tails than a normal law (autocorrelated noise, the
         // weekly shape's misses): the width is the larger of the normal quantile of the robust
         // spread and the residuals' own quantile at the level.
-        let robust = normal_quantile(level) * MAD_TO_SIGMA * median(&deviations);
         let empirical = deviations[((deviations.len() - 1) as f64 * level).round() as usize];
-        let width = robust.max(empirical);
+        let width = (quantile * sigma).max(empirical);
+        // Residuals clipped at three sigmas, so one anomaly does not pass for correlation.
+        let clipped: Vec<f64> = recent.iter().map(|r| ((r - center) / sigma).clamp(-3.0, 3.0)).collect();
+        let (lagged, square) = clipped
+            .windows(2)
+            .fold((0.0, 0.0), |(lagged, square), pair| (lagged + pair[0] * pair[1], square + pair[0] * pair[0]));
+        let carry = if square > 0.0 { (lagged / square).clamp(0.0, 0.8) } else { 0.0 };
+        Spread { center, sigma, width, carry }
+    }
+}
+
+/// The recent days a band is drawn from: thirteen weeks, enough for the tail.
+pub const CALIBRATION_DAYS: usize = 91;
+
+/// The smallest standard deviation a day's log cost is given: billing noise of a flat series
+/// is not zero, and a constant history would otherwise call any cent of change surprising.
+pub const SIGMA_FLOOR: f64 = 0.01;
+
+impl Spread {
+    /// `model`'s expectation with its band drawn from this spread. Never narrower than the
+    /// noise floor `floor`, nor than 5% of the day's own expectation, either side, nor than the
+    /// model's own band: it knows how far its level line may be off today, which the
+    /// residuals of past days do not.
+    pub fn band(&self, model: Expectation, floor: f64) -> Expectation {
+        if model.expected < 0.0 {
+            return model;
+        }
+        let floor = floor.max(0.05 * model.expected);
         let log_expected = model.expected.ln_1p();
-        // Never narrower than the model's own interval: its parametric band knows the trend's
-        // uncertainty ahead of the last fit, which the residuals of past days do not.
         Expectation {
             expected: model.expected,
-            low: (log_expected + center - width).exp_m1().min(model.expected - floor).min(model.low),
-            high: (log_expected + center + width).exp_m1().max(model.expected + floor).max(model.high),
+            low: (log_expected + self.center - self.width).exp_m1().min(model.expected - floor).min(model.low),
+            high: (log_expected + self.center + self.width).exp_m1().max(model.expected + floor).max(model.high),
         }
+    }
+
+    /// How many of the series' standard deviations `actual` is from `expected` (signed, in
+    /// log(1 + cost)); 0 where either is negative (credits are not modelled in logs).
+    pub fn surprise(&self, actual: f64, expected: f64) -> f64 {
+        if actual < 0.0 || expected < 0.0 {
+            return 0.0;
+        }
+        (actual.ln_1p() - expected.ln_1p() - self.center) / self.sigma
+    }
+
+    /// How many standard deviations of a sum of `days` residuals `sum` is: the spread of a
+    /// run of autocorrelated days grows by (1 + carry) / (1 − carry) over independent ones.
+    pub fn run_surprise(&self, sum: f64, days: usize) -> f64 {
+        sum / (days as f64 * (1.0 + self.carry) / (1.0 - self.carry)).sqrt()
     }
 }
 
@@ -244,7 +299,7 @@ pub fn median(values: &[f64]) -> f64 {
 
 /// The two-sided normal quantile of `level` (Acklam's rational approximation of the inverse
 /// normal, accurate to about 1e-9, far finer than any threshold here).
-fn normal_quantile(level: f64) -> f64 {
+pub fn normal_quantile(level: f64) -> f64 {
     let p = 1.0 - (1.0 - level.clamp(0.5, 0.999_999)) / 2.0;
     const A: [f64; 6] = [
         -39.696_830_286_653_76,
