@@ -189,3 +189,124 @@ async fn a_first_run_over_old_history_lists_old_anomalies_but_sends_only_current
         ts.cleanup().await;
     }
 }
+
+/// The days AWS has delivered; Azure (another source) is three days behind it.
+const DELIVERED_DAYS: u64 = 70;
+const AZURE_LAG_DAYS: u64 = 3;
+/// A real drop of Azure's cost, well inside the days it has delivered (Thursday to Saturday).
+const DROP_DAYS: [u64; 3] = [59, 60, 61];
+/// A spike of AWS's cost (another team's) on a day AWS has delivered but Azure has not.
+const AWS_SPIKE_DAY: u64 = 67;
+
+/// Two sources of one team's costs: an AWS account delivered through day 69 and an Azure
+/// billing account delivered through day 66; each has weekday and weekend levels, Azure drops
+/// on `DROP_DAYS`, and another team spends on AWS on `AWS_SPIKE_DAY` alone.
+fn two_source_lines() -> Vec<Line> {
+    let first: NaiveDate = FIRST_DAY.parse().unwrap();
+    let mut lines = Vec::new();
+    for d in 0..DELIVERED_DAYS {
+        let date = first + Days::new(d);
+        let day = leak(date.to_string());
+        let period = leak(format!("{}-01", &day[..7]));
+        let level = if date.weekday().num_days_from_monday() < 5 { 1_000.0 } else { 400.0 };
+        let noise = ((d * 7919) % 13) as f64 * 4.0;
+        lines.push(Line { period, ..Line::usage(day, &format!("{:.2}", level + noise)) });
+        if d == AWS_SPIKE_DAY {
+            lines.push(Line { period, tags: r#"{"Team":"search"}"#, ..Line::usage(day, "2500.00") });
+        }
+        if d < DELIVERED_DAYS - AZURE_LAG_DAYS {
+            let azure = if DROP_DAYS.contains(&d) { 150.0 } else { level + noise };
+            lines.push(Line {
+                period,
+                provider: "Microsoft",
+                account: "azure-ea-4711",
+                service: "Virtual Machines",
+                ..Line::usage(day, &format!("{azure:.2}"))
+            });
+        }
+    }
+    lines
+}
+
+/// Providers (an AWS and an Azure series) and teams, by tag and by allocation: the one team
+/// spends on both providers.
+fn freshness_monitors() -> Vec<MonitorConfig> {
+    let by = |name: &str, by: &str| MonitorConfig { name: name.into(), by: by.into(), ..MonitorConfig::default() };
+    vec![by("providers", "provider"), by("team_tags", "tag:team"), by("teams", "allocation:team")]
+}
+
+#[tokio::test]
+async fn a_lagging_source_is_no_drop_while_a_real_drop_in_its_delivered_days_alerts() {
+    let day = |d: u64| FIRST_DAY.parse::<NaiveDate>().unwrap() + Days::new(d);
+    for ts in common::stores().await {
+        let file = write(&ts.path("two-sources.csv"), focus_csv(&two_source_lines()));
+        ts.ingest(&[&file]).await.unwrap();
+        let rules = AllocationConfig::default();
+        allocate_store(&ts.store, Allocator::new(&rules).unwrap(), &rules).await.unwrap();
+        let engine = ts.engine;
+
+        let delivered = ts.store.source_last_days(day(0)).await.unwrap();
+        let delivered: Vec<(&str, NaiveDate)> = delivered.iter().map(|s| (s.source.as_str(), s.last_day)).collect();
+        assert_eq!(delivered, [("aws:111122223333", day(69)), ("microsoft:azure-ea-4711", day(66))], "{engine}");
+
+        let allocator = Allocator::new(&rules).unwrap();
+        let summaries = detect_store(&ts.store, &freshness_monitors(), Some(&allocator)).await.unwrap();
+        // Azure's series and the payments team's (both providers) wait for Azure; AWS's and
+        // the search team's (AWS alone) do not.
+        let waiting: Vec<(&str, usize, usize)> =
+            summaries.iter().map(|s| (s.monitor.as_str(), s.series, s.waiting)).collect();
+        assert_eq!(waiting, [("providers", 2, 1), ("team_tags", 2, 1), ("teams", 2, 1)], "{engine}");
+
+        let anomalies = ts.store.anomalies(None).await.unwrap();
+        let of = |monitor: &str, series: &str| -> Vec<_> {
+            anomalies.iter().filter(|a| a.monitor == monitor && a.series == series).cloned().collect()
+        };
+        // Azure has delivered through day 66: with two days to settle, 64 is the last judged.
+        let waiting_series = [
+            ("providers", r#"{"provider":"Microsoft"}"#),
+            ("team_tags", r#"{"tag:team":"payments"}"#),
+            ("teams", r#"{"team":"payments"}"#),
+        ];
+        for (monitor, series) in waiting_series {
+            let found = of(monitor, series);
+            assert!(found.iter().all(|a| a.end <= day(64)), "{engine} {monitor} {series}: {found:?}");
+            // The drop ended three days before the series' own last judged day: current.
+            let drop =
+                found.iter().find(|a| a.severity.is_some()).unwrap_or_else(|| panic!("{engine} {monitor}: {found:?}"));
+            assert_eq!((drop.start, drop.end), (day(DROP_DAYS[0]), day(DROP_DAYS[2])), "{engine} {monitor}: {drop:?}");
+            assert!(drop.impact.nanos() < 0 && drop.current, "{engine} {monitor}: {drop:?}");
+        }
+        // AWS's own series is judged through its own settled days, spike and all.
+        let aws = of("providers", r#"{"provider":"AWS"}"#);
+        let spike = aws.iter().find(|a| a.severity.is_some()).unwrap_or_else(|| panic!("{engine}: {aws:?}"));
+        assert_eq!((spike.start, spike.end, spike.current), (day(AWS_SPIKE_DAY), day(AWS_SPIKE_DAY), true));
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_source_behind_by_more_than_the_lag_limit_has_stopped_and_holds_nothing_back() {
+    let day = |d: u64| FIRST_DAY.parse::<NaiveDate>().unwrap() + Days::new(d);
+    for ts in common::stores().await {
+        let file = write(&ts.path("two-sources.csv"), focus_csv(&two_source_lines()));
+        ts.ingest(&[&file]).await.unwrap();
+        let impatient = MonitorConfig {
+            name: "providers".into(),
+            by: "provider".into(),
+            max_source_lag_days: AZURE_LAG_DAYS - 1,
+            ..MonitorConfig::default()
+        };
+        let summaries = detect_store(&ts.store, &[impatient], None).await.unwrap();
+        assert_eq!(summaries[0].waiting, 0, "{}: {summaries:?}", ts.engine);
+        // Azure's missing days are judged like any others: its cost fell to nothing.
+        let anomalies = ts.store.anomalies(None).await.unwrap();
+        let azure = anomalies.iter().filter(|a| a.series == r#"{"provider":"Microsoft"}"#);
+        assert!(
+            azure.clone().any(|a| a.severity.is_some() && a.end == day(67) && a.impact.nanos() < 0),
+            "{}: {:?}",
+            ts.engine,
+            azure.collect::<Vec<_>>()
+        );
+        ts.cleanup().await;
+    }
+}

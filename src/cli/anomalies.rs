@@ -123,8 +123,12 @@ async fn store_action(config: &Config, store: &Store, action: AnomaliesAction) -
                 println!("no costs in the store yet: ingest exports first");
             }
             for s in summaries {
+                let waiting = match s.waiting {
+                    0 => String::new(),
+                    n => format!(" ({n} judged only up to the last day a lagging source delivered)"),
+                };
                 println!(
-                    "monitor {}: {} series, {} anomalies, {} alerting",
+                    "monitor {}: {} series{waiting}, {} anomalies, {} alerting",
                     s.monitor, s.series, s.anomalies, s.alerts
                 );
             }

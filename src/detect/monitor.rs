@@ -12,7 +12,8 @@ use crate::allocate::Allocator;
 use crate::focus::{BillingPeriod, Money};
 pub use crate::store::CostKind;
 use crate::store::{
-    ContributorDay, CostDimension, NOT_USAGE, SeriesSource, Store, StoreError, StoredAnomaly, sub_account_label,
+    ContributorDay, CostDimension, NOT_USAGE, SeriesSource, SourceLastDay, Store, StoreError, StoredAnomaly,
+    sub_account_label,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,12 @@ pub struct MonitorConfig {
     pub new_normal_days: usize,
     /// The newest days of an export are incomplete and get restated: they are not judged.
     pub settle_days: u64,
+    /// A source (one export stream or pull, e.g. `aws:111122223333`) whose last day of usage
+    /// is behind the newest any source delivered holds back the series it feeds: they are
+    /// judged only up to its last day (less `settle_days`), so a provider that delivers late
+    /// is never a drop. More than this many days behind, a source is taken as stopped (an
+    /// account closed, an export removed) and no longer holds anything back.
+    pub max_source_lag_days: u64,
     /// An anomaly that ended more than this many days before the newest day judged is kept
     /// and listed but not sent: a first run over a year of history alerts on what is going
     /// on now, not on every anomaly of the year.
@@ -86,6 +93,7 @@ impl Default for MonitorConfig {
             min_history_days: detector.min_history_days,
             new_normal_days: detector.new_normal_days,
             settle_days: 2,
+            max_source_lag_days: 7,
             alert_max_age_days: 3,
             history_days: 400,
             holidays: Vec::new(),
@@ -161,6 +169,8 @@ pub struct MonitorSummary {
     pub series: usize,
     pub anomalies: usize,
     pub alerts: usize,
+    /// Series judged short of the newest day because a source that feeds them lags.
+    pub waiting: usize,
 }
 
 /// Contributors kept per anomaly.
@@ -168,7 +178,64 @@ const ROOT_CAUSES: usize = 10;
 /// Weeks of the same weekday a contributor's expected cost is the mean of.
 const ROOT_CAUSE_WEEKS: u64 = 4;
 
-/// Runs every monitor over the store's settled days and keeps what each found.
+/// Days up to its own last day a lagging source must have fed a series in to hold it back:
+/// two weeks span any weekly pattern, and a service moved off a lagging provider stops
+/// waiting for it two weeks later.
+const FEEDING_DAYS: u64 = 14;
+
+/// How far the sources have delivered usage.
+struct Deliveries {
+    /// The newest day any source delivered.
+    newest: NaiveDate,
+    /// Every source with usage within the largest `max_source_lag_days` of the store's end.
+    sources: Vec<SourceLastDay>,
+}
+
+impl Deliveries {
+    async fn of(store: &Store, last: NaiveDate, monitors: &[MonitorConfig]) -> Result<Deliveries, StoreError> {
+        let max_lag = monitors.iter().map(|m| m.max_source_lag_days).max().unwrap_or(0);
+        let since = last.checked_sub_days(Days::new(max_lag)).unwrap_or(NaiveDate::MIN);
+        let sources = store.source_last_days(since).await?;
+        // Only fees or credits that recent (no usage): judged up to the store's end, as ever.
+        let newest = sources.iter().map(|s| s.last_day).max().unwrap_or(last);
+        Ok(Deliveries { newest, sources })
+    }
+
+    /// The sources behind the newest day by at most `max_lag` days, with their last day.
+    fn lagging(&self, max_lag: u64) -> BTreeMap<&str, NaiveDate> {
+        let oldest = self.newest.checked_sub_days(Days::new(max_lag)).unwrap_or(NaiveDate::MIN);
+        self.sources
+            .iter()
+            .filter(|s| s.last_day < self.newest && s.last_day >= oldest)
+            .map(|s| (s.source.as_str(), s.last_day))
+            .collect()
+    }
+
+    /// For each series of `source` a `lagging` source has fed in the `FEEDING_DAYS` up to its
+    /// last day: the last day all the series' sources have delivered.
+    async fn series_delivered_through(
+        &self,
+        store: &Store,
+        source: &SeriesSource,
+        lagging: &BTreeMap<&str, NaiveDate>,
+    ) -> Result<BTreeMap<(String, String), NaiveDate>, StoreError> {
+        let mut through: BTreeMap<(String, String), NaiveDate> = BTreeMap::new();
+        let Some(earliest) = lagging.values().min() else { return Ok(through) };
+        let from = *earliest - Days::new(FEEDING_DAYS - 1);
+        for feed in store.series_feeds(source, from, self.newest).await? {
+            let Some(&last_day) = lagging.get(feed.source.as_str()) else { continue };
+            if feed.last_day + Days::new(FEEDING_DAYS) > last_day {
+                let day = through.entry((feed.key, feed.currency)).or_insert(last_day);
+                *day = (*day).min(last_day);
+            }
+        }
+        Ok(through)
+    }
+}
+
+/// Runs every monitor over the store's settled days and keeps what each found. A series is
+/// judged only up to the last day all the sources that feed it have delivered (less the
+/// monitor's `settle_days`): the days a lagging source has yet to deliver are no drop.
 /// `allocator` (the config's rules) explains anomalies of allocation series by the facts behind
 /// them; without it they get no root causes.
 pub async fn detect_store(
@@ -177,6 +244,7 @@ pub async fn detect_store(
     allocator: Option<&Allocator>,
 ) -> Result<Vec<MonitorSummary>, MonitorError> {
     let Some((first, last)) = store.charge_date_range().await? else { return Ok(Vec::new()) };
+    let deliveries = Deliveries::of(store, last, monitors).await?;
     let feedback = store.anomalies(None).await?;
     let mut summaries = Vec::new();
     for (i, monitor) in monitors.iter().enumerate() {
@@ -188,11 +256,14 @@ pub async fn detect_store(
             return Err(invalid("the name is used twice; each monitor keeps its anomalies under its name"));
         }
         let source = monitor.source()?;
-        let to = last - Days::new(monitor.settle_days);
+        let settle = Days::new(monitor.settle_days);
+        let to = deliveries.newest - settle;
         let from = first.max(to - Days::new(monitor.history_days));
         if to < from {
             continue;
         }
+        let lagging = deliveries.lagging(monitor.max_source_lag_days);
+        let delivered_through = deliveries.series_delivered_through(store, &source, &lagging).await?;
         let quiet_days = monitor.quiet_days(from, to)?;
         let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>> = BTreeMap::new();
         for day in store.daily_series(&source, monitor.cost, from, to).await? {
@@ -201,8 +272,23 @@ pub async fn detect_store(
         let mut contributors =
             Contributors { store, source: &source, allocator, cost: monitor.cost, months: HashMap::new() };
         let mut kept = Vec::new();
-        let mut alerts = 0;
-        for ((key, currency), costs) in &series {
+        let (mut alerts, mut waiting) = (0, 0);
+        for (series_key, costs) in &series {
+            let (key, currency) = series_key;
+            // The newest day judged: the last day every source of the series has delivered.
+            let judged_to = delivered_through.get(series_key).map_or(to, |day| *day - settle);
+            waiting += usize::from(judged_to < to);
+            // Every day from the series' first to its last judged one: a series that stops
+            // costing shows as zero days, not as a shorter series.
+            let start = *costs.keys().next().expect("a series has a day");
+            let days: Vec<(NaiveDate, f64)> = start
+                .iter_days()
+                .take_while(|d| *d <= judged_to)
+                .map(|d| (d, costs.get(&d).copied().unwrap_or(0.0)))
+                .collect();
+            if days.is_empty() {
+                continue;
+            }
             let series_json = serde_json::json!({ monitor.dimension_name(): key }).to_string();
             let mut settings = monitor.settings();
             settings.quiet_days = quiet_days.clone();
@@ -211,14 +297,6 @@ pub async fn detect_store(
                 .filter(|a| a.monitor == monitor.name && a.series == series_json && &a.currency == currency)
                 .filter(|a| matches!(a.feedback.as_deref(), Some("expected" | "planned")))
                 .flat_map(|a| a.start.iter_days().take_while(|d| *d <= a.end))
-                .collect();
-            // Every day from the series' first to the last settled one: a series that stops
-            // costing shows as zero days, not as a shorter series.
-            let start = *costs.keys().next().expect("a series has a day");
-            let days: Vec<(NaiveDate, f64)> = start
-                .iter_days()
-                .take_while(|d| *d <= to)
-                .map(|d| (d, costs.get(&d).copied().unwrap_or(0.0)))
                 .collect();
             let (_, anomalies) = detect(&days, &settings);
             for anomaly in anomalies {
@@ -230,9 +308,24 @@ pub async fn detect_store(
                 };
                 alerts += usize::from(anomaly.alerts());
                 let mut anomaly = stored(&monitor.name, &series_json, currency, &anomaly, &root_causes);
-                anomaly.current = anomaly.end + Days::new(monitor.alert_max_age_days) >= to;
+                anomaly.current = anomaly.end + Days::new(monitor.alert_max_age_days) >= judged_to;
                 kept.push(anomaly);
             }
+        }
+        if waiting > 0 {
+            let behind: Vec<String> = lagging
+                .iter()
+                .map(|(source, day)| {
+                    format!("{source} through {day} ({} days behind)", (deliveries.newest - *day).num_days())
+                })
+                .collect();
+            tracing::info!(
+                monitor = %monitor.name,
+                newest_day = %deliveries.newest,
+                waiting_series = waiting,
+                lagging_sources = %behind.join(", "),
+                "series fed by lagging sources are judged only up to the last day all their sources delivered"
+            );
         }
         store.replace_anomalies(&monitor.name, &kept).await?;
         summaries.push(MonitorSummary {
@@ -240,6 +333,7 @@ pub async fn detect_store(
             series: series.len(),
             anomalies: kept.len(),
             alerts,
+            waiting,
         });
     }
     Ok(summaries)

@@ -14,7 +14,7 @@ use crate::focus::{CostTotals, Money};
 pub const NOT_USAGE: [&str; 3] = ["Purchase", "Tax", "Credit"];
 
 /// `NOT_USAGE` as an SQL list.
-fn not_usage_sql() -> String {
+pub(super) fn not_usage_sql() -> String {
     format!("({})", NOT_USAGE.map(|c| format!("'{c}'")).join(", "))
 }
 

@@ -10,6 +10,7 @@ mod allocations;
 mod analysis;
 mod anomalies;
 mod costs;
+mod freshness;
 mod ledger;
 mod locks;
 mod outbox;
@@ -31,6 +32,7 @@ pub use allocations::{
 pub use analysis::{BudgetAlert, DailyCost, UnitMetric};
 pub use anomalies::{ContributorDay, CostKind, NOT_USAGE, SeriesDay, SeriesSource, StoredAnomaly, sub_account_label};
 pub use costs::{CostDimension, CostQuery, CostRow};
+pub use freshness::{SeriesFeed, SourceLastDay};
 pub use ledger::{
     FallbackCount, IngestFileRecord, IngestRunRecord, PeriodReplacement, ReconciliationKey, ReconciliationLine,
     RunOutcome,
