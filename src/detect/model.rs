@@ -97,8 +97,10 @@ impl WeeklyShape {
             if proportional { (f64::ln_1p, f64::exp_m1) } else { (std::convert::identity, std::convert::identity) };
         let transformed: Vec<f64> = history.iter().map(|v| forward(*v)).collect();
         let mut stl = augurs::mstl::stlrs::StlParams::new();
-        // Robust: a spike or an outage among the weeks does not bend the shape.
-        stl.robust(true);
+        // Robust: a spike or an outage among the weeks does not bend the shape. Two passes of
+        // robustness weights judge as well as STL's default fifteen on both labelled sets, at
+        // a third of the time.
+        stl.robust(true).outer_loops(2);
         let mut params = augurs::mstl::stlrs::MstlParams::new();
         params.stl_params(stl).seasonal_lengths(&[WEEKLY_SMOOTHING]);
         let fitted = MSTLModel::naive(vec![WEEK])
