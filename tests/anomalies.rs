@@ -279,7 +279,9 @@ async fn a_lagging_source_is_no_drop_while_a_real_drop_in_its_delivered_days_ale
         // AWS's own series is judged through its own settled days, spike and all.
         let aws = of("providers", r#"{"provider":"AWS"}"#);
         let spike = aws.iter().find(|a| a.severity.is_some()).unwrap_or_else(|| panic!("{engine}: {aws:?}"));
-        assert_eq!((spike.start, spike.end, spike.current), (day(AWS_SPIKE_DAY), day(AWS_SPIKE_DAY), true));
+        // (Days just off the model's band before it, within the noise, may open the anomaly.)
+        assert!(spike.start >= day(AWS_SPIKE_DAY - 2) && spike.start <= day(AWS_SPIKE_DAY), "{engine}: {spike:?}");
+        assert_eq!((spike.end, spike.current), (day(AWS_SPIKE_DAY), true), "{engine}: {spike:?}");
         ts.cleanup().await;
     }
 }
@@ -307,6 +309,29 @@ async fn a_source_behind_by_more_than_the_lag_limit_has_stopped_and_holds_nothin
             ts.engine,
             azure.collect::<Vec<_>>()
         );
+        ts.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_fee_dated_ahead_of_the_usage_does_not_hide_a_lagging_source() {
+    let day = |d: u64| FIRST_DAY.parse::<NaiveDate>().unwrap() + Days::new(d);
+    for ts in common::stores().await {
+        // A commitment bought on AWS for ten days after the last usage: the store ends there,
+        // more than `max_source_lag_days` past every source's usage.
+        let mut lines = two_source_lines();
+        let fee_day = leak(day(DELIVERED_DAYS + 10).to_string());
+        let period = leak(format!("{}-01", &fee_day[..7]));
+        lines.push(Line { period, category: "Purchase", ..Line::usage(fee_day, "5000.00") });
+        let file = write(&ts.path("fee-ahead.csv"), focus_csv(&lines));
+        ts.ingest(&[&file]).await.unwrap();
+        let providers = MonitorConfig { name: "providers".into(), by: "provider".into(), ..MonitorConfig::default() };
+        let summaries = detect_store(&ts.store, &[providers], None).await.unwrap();
+        // Azure still lags AWS's usage by three days, and its series waits for it.
+        assert_eq!((summaries[0].series, summaries[0].waiting), (2, 1), "{}: {summaries:?}", ts.engine);
+        let anomalies = ts.store.anomalies(None).await.unwrap();
+        let azure: Vec<_> = anomalies.iter().filter(|a| a.series == r#"{"provider":"Microsoft"}"#).collect();
+        assert!(azure.iter().all(|a| a.end <= day(64)), "{}: {azure:?}", ts.engine);
         ts.cleanup().await;
     }
 }

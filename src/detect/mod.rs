@@ -1,8 +1,10 @@
 //! Anomaly detection on daily cost series: each day is judged against a seasonal model of
-//! the days before it (no look-ahead); consecutive days off the model's band form one
-//! anomaly; it alerts only on days outside a band calibrated to the series' own noise, when
-//! its money and its percentage (or its money beyond the band, `major_impact`) clear the
-//! monitor's thresholds; a level shift that lasts becomes the new normal instead of alerting on.
+//! the days before it (no look-ahead), or an on/off series by its on-level and on-runs;
+//! consecutive days off the model's band form one anomaly; it alerts only on days outside a
+//! band calibrated to the series' own noise, when the day or the run is surprising for that
+//! noise (4.5 standard deviations), and when its money and its percentage (or its money beyond
+//! the band, `major_impact`) clear the monitor's thresholds; a level shift that lasts becomes
+//! the new normal instead of alerting on.
 
 mod model;
 pub mod monitor;
@@ -46,8 +48,8 @@ pub struct DetectorSettings {
 impl Default for DetectorSettings {
     fn default() -> Self {
         DetectorSettings {
-            // A quarter of history: long enough for four-week cycles and the trend, short
-            // enough that last quarter's level does not hold the model back.
+            // A quarter of history for the weekly shape: thirteen of each weekday; the level
+            // comes from the last two weeks.
             model: ModelSettings { history_days: 91, refit_days: 7, level: 0.99 },
             min_history_days: 14,
             new_normal_days: 14,
@@ -220,8 +222,8 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             learned.push(actual);
             usuals.push(actual);
             seasons.push(1.0);
-            // Before the model, the same weekday a week before is normal, and noise a quarter
-            // of it (four times the floor of the model's band).
+            // Before the model, the same weekday a week before is normal, and its noise a
+            // quarter of it (a generous guess; the model's band is never under 5%).
             baselines.push(
                 t.checked_sub(model::WEEK).map(|week_before| Baseline {
                     normal: days[week_before].1,
@@ -254,7 +256,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // An on/off series is judged by its on-level and on-runs; any other by the model.
         let on_off = OnOff::learn(&days[t.saturating_sub(model::CALIBRATION_DAYS)..t]);
         let (expectation, alert_band, surprise) = match &on_off {
-            Some(on_off) => on_off.judge(days, t, settings.model.level),
+            Some(on_off) => on_off.judge(days, t, settings),
             None => (in_place(seasonless), in_place(calibrated), spread.surprise(usual / season, seasonless.expected)),
         };
         // A day at zero where the same weekday was zero in at least two of the last four
@@ -338,7 +340,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // the model's band but within the noise keep the anomaly open without alerting on it.
         let run = spread.run_surprise(surprise_sum, t + 1 - start);
         let needed = settings.surprise_needed(date, t);
-        if beyond > 0.0 && surprise.abs().max(run.abs()) >= needed {
+        if beyond > 0.0 && needed.is_some_and(|needed| surprise.abs().max(run.abs()) >= needed) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
@@ -375,9 +377,9 @@ const NEW_SERIES_SURPRISE: f64 = 7.0;
 /// weekly shape on few weeks: a higher bar.
 const YOUNG_SERIES_DAYS: usize = 56;
 const YOUNG_SERIES_SURPRISE: f64 = 5.5;
-/// Months must show a month-end job or a fee on the 1st twice before it is expected: until a
-/// series has two months, its first two and last three days of the month are learned from,
-/// not alerted on (a first month-end batch at three times the day's cost is not news).
+/// A month-end job needs two months to be expected (a fee on the 1st one): until a series has
+/// two months, its first two and last three days of the month are learned from, not alerted
+/// on (a first month-end batch at three times the day's cost is not news).
 const TWO_MONTHS: usize = 62;
 
 /// A sparse on/off service (a batch cluster, a test environment): zero on many days, and on
@@ -414,8 +416,7 @@ impl OnOff {
         let on: Vec<f64> = recent.iter().filter(|(_, cost)| *cost > 0.0).map(|(_, cost)| cost.ln_1p()).collect();
         let on_level = (on.len() >= Self::MIN_ON_DAYS).then(|| {
             let level = model::median(&on);
-            let deviations: Vec<f64> = on.iter().map(|v| (v - level).abs()).collect();
-            (level, (model::MAD_TO_SIGMA * model::median(&deviations)).max(model::SIGMA_FLOOR))
+            (level, model::robust_sigma(&on, level).max(model::SIGMA_FLOOR))
         });
         // Runs that ended: the one going on is what is judged.
         let ended = recent.iter().rposition(|(_, cost)| *cost == 0.0).map_or(&recent[..0], |last| &recent[..last]);
@@ -423,31 +424,38 @@ impl OnOff {
         Some(OnOff { on_level, longest_run })
     }
 
-    /// Day `t`'s expectation, its band at `level`, and its surprise: an off-day is expected,
-    /// an on-day is judged by the on-level (any is expected until it is known), and an on-run
-    /// more than twice as long as the longest before, and longer than a week (a job left
-    /// running), is expected to have stopped.
-    fn judge(&self, days: &[(NaiveDate, f64)], t: usize, level: f64) -> (Expectation, Expectation, f64) {
+    /// Day `t`'s expectation, its band, and its surprise: an off-day is expected, an on-day is
+    /// judged by the on-level (any is expected until it is known), and an on-run more than
+    /// twice as long as the longest before, and longer than a week (a job left running), is
+    /// expected to have stopped — until it has run on for the new-normal days beyond that.
+    fn judge(
+        &self,
+        days: &[(NaiveDate, f64)],
+        t: usize,
+        settings: &DetectorSettings,
+    ) -> (Expectation, Expectation, f64) {
         let actual = days[t].1;
         let band = match self.on_level {
             Some((on_level, sigma)) => {
-                let width = model::normal_quantile(level) * sigma;
+                let width = model::normal_quantile(settings.model.level) * sigma;
                 Expectation {
                     expected: on_level.exp_m1(),
                     low: (on_level - width).exp_m1(),
                     high: (on_level + width).exp_m1(),
                 }
             }
-            None => Expectation { expected: actual, low: 0.0, high: f64::INFINITY },
+            None => Expectation { expected: actual, low: 0.0, high: actual },
         };
         if actual <= 0.0 {
             let off = Expectation { expected: 0.0, low: actual.min(0.0), high: band.high };
             return (off, off, 0.0);
         }
         let run = days[..=t].iter().rev().take_while(|(_, cost)| *cost != 0.0).count();
-        if run > (2 * self.longest_run).max(model::WEEK) {
+        let long = (2 * self.longest_run).max(model::WEEK);
+        if run > long && run <= long + settings.new_normal_days {
+            // Surprising enough for any series old enough to alert at all.
             let stopped = Expectation { expected: 0.0, low: 0.0, high: 0.0 };
-            return (stopped, stopped, f64::INFINITY);
+            return (stopped, stopped, NEW_SERIES_SURPRISE);
         }
         let surprise = self.on_level.map_or(0.0, |(on_level, sigma)| (actual.ln_1p() - on_level) / sigma);
         (band, band, surprise)
@@ -582,9 +590,9 @@ fn days_to_month_end(date: NaiveDate) -> u64 {
 }
 
 /// The typical excess of the same point in past months and how far they stray from it
-/// (relative, on average: the odd month counts), when at least `needed` of them agree (within half of it) and they are most of
-/// them: one odd month, an outage on the 1st say, does not stop a fee being expected. Only
-/// excess charges recur, unless `credits` may too.
+/// (relative, on average: the odd month counts), when at least `needed` of them agree
+/// (within half of it) and they are most of them: one odd month, an outage on the 1st say,
+/// does not stop a fee being expected. Only excess charges recur, unless `credits` may too.
 fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<(f64, f64)> {
     let typical = model::median(excesses);
     let strays: Vec<f64> = excesses.iter().map(|e| (e - typical).abs() / typical.abs()).collect();
@@ -597,17 +605,18 @@ fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<(f64, f64
 }
 
 impl DetectorSettings {
-    /// Standard deviations of its noise day `t` (on `date`) of a series must be out to alert.
-    fn surprise_needed(&self, date: NaiveDate, t: usize) -> f64 {
+    /// Standard deviations of its noise day `t` (on `date`) of a series must be out to alert;
+    /// `None` on a day that never alerts.
+    fn surprise_needed(&self, date: NaiveDate, t: usize) -> Option<f64> {
         let month_edge = date.day() <= 2 || days_to_month_end(date) < 3;
         if month_edge && t < TWO_MONTHS {
-            f64::INFINITY
+            None
         } else if t < NEW_SERIES_DAYS {
-            NEW_SERIES_SURPRISE
+            Some(NEW_SERIES_SURPRISE)
         } else if t < YOUNG_SERIES_DAYS {
-            YOUNG_SERIES_SURPRISE
+            Some(YOUNG_SERIES_SURPRISE)
         } else {
-            ALERT_SURPRISE
+            Some(ALERT_SURPRISE)
         }
     }
 
@@ -880,6 +889,12 @@ mod tests {
         let alerts = alerts(&anomalies);
         assert_eq!(alerts.len(), 1, "{anomalies:?}");
         assert!(alerts[0].start > series[200].0 && alerts[0].start <= series[212].0, "{:?}", alerts[0]);
+        // Left running for six weeks: one alert, then the run is its new normal.
+        for day in &mut series[221..242] {
+            day.1 = 800.0;
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        assert_eq!(anomalies.iter().filter(|a| a.alerts()).count(), 1, "{anomalies:?}");
     }
 
     #[test]

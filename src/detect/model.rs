@@ -1,8 +1,8 @@
 //! Each day's expected cost and prediction interval, learned only from the days before it.
 //!
-//! With four weeks of history or more: MSTL with a robust weekly shape and a robust local
-//! trend line (augurs), refitted every `refit_days` and forecast ahead until the next refit, so a day is
-//! never judged by a model that saw it. Below that, or when the fit fails (constant or
+//! With four weeks of history or more: a weekly shape (augurs' MSTL, robust STL) refitted
+//! every `refit_days`, on a level read each day from a robust line through the two weeks
+//! before it, so a day is never judged by a model that saw it. Below that, or when the fit fails (constant or
 //! all-zero series): the median of the same weekday over the last weeks, with a band from
 //! the median absolute deviation of the recent days.
 
@@ -13,7 +13,7 @@ use augurs::mstl::MSTLModel;
 pub const SEASONAL_MIN_DAYS: usize = 28;
 pub const WEEK: usize = 7;
 /// MAD to standard deviation of a normal distribution.
-pub const MAD_TO_SIGMA: f64 = 1.4826;
+const MAD_TO_SIGMA: f64 = 1.4826;
 
 /// A day's expectation: the point and the interval a normal day falls in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,7 +28,7 @@ pub struct Expectation {
 pub struct ModelSettings {
     /// Days of history a fit learns from (the most recent).
     pub history_days: usize,
-    /// Days forecast ahead from one fit before the next.
+    /// Days one weekly shape is used before the next fit.
     pub refit_days: usize,
     /// Probability a normal day falls inside the interval, e.g. 0.99.
     pub level: f64,
@@ -79,6 +79,9 @@ struct WeeklyShape {
     offsets: [f64; WEEK],
     forward: Transform,
     back: Transform,
+    /// The lowest value the transform takes: a day learned since the fit may be negative
+    /// (an accepted credit) where the fit saw none.
+    lowest: f64,
 }
 
 /// Days the level is read from: two weeks, enough to see a migration ramp turn, few enough
@@ -113,7 +116,8 @@ impl WeeklyShape {
         for (i, offset) in seasonal.iter().enumerate().skip(seasonal.len().saturating_sub(WEEK)) {
             offsets[(first + i) % WEEK] = f64::from(*offset);
         }
-        offsets.iter().all(|o| o.is_finite()).then_some(WeeklyShape { offsets, forward, back })
+        let lowest = if proportional { 0.0 } else { f64::NEG_INFINITY };
+        offsets.iter().all(|o| o.is_finite()).then_some(WeeklyShape { offsets, forward, back, lowest })
     }
 
     /// Day `t`'s expectation: its weekday's offset on the level of the last two weeks, drawn
@@ -121,7 +125,8 @@ impl WeeklyShape {
     /// slopes, and the median intercept), with a band from the days' spread around it.
     fn expect(&self, learned: &[f64], t: usize, level: f64) -> Expectation {
         let from = t.saturating_sub(LEVEL_DAYS);
-        let adjusted: Vec<f64> = (from..t).map(|i| (self.forward)(learned[i]) - self.offsets[i % WEEK]).collect();
+        let adjusted: Vec<f64> =
+            (from..t).map(|i| (self.forward)(learned[i].max(self.lowest)) - self.offsets[i % WEEK]).collect();
         let mut slopes = Vec::with_capacity(adjusted.len() * adjusted.len() / 2);
         for (i, a) in adjusted.iter().enumerate() {
             for (j, b) in adjusted.iter().enumerate().skip(i + 1) {
@@ -172,8 +177,7 @@ fn robust(history: &[f64], level: f64) -> Expectation {
         [_, _, ..] => median(&same_weekday),
         _ => center,
     };
-    let deviations: Vec<f64> = recent.iter().map(|v| (v - center).abs()).collect();
-    let spread = (MAD_TO_SIGMA * median(&deviations)).max(noise_floor(recent));
+    let spread = robust_sigma(recent, center).max(noise_floor(recent));
     let width = normal_quantile(level) * spread;
     Expectation { expected, low: expected - width, high: expected + width }
 }
@@ -287,6 +291,12 @@ impl Spread {
 /// zero, and a constant history would otherwise call any cent of change an anomaly.
 pub fn noise_floor(history: &[f64]) -> f64 {
     0.05 * median(&history[history.len().saturating_sub(2 * WEEK)..]).abs()
+}
+
+/// The standard deviation of `values` around `center` from their median absolute deviation:
+/// a few outliers among them do not widen it.
+pub fn robust_sigma(values: &[f64], center: f64) -> f64 {
+    MAD_TO_SIGMA * median(&values.iter().map(|v| (v - center).abs()).collect::<Vec<_>>())
 }
 
 pub fn median(values: &[f64]) -> f64 {

@@ -187,17 +187,26 @@ const FEEDING_DAYS: u64 = 14;
 struct Deliveries {
     /// The newest day any source delivered.
     newest: NaiveDate,
-    /// Every source with usage within the largest `max_source_lag_days` of the store's end.
+    /// Every source with usage within the largest `max_source_lag_days` of the newest usage.
     sources: Vec<SourceLastDay>,
 }
 
 impl Deliveries {
     async fn of(store: &Store, last: NaiveDate, monitors: &[MonitorConfig]) -> Result<Deliveries, StoreError> {
         let max_lag = monitors.iter().map(|m| m.max_source_lag_days).max().unwrap_or(0);
-        let since = last.checked_sub_days(Days::new(max_lag)).unwrap_or(NaiveDate::MIN);
-        let sources = store.source_last_days(since).await?;
-        // Only fees or credits that recent (no usage): judged up to the store's end, as ever.
+        let within_lag = |day: NaiveDate| day.checked_sub_days(Days::new(max_lag)).unwrap_or(NaiveDate::MIN);
+        let mut sources = store.source_last_days(within_lag(last)).await?;
+        if sources.is_empty() {
+            // No usage that recent, only fees or credits dated far ahead: look back once.
+            sources = store.source_last_days(NaiveDate::MIN).await?;
+        }
+        // No usage at all: judged up to the store's end, as ever.
         let newest = sources.iter().map(|s| s.last_day).max().unwrap_or(last);
+        // A fee dated ahead of the usage (a commitment bought for the 1st) moved the store's
+        // end: the lag is counted from the newest usage, so read the sources again from there.
+        if newest < last {
+            sources = store.source_last_days(within_lag(newest)).await?;
+        }
         Ok(Deliveries { newest, sources })
     }
 
