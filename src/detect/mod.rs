@@ -340,7 +340,12 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // the model's band but within the noise keep the anomaly open without alerting on it.
         let run = spread.run_surprise(surprise_sum, t + 1 - start);
         let needed = settings.surprise_needed(date, t);
-        if beyond > 0.0 && needed.is_some_and(|needed| surprise.abs().max(run.abs()) >= needed) {
+        // A month-edge day the series has not had two months to learn alerts only on a day
+        // five times its normal or a fifth of it, beyond what a batch job or a fee does.
+        let ratio = actual / expectation.expected;
+        let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
+        let extreme = !(1.0 / MONTH_EDGE_EXTREME..=MONTH_EDGE_EXTREME).contains(&ratio);
+        if beyond > 0.0 && (!unlearned_edge || extreme) && surprise.abs().max(run.abs()) >= needed {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
@@ -378,9 +383,16 @@ const NEW_SERIES_SURPRISE: f64 = 7.0;
 const YOUNG_SERIES_DAYS: usize = 56;
 const YOUNG_SERIES_SURPRISE: f64 = 5.5;
 /// A month-end job needs two months to be expected (a fee on the 1st one): until a series has
-/// two months, its first two and last three days of the month are learned from, not alerted
-/// on (a first month-end batch at three times the day's cost is not news).
+/// two months, its first two and last three days of the month alert only when extreme, five
+/// times the day's normal or a fifth of it (a first month-end batch at three times the day's
+/// cost is not news; ten times is).
 const TWO_MONTHS: usize = 62;
+const MONTH_EDGE_EXTREME: f64 = 5.0;
+
+/// The first two and last three days of a month, where monthly charges land.
+fn month_edge(date: NaiveDate) -> bool {
+    date.day() <= 2 || days_to_month_end(date) < 3
+}
 
 /// A sparse on/off service (a batch cluster, a test environment): zero on many days, and on
 /// every day of the week, so no weekly model fits it. Its normal is a level when on, and runs
@@ -605,18 +617,14 @@ fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<(f64, f64
 }
 
 impl DetectorSettings {
-    /// Standard deviations of its noise day `t` (on `date`) of a series must be out to alert;
-    /// `None` on a day that never alerts.
-    fn surprise_needed(&self, date: NaiveDate, t: usize) -> Option<f64> {
-        let month_edge = date.day() <= 2 || days_to_month_end(date) < 3;
-        if month_edge && t < TWO_MONTHS {
-            None
-        } else if t < NEW_SERIES_DAYS {
-            Some(NEW_SERIES_SURPRISE)
+    /// Standard deviations of its noise day `t` (on `date`) of a series must be out to alert.
+    fn surprise_needed(&self, date: NaiveDate, t: usize) -> f64 {
+        if t < NEW_SERIES_DAYS || (month_edge(date) && t < TWO_MONTHS) {
+            NEW_SERIES_SURPRISE
         } else if t < YOUNG_SERIES_DAYS {
-            Some(YOUNG_SERIES_SURPRISE)
+            YOUNG_SERIES_SURPRISE
         } else {
-            Some(ALERT_SURPRISE)
+            ALERT_SURPRISE
         }
     }
 
