@@ -296,6 +296,11 @@ struct Sums {
 }
 
 impl Sums {
+    /// A format with one cost column: it is both what was billed and the effective cost.
+    fn same(money: i128) -> Sums {
+        Sums { billed: money, effective: money }
+    }
+
     fn add(&mut self, other: Sums) {
         self.billed += other.billed;
         self.effective += other.effective;
@@ -505,7 +510,7 @@ fn azure(t: &Table) -> Expected {
             Some(c) if !row.text(c).is_empty() => row.month(c),
             _ => row.month(day),
         };
-        expected.add_line(month, row.currency(currency), Sums { billed: money, effective: money });
+        expected.add_line(month, row.currency(currency), Sums::same(money));
     }
     expected
 }
@@ -519,7 +524,7 @@ fn oci(t: &Table) -> Expected {
     let mut expected = Expected::default();
     for row in t.rows() {
         let money = row.money(cost);
-        expected.add_line(row.month(start), row.currency(currency), Sums { billed: money, effective: money });
+        expected.add_line(row.month(start), row.currency(currency), Sums::same(money));
     }
     expected
 }
@@ -536,11 +541,7 @@ fn gcp_csv(t: &Table) -> Expected {
         let month = row.text(invoice_month);
         let valid = month.len() == 6 && month.bytes().all(|b| b.is_ascii_digit());
         assert!(valid, "{}: invoice.month `{month}` is not YYYYMM", row.place(invoice_month));
-        expected.add_line(
-            format!("{}-{}", &month[..4], &month[4..]),
-            row.currency(currency),
-            Sums { billed: money, effective: money },
-        );
+        expected.add_line(format!("{}-{}", &month[..4], &month[4..]), row.currency(currency), Sums::same(money));
     }
     expected
 }
@@ -594,7 +595,7 @@ fn gcp_legacy_json(name: &str, bytes: &[u8]) -> Expected {
         let amount = exact(&field(item.pointer("/cost/amount"), "cost.amount"), &place);
         let currency = field(item.pointer("/cost/currency"), "cost.currency");
         let month = month_of(&field(item.get("startTime"), "startTime"), &place);
-        expected.add_line(month, currency, Sums { billed: amount, effective: amount });
+        expected.add_line(month, currency, Sums::same(amount));
     }
     expected
 }

@@ -16,6 +16,8 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::Serialize;
 
 use model::{Calibration, Forecaster};
+
+use crate::focus::BillingPeriod;
 pub use model::{Expectation, ModelSettings};
 
 /// How one monitor judges its series.
@@ -339,13 +341,8 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // cannot explain (one day far out, or days out together), raises an alert: days off
         // the model's band but within the noise keep the anomaly open without alerting on it.
         let run = spread.run_surprise(surprise_sum, t + 1 - start);
-        let needed = settings.surprise_needed(date, t);
-        // A month-edge day the series has not had two months to learn alerts only on a day
-        // five times its normal or a fifth of it, beyond what a batch job or a fee does.
-        let ratio = actual / expectation.expected;
-        let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
-        let extreme = !(1.0 / MONTH_EDGE_EXTREME..=MONTH_EDGE_EXTREME).contains(&ratio);
-        if beyond > 0.0 && (!unlearned_edge || extreme) && surprise.abs().max(run.abs()) >= needed {
+        let surprise = surprise.abs().max(run.abs());
+        if beyond > 0.0 && surprising_enough(date, t, surprise, actual / expectation.expected) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
@@ -420,9 +417,14 @@ impl OnOff {
         if recent.len() < 2 * model::WEEK {
             return None;
         }
-        let zeros = recent.iter().filter(|(_, cost)| *cost == 0.0);
-        let weekdays: BTreeSet<u32> = zeros.clone().map(|(date, _)| date.weekday().num_days_from_monday()).collect();
-        if (zeros.count() as f64) < Self::ZERO_SHARE * recent.len() as f64 || weekdays.len() < Self::ZERO_WEEKDAYS {
+        // Zero days, and the weekdays they fall on as bits (judged every day: no set to build).
+        let (zeros, weekdays) = recent
+            .iter()
+            .filter(|(_, cost)| *cost == 0.0)
+            .fold((0usize, 0u8), |(n, bits), (date, _)| (n + 1, bits | 1 << date.weekday().num_days_from_monday()));
+        if (zeros as f64) < Self::ZERO_SHARE * recent.len() as f64
+            || (weekdays.count_ones() as usize) < Self::ZERO_WEEKDAYS
+        {
             return None;
         }
         let on: Vec<f64> = recent.iter().filter(|(_, cost)| *cost > 0.0).map(|(_, cost)| cost.ln_1p()).collect();
@@ -568,15 +570,14 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: 
     // Month-end work is anchored to the end only in the month's last week: earlier, the same
     // day counted from the end would tie a day to the 1st of a shorter month.
     let to_end = days_to_month_end(date);
-    let same_end: Vec<(f64, f64)> = (1..=3)
-        .filter(|_| to_end < model::WEEK as u64)
-        .filter_map(|months| {
-            let month_start = date.with_day(1)?.checked_sub_months(Months::new(months))?;
-            let month_end = month_start.checked_add_months(Months::new(1))?.pred_opt()?;
-            month_end.checked_sub_days(Days::new(to_end))
-        })
-        .filter_map(excess_on)
-        .collect();
+    let same_end: Vec<(f64, f64)> =
+        std::iter::successors(Some(BillingPeriod::containing(date)), |p| Some(p.previous()))
+            .skip(1)
+            .take(3)
+            .filter(|_| to_end < model::WEEK as u64)
+            .filter_map(|month| month.end().checked_sub_days(Days::new(to_end + 1)))
+            .filter_map(excess_on)
+            .collect();
     let needed = if date.day() == 1 { 1 } else { 2 };
     // A charge under a tenth of the day's cost is lost in its noise: not worth expecting.
     let material = |c: &f64| c.abs() >= 0.1 * baseline.abs();
@@ -597,8 +598,7 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: 
 
 /// Days from `date` to the last day of its month (0 on the last day).
 fn days_to_month_end(date: NaiveDate) -> u64 {
-    let next_month = date.with_day(1).and_then(|first| first.checked_add_months(Months::new(1)));
-    next_month.map_or(0, |next| (next - date).num_days() as u64 - 1)
+    (BillingPeriod::containing(date).end() - date).num_days() as u64 - 1
 }
 
 /// The typical excess of the same point in past months and how far they stray from it
@@ -616,18 +616,24 @@ fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<(f64, f64
         .then(|| (typical, strays.iter().sum::<f64>() / strays.len() as f64))
 }
 
-impl DetectorSettings {
-    /// Standard deviations of its noise day `t` (on `date`) of a series must be out to alert.
-    fn surprise_needed(&self, date: NaiveDate, t: usize) -> f64 {
-        if t < NEW_SERIES_DAYS || (month_edge(date) && t < TWO_MONTHS) {
-            NEW_SERIES_SURPRISE
-        } else if t < YOUNG_SERIES_DAYS {
-            YOUNG_SERIES_SURPRISE
-        } else {
-            ALERT_SURPRISE
-        }
-    }
+/// Whether day `t` (on `date`) of a series, `surprise` standard deviations of its noise out
+/// and at `ratio` of its expectation, may alert: the bar rises while the series is young, and
+/// a month-edge day it has not had two months to learn must also be extreme, five times its
+/// normal or a fifth of it, beyond what a batch job or a fee does.
+fn surprising_enough(date: NaiveDate, t: usize, surprise: f64, ratio: f64) -> bool {
+    let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
+    let needed = if t < NEW_SERIES_DAYS || unlearned_edge {
+        NEW_SERIES_SURPRISE
+    } else if t < YOUNG_SERIES_DAYS {
+        YOUNG_SERIES_SURPRISE
+    } else {
+        ALERT_SURPRISE
+    };
+    let extreme = !(1.0 / MONTH_EDGE_EXTREME..=MONTH_EDGE_EXTREME).contains(&ratio);
+    surprise >= needed && (!unlearned_edge || extreme)
+}
 
+impl DetectorSettings {
     /// The alert tier of an impact, when it clears the money threshold and either the
     /// percentage one or the major impact (money a day beyond the band).
     fn severity(&self, impact: f64, impact_pct: f64, beyond_band_per_day: f64) -> Option<Severity> {

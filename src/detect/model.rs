@@ -237,10 +237,11 @@ impl Calibration {
         let empirical = deviations[((deviations.len() - 1) as f64 * level).round() as usize];
         let width = (quantile * sigma).max(empirical);
         // Residuals clipped at three sigmas, so one anomaly does not pass for correlation.
-        let clipped: Vec<f64> = recent.iter().map(|r| ((r - center) / sigma).clamp(-3.0, 3.0)).collect();
-        let (lagged, square) = clipped
-            .windows(2)
-            .fold((0.0, 0.0), |(lagged, square), pair| (lagged + pair[0] * pair[1], square + pair[0] * pair[0]));
+        let clipped = |r: f64| ((r - center) / sigma).clamp(-3.0, 3.0);
+        let (lagged, square) = recent.windows(2).fold((0.0, 0.0), |(lagged, square), pair| {
+            let (a, b) = (clipped(pair[0]), clipped(pair[1]));
+            (lagged + a * b, square + a * a)
+        });
         let carry = if square > 0.0 { (lagged / square).clamp(0.0, 0.8) } else { 0.0 };
         Spread { center, sigma, width, carry }
     }

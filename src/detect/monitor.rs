@@ -194,20 +194,10 @@ struct Deliveries {
 impl Deliveries {
     async fn of(store: &Store, last: NaiveDate, monitors: &[MonitorConfig]) -> Result<Deliveries, StoreError> {
         let max_lag = monitors.iter().map(|m| m.max_source_lag_days).max().unwrap_or(0);
-        let within_lag = |day: NaiveDate| day.checked_sub_days(Days::new(max_lag)).unwrap_or(NaiveDate::MIN);
-        let mut sources = store.source_last_days(within_lag(last)).await?;
-        if sources.is_empty() {
-            // No usage that recent, only fees or credits dated far ahead: look back once.
-            sources = store.source_last_days(NaiveDate::MIN).await?;
-        }
         // No usage at all: judged up to the store's end, as ever.
-        let newest = sources.iter().map(|s| s.last_day).max().unwrap_or(last);
-        // A fee dated ahead of the usage (a commitment bought for the 1st) moved the store's
-        // end: the lag is counted from the newest usage, so read the sources again from there.
-        if newest < last {
-            sources = store.source_last_days(within_lag(newest)).await?;
-        }
-        Ok(Deliveries { newest, sources })
+        let newest = store.newest_usage_day().await?.unwrap_or(last);
+        let since = newest.checked_sub_days(Days::new(max_lag)).unwrap_or(NaiveDate::MIN);
+        Ok(Deliveries { newest, sources: store.source_last_days(since).await? })
     }
 
     /// The sources behind the newest day by at most `max_lag` days, with their last day.

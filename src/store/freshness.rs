@@ -26,6 +26,14 @@ pub struct SeriesFeed {
 }
 
 impl Store {
+    /// The newest day of usage any source delivered: fees and credits may be dated ahead of it
+    /// (a commitment bought for the 1st), so it is the day lags are counted from.
+    pub async fn newest_usage_day(&self) -> Result<Option<NaiveDate>, StoreError> {
+        let sql = format!("SELECT MAX(charge_date) FROM cost_facts WHERE charge_category NOT IN {}", not_usage_sql());
+        let text: Option<String> = sqlx::query(&sql).fetch_one(&self.pool).await?.try_get(0)?;
+        text.map(|t| t.parse().map_err(|_| StoreError::Corrupt(format!("charge date `{t}`")))).transpose()
+    }
+
     /// Each source's last day of usage, of the sources with usage on `since` or later.
     /// Usage only, as the series are: a fee or credit dated ahead (a commitment bought for
     /// the 1st) says nothing about whether the days before it are complete.
