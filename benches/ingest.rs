@@ -1,13 +1,16 @@
 //! Ingest benchmark: whole `finopsd ingest` processes against DuckDB doing the same daily
 //! group-by on the same file, for FOCUS CSV, CSV.gz and Parquet and AWS CUR 2.0 CSV.gz and
 //! Parquet (the CUR Parquet, with `resource_tags` as a MAP, is written by DuckDB from the
-//! CSV.gz, so it needs DuckDB too).
+//! CSV.gz, so it needs DuckDB too). These "easy" files have few distinct values; the
+//! "real cur2" rows are a CUR 2.0 export built like a real one (`benches/cur2_realistic.py`,
+//! written by DuckDB too: unique line item ids, 200k resources, ~600 tag sets in drifting case)
+//! as CSV, CSV.gz and Parquet.
 //!
 //!     cargo bench --bench ingest                 # 2,000,000 rows
 //!     BENCH_ROWS=10000000 cargo bench --bench ingest
 //!
-//! Prints wall time, rows/s and peak RSS of each process, and finopsd's time as a ratio of
-//! DuckDB's. Each command runs `BENCH_RUNS` times (default 3) and the median run is shown:
+//! Prints wall time, rows/s and peak RSS of each process, finopsd's time as a ratio of
+//! DuckDB's, and the time of finopsd's phases (read, store, allocate) from its log. Each command runs `BENCH_RUNS` times (default 3) and the median run is shown:
 //! single runs on a shared 2-core machine vary by a third. Needs `python3` with `duckdb` (`pip install duckdb`) for the baseline; without
 //! it the finopsd figures are still printed. Generated files are kept in
 //! `$CARGO_TARGET_DIR/finopsd-bench/` and reused while their row count matches.
@@ -104,6 +107,26 @@ fn cur2_files(dir: &Path, rows: u64, baseline: bool) -> Vec<PathBuf> {
     files
 }
 
+/// The CUR 2.0 export built like a real one (`benches/cur2_realistic.py`: unique line item ids,
+/// 200k resources, tags in drifting case, 500k-row row groups) as CSV, CSV.gz and Parquet.
+fn realistic_files(dir: &Path, rows: u64) -> Vec<(&'static str, PathBuf)> {
+    let folder = dir.join("cur2-realistic");
+    let files: Vec<_> = ["csv", "csv.gz", "parquet"]
+        .into_iter()
+        .map(|extension| (extension, folder.join(format!("cur2-realistic-{rows}.{extension}"))))
+        .collect();
+    if !files.iter().all(|(_, file)| file.exists()) {
+        eprintln!("generating {}", folder.display());
+        let status = Command::new("python3")
+            .arg(script("cur2_realistic.py"))
+            .args(["--rows", &rows.to_string(), "--out"])
+            .arg(&folder)
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "benches/cur2_realistic.py could not write the realistic export");
+    }
+    files
+}
+
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(name)
 }
@@ -112,11 +135,13 @@ fn duckdb_available() -> bool {
     Command::new("python3").args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success())
 }
 
-/// One file to ingest: its label, the DuckDB script doing the same work, the finopsd config.
+/// One file to ingest: its label, the DuckDB script doing the same work (and its arguments),
+/// the finopsd config.
 struct Case {
     label: String,
     file: PathBuf,
     script: PathBuf,
+    script_args: Vec<String>,
     config: Option<PathBuf>,
 }
 
@@ -128,6 +153,7 @@ fn bench_cases(dir: &Path, rows: u64, baseline: bool) -> Vec<Case> {
             label: format!("focus {}", encoding.extension()),
             file: export_file(dir, rows, encoding),
             script: script("duckdb_groupby.py"),
+            script_args: Vec::new(),
             config: None,
         })
         .collect();
@@ -140,10 +166,59 @@ fn bench_cases(dir: &Path, rows: u64, baseline: bool) -> Vec<Case> {
             label: format!("cur2 {extension}"),
             file,
             script: script("duckdb_cur2.py"),
+            script_args: Vec::new(),
             config: Some(cur_config.clone()),
         });
     }
+    // The realistic export with the default config: the tags kept by default that it carries
+    // (team, env, service, cost_center) are DuckDB's grouping columns too.
+    if baseline {
+        for (extension, file) in realistic_files(dir, rows) {
+            cases.push(Case {
+                label: format!("real cur2 {extension}"),
+                file,
+                script: script("duckdb_cur2.py"),
+                script_args: vec!["--tags".into(), "team,env,service,cost_center".into()],
+                config: None,
+            });
+        }
+    }
     cases
+}
+
+/// The seconds finopsd's log gives each phase of an ingest: reading and aggregating the files,
+/// storing the facts (replace, reconcile, commit), allocating; and the facts stored.
+#[derive(Default)]
+struct Phases {
+    read: f64,
+    store: f64,
+    allocate: f64,
+    facts: u64,
+}
+
+impl Phases {
+    /// From the JSON log lines of one `finopsd ingest` (`--log-format json`).
+    fn of(log: &str) -> Phases {
+        let mut phases = Phases::default();
+        for line in log.lines().filter(|line| line.starts_with('{')) {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let fields = &entry["fields"];
+            let number = |name: &str| match &fields[name] {
+                serde_json::Value::String(text) => text.parse().unwrap_or(0.0),
+                value => value.as_f64().unwrap_or(0.0),
+            };
+            match fields["message"].as_str().unwrap_or("") {
+                "read export file" => phases.read += number("seconds"),
+                message if message.starts_with("stored cost facts") => {
+                    phases.store = number("seconds");
+                    phases.facts = number("facts") as u64;
+                }
+                "allocated the stored facts" => phases.allocate = number("seconds"),
+                _ => {}
+            }
+        }
+        phases
+    }
 }
 
 fn main() {
@@ -169,8 +244,20 @@ fn main() {
     let cases = bench_cases(&dir, rows, baseline);
 
     println!(
-        "{:<14} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9} {:>12}",
-        "format", "rows", "finopsd s", "rows/s", "peak RSS", "duckdb s", "duck RSS", "ratio", "ratio f64"
+        "{:<18} {:>11} {:>9} {:>12} {:>10} {:>10} {:>10} {:>9} {:>12}   {:>7} {:>8} {:>15} {:>15}",
+        "format",
+        "rows",
+        "finopsd s",
+        "rows/s",
+        "peak RSS",
+        "duckdb s",
+        "duck RSS",
+        "ratio",
+        "ratio f64",
+        "read s",
+        "facts",
+        "store s (f/s)",
+        "allocate s (f/s)"
     );
     for case in &cases {
         // Both tools read the file from the page cache: whichever ran first would otherwise
@@ -189,7 +276,8 @@ fn main() {
             if let Some(config) = &case.config {
                 command.arg("--config").arg(config);
             }
-            command.args(["--quiet", "ingest", "--output", "csv"]).arg(&case.file);
+            // Info logs as JSON give each phase's time; the progress bar hides without a terminal.
+            command.args(["--log-format", "json", "ingest", "--output", "csv"]).arg(&case.file);
             command
         });
         assert!(finopsd.output.contains("billing_period"), "no reconciliation printed:\n{}", finopsd.output);
@@ -200,7 +288,7 @@ fn main() {
                     || {},
                     || {
                         let mut command = Command::new("python3");
-                        command.arg(&case.script).arg(&case.file).args(extra);
+                        command.arg(&case.script).arg(&case.file).args(&case.script_args).args(extra);
                         command
                     },
                 )
@@ -211,8 +299,10 @@ fn main() {
             (None, None)
         };
         let mib = |bytes: u64| format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64);
+        let phases = Phases::of(&finopsd.output);
+        let rate = |seconds: f64| format!("{seconds:.2} ({:.0}k)", phases.facts as f64 / seconds.max(1e-9) / 1e3);
         println!(
-            "{:<14} {:>11} {:>9.2} {:>12.0} {:>10} {:>10} {:>10} {:>9} {:>12}",
+            "{:<18} {:>11} {:>9.2} {:>12.0} {:>10} {:>10} {:>10} {:>9} {:>12}   {:>7.2} {:>8} {:>15} {:>15}",
             case.label,
             rows,
             finopsd.seconds,
@@ -222,9 +312,14 @@ fn main() {
             duck.as_ref().map(|d| mib(d.peak_rss)).unwrap_or_default(),
             duck.as_ref().map(|d| format!("{:.2}x", finopsd.seconds / d.seconds)).unwrap_or_default(),
             duck_f64.as_ref().map(|d| format!("{:.2}x", finopsd.seconds / d.seconds)).unwrap_or_default(),
+            phases.read,
+            phases.facts,
+            rate(phases.store),
+            rate(phases.allocate),
         );
     }
     println!(
-        "median of {runs} runs each; ratio = finopsd wall time / DuckDB wall time (DECIMAL sums); ratio f64 = against DuckDB summing doubles"
+        "median of {runs} runs each; ratio = finopsd wall time / DuckDB wall time (DECIMAL sums); ratio f64 = against DuckDB summing doubles;\n\
+         phases of finopsd's median run: read (and aggregate: one pass), store (replace the periods, reconcile, commit), allocate (f/s = facts per second)"
     );
 }

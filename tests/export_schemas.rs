@@ -393,6 +393,58 @@ async fn each_formats_empty_descriptions_take_its_documented_fallbacks() {
     }
 }
 
+/// The CUR 2.0 fallback case above as Parquet, the way Data Exports types it: dates are
+/// timestamps, the row without a billing period is null there.
+fn cur2_fallback_parquet(path: &std::path::Path) {
+    let micros = |day: u32| {
+        let date = chrono::NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
+        date.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros()
+    };
+    let timestamps = |name: &str, days: [Option<u32>; 3]| {
+        Column::new(name.into(), days.map(|day| day.map(micros)).to_vec())
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .unwrap()
+    };
+    let mut frame = DataFrame::new(
+        3,
+        vec![
+            Column::new("bill_payer_account_id".into(), ["111"; 3].to_vec()),
+            timestamps("bill_billing_period_start_date", [Some(1), None, Some(1)]),
+            timestamps("line_item_usage_start_date", [Some(2), Some(2), Some(3)]),
+            Column::new("line_item_line_item_type".into(), ["Usage", "Tax", "Credit"].to_vec()),
+            Column::new("line_item_product_code".into(), [Some("AmazonEC2"), None, None].to_vec()),
+            Column::new("product_servicecode".into(), [Some("AmazonEC2"), Some("AWSDataTransfer"), None].to_vec()),
+            Column::new("line_item_currency_code".into(), ["USD"; 3].to_vec()),
+            Column::new("line_item_unblended_cost".into(), [1.0f64, 0.5, -0.25].to_vec()),
+        ],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut frame).unwrap();
+}
+
+/// A fallback is read as the column it stands in for: a timestamp standing in for the billing
+/// period is decoded to its day (not formatted as text on every row), and the facts and the
+/// fallbacks counted are the CSV's.
+#[tokio::test]
+async fn a_parquet_timestamp_fallback_stores_what_the_csv_fallback_stores() {
+    for ts in stores().await {
+        let csv = write(&ts.path("cur2.csv"), FALLBACK_CASES[0].csv);
+        let from_csv = ts.ingest(&[&csv]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
+        let csv_facts = ts.facts().await;
+        let parquet = ts.path("cur2.parquet");
+        cur2_fallback_parquet(&parquet);
+        let from_parquet = ts.ingest(&[&parquet]).await.unwrap_or_else(|e| panic!("{}: {e}", ts.engine));
+        assert_eq!(ts.facts().await, csv_facts, "{}", ts.engine);
+        assert_eq!(csv_facts.len(), 3, "{}: {csv_facts:?}", ts.engine);
+        let counted = |report: &finopsd::ingest::IngestReport| -> Vec<String> {
+            report.run.fallbacks.iter().map(|f| format!("{} {} {}", f.column, f.source, f.line_items)).collect()
+        };
+        assert_eq!(counted(&from_parquet), counted(&from_csv), "{}", ts.engine);
+        assert_eq!(counted(&from_parquet), FALLBACK_CASES[0].fallbacks, "{}", ts.engine);
+        ts.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn a_fallback_that_would_store_money_in_a_month_or_account_no_other_row_states_is_refused() {
     for ts in stores().await {

@@ -917,10 +917,11 @@ pub async fn allocate_store(
     mut allocator: Allocator,
     rules: &AllocationConfig,
 ) -> Result<AllocationSummary, AllocationError> {
+    let started = std::time::Instant::now();
     allocator.learn_spellings(&store.fact_sums_by_attributes().await?);
     let allocator = Arc::new(allocator);
     let rules_json = rules_json(rules);
-    Ok(store
+    let summary = store
         .replace_allocations(&rules_json, move |facts| {
             let allocation = allocator.allocate_period(facts);
             for (split, days) in allocation.unsplit_days() {
@@ -939,7 +940,16 @@ pub async fn allocate_store(
                 spellings: allocation.folded_spellings(),
             }
         })
-        .await?)
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        facts = summary.facts,
+        allocated_rows = summary.allocated_rows,
+        seconds = format!("{seconds:.2}"),
+        facts_per_second = format!("{:.0}", summary.facts as f64 / seconds.max(1e-9)),
+        "allocated the stored facts"
+    );
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ async fn ingest_inner(
     // In the order the ledger gives them back.
     fallbacks.sort_by(|a, b| (&a.column, &a.source).cmp(&(&b.column, &b.source)));
     tracing::debug!(facts = facts.len(), periods = periods.len(), "writing cost facts");
+    let writing = std::time::Instant::now();
     let run = store
         .replace_billing_periods(PeriodReplacement {
             started_at,
@@ -169,6 +170,13 @@ async fn ingest_inner(
             export_totals: &export_totals,
         })
         .await?;
+    let seconds = writing.elapsed().as_secs_f64();
+    tracing::info!(
+        facts = facts.len(),
+        seconds = format!("{seconds:.2}"),
+        facts_per_second = format!("{:.0}", facts.len() as f64 / seconds.max(1e-9)),
+        "stored cost facts (replaced, reconciled and committed)"
+    );
     Ok(IngestReport { run, warnings: read.warnings })
 }
 

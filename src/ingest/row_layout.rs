@@ -312,7 +312,7 @@ impl RowLayout {
         }
         let column = mapping.resolve(focus, header).map(|name| self.column(header, name, kind).expect("in the header"));
         if !source.fallback.is_empty() || source.fallback_value.is_some() {
-            return self.fallback_slot(header, focus, column, source);
+            return self.fallback_slot(header, (focus, kind), column, source);
         }
         if source.when.is_none() && source.unless_same_as.is_none() {
             return column.map_or(Slot::Missing, Slot::Column);
@@ -329,15 +329,17 @@ impl RowLayout {
     fn fallback_slot(
         &mut self,
         header: &[String],
-        focus: FocusColumn,
+        (focus, kind): (FocusColumn, ValueKind),
         column: Option<usize>,
         source: &ColumnSource,
     ) -> Slot {
         let mut fallbacks = Vec::new();
         for FallbackSource { from, when } in &source.fallback {
-            // A fallback the file has no column for is passed over.
+            // A fallback the file has no column for is passed over. It is read as the column it
+            // stands in for: a date fallback that is a Parquet timestamp is decoded to days, not
+            // formatted as text on every row (and is often the usage date, already read).
             let Some(name) = first_in_header(from.names(), header) else { continue };
-            let column = self.column(header, name, ValueKind::Text).expect("in the header");
+            let column = self.column(header, name, kind).expect("in the header");
             let when = when.as_ref().map(|condition| self.selector(header, condition));
             let counted = self.fallback_use(focus, name.to_string());
             fallbacks.push(FallbackColumn { column, when, counted });
