@@ -40,6 +40,11 @@ use row_layout::{FallbackUse, RowLayout};
 pub use tags::{TagFilter, normalise_tag_key};
 use watermark::Watermarks;
 
+/// Daily facts summed across the parts and files of an ingest. Hashed, not ordered: with a
+/// few hundred thousand facts, ordering them by their fifteen text fields cost more than all
+/// the rest of merging. The hasher's fixed seed keeps the order the same from run to run.
+type FactSums = std::collections::HashMap<FactKey, FactAmounts, foldhash::fast::FixedState>;
+
 /// What ingest needs from the config, prepared once.
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
@@ -91,7 +96,7 @@ type FallbackCounts = BTreeMap<(FocusColumn, String), i64>;
 
 /// Everything read from the files, merged, before it is written.
 struct ReadOutcome {
-    facts: BTreeMap<FactKey, FactAmounts>,
+    facts: FactSums,
     export_totals: BTreeMap<ReconciliationKey, CostTotals>,
     /// Actual and amortised halves of paired exports, merged once every file is read.
     paired: PairedDatasets,
@@ -147,7 +152,9 @@ async fn ingest_inner(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let facts: Vec<CostFact> = read.facts.into_iter().map(|(key, amounts)| CostFact { key, amounts }).collect();
+    let mut facts: Vec<CostFact> = read.facts.into_iter().map(|(key, amounts)| CostFact { key, amounts }).collect();
+    // By day, as the store's date index is kept: inserting in its order is a third faster.
+    facts.sort_unstable_by_key(|fact| fact.key.charge_date);
     let export_totals: Vec<_> = read.export_totals.into_iter().collect();
     let mut fallbacks: Vec<FallbackCount> = read
         .fallback_rows
@@ -190,7 +197,7 @@ fn read_files(
     let progress = IngestProgress::new(files.iter().map(|f| f.bytes).sum(), request.quiet);
     let mut records = Vec::new();
     let mut outcome = ReadOutcome {
-        facts: BTreeMap::new(),
+        facts: FactSums::default(),
         export_totals: BTreeMap::new(),
         paired: PairedDatasets::default(),
         watermarks: HashMap::new(),

@@ -45,7 +45,7 @@ impl PairedDatasets {
     /// amortised one; a lone half stands for both, with a warning where that misleads.
     pub fn merge_into(
         self,
-        facts: &mut BTreeMap<FactKey, FactAmounts>,
+        facts: &mut super::FactSums,
         totals: &mut BTreeMap<ReconciliationKey, CostTotals>,
         warnings: &mut Vec<String>,
     ) {
