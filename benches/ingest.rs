@@ -11,8 +11,9 @@
 //!
 //! Prints wall time, rows/s and peak RSS of each process, finopsd's time as a ratio of
 //! DuckDB's, and the time of finopsd's phases (read, store, allocate) from its log. Each command runs `BENCH_RUNS` times (default 3) and the median run is shown:
-//! single runs on a shared 2-core machine vary by a third. Needs `python3` with `duckdb` (`pip install duckdb`) for the baseline; without
-//! it the finopsd figures are still printed. Generated files are kept in
+//! single runs on a shared 2-core machine vary by a third. Needs `python3` with `duckdb`
+//! (`pip install duckdb`) for the baseline and the realistic files; without it the other
+//! finopsd figures are still printed. Generated files are kept in
 //! `$CARGO_TARGET_DIR/finopsd-bench/` and reused while their row count matches.
 
 use std::io::Read;
@@ -276,7 +277,9 @@ fn main() {
             if let Some(config) = &case.config {
                 command.arg("--config").arg(config);
             }
-            // Info logs as JSON give each phase's time; the progress bar hides without a terminal.
+            // Info logs as JSON give each phase's time (whatever RUST_LOG says); the progress bar
+            // hides without a terminal.
+            command.env("RUST_LOG", "info,sqlx=warn");
             command.args(["--log-format", "json", "ingest", "--output", "csv"]).arg(&case.file);
             command
         });
@@ -300,7 +303,10 @@ fn main() {
         };
         let mib = |bytes: u64| format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64);
         let phases = Phases::of(&finopsd.output);
-        let rate = |seconds: f64| format!("{seconds:.2} ({:.0}k)", phases.facts as f64 / seconds.max(1e-9) / 1e3);
+        let rate = |seconds: f64| match phases.facts {
+            0 => "-".to_string(),
+            facts => format!("{seconds:.2} ({:.0}k)", facts as f64 / seconds.max(0.005) / 1e3),
+        };
         println!(
             "{:<18} {:>11} {:>9.2} {:>12.0} {:>10} {:>10} {:>10} {:>9} {:>12}   {:>7.2} {:>8} {:>15} {:>15}",
             case.label,

@@ -42,8 +42,8 @@ use watermark::Watermarks;
 
 /// Daily facts summed across the parts and files of an ingest. Hashed, not ordered: with a
 /// few hundred thousand facts, ordering them by their fifteen text fields cost more than all
-/// the rest of merging. The hasher's fixed seed keeps the order the same from run to run.
-type FactSums = std::collections::HashMap<FactKey, FactAmounts, foldhash::fast::FixedState>;
+/// the rest of merging, and nothing downstream depends on their order.
+type FactSums = foldhash::HashMap<FactKey, FactAmounts>;
 
 /// What ingest needs from the config, prepared once.
 #[derive(Debug, Clone)]

@@ -312,7 +312,7 @@ impl RowLayout {
         }
         let column = mapping.resolve(focus, header).map(|name| self.column(header, name, kind).expect("in the header"));
         if !source.fallback.is_empty() || source.fallback_value.is_some() {
-            return self.fallback_slot(header, (focus, kind), column, source);
+            return self.fallback_slot(header, focus, kind, column, source);
         }
         if source.when.is_none() && source.unless_same_as.is_none() {
             return column.map_or(Slot::Missing, Slot::Column);
@@ -329,7 +329,8 @@ impl RowLayout {
     fn fallback_slot(
         &mut self,
         header: &[String],
-        (focus, kind): (FocusColumn, ValueKind),
+        focus: FocusColumn,
+        kind: ValueKind,
         column: Option<usize>,
         source: &ColumnSource,
     ) -> Slot {

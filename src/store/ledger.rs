@@ -103,8 +103,8 @@ pub struct PeriodReplacement<'a> {
 
 /// Columns of `cost_facts`, in insert order.
 const FACT_COLUMNS: usize = 21;
-/// Rows per INSERT: 1,500 × 21 = 31,500 parameters, below SQLite's 32,766 (and PostgreSQL's 65,535).
-const FACTS_PER_INSERT: usize = 1500;
+/// Rows per INSERT: as many as SQLite's 32,766 parameters allow (PostgreSQL allows 65,535).
+const FACTS_PER_INSERT: usize = 32_766 / FACT_COLUMNS;
 
 /// Fixed width (milliseconds, `Z`), so stored times compare in SQL as the times do.
 pub(super) fn timestamp(at: DateTime<Utc>) -> String {
