@@ -10,8 +10,9 @@
 //!     BENCH_ROWS=10000000 cargo bench --bench ingest
 //!
 //! Prints wall time, rows/s and peak RSS of each process, finopsd's time as a ratio of
-//! DuckDB's, and the time of finopsd's phases (read, store, allocate) from its log. Each command runs `BENCH_RUNS` times (default 3) and the median run is shown:
-//! single runs on a shared 2-core machine vary by a third. Needs `python3` with `duckdb`
+//! DuckDB's, and the time of finopsd's phases (read, store, allocate) from its log. Each
+//! command runs `BENCH_RUNS` times (default 3) and the median run is shown: single runs on a
+//! shared 2-core machine vary by a third. Needs `python3` with `duckdb`
 //! (`pip install duckdb`) for the baseline and the realistic files; without it the other
 //! finopsd figures are still printed. Generated files are kept in
 //! `$CARGO_TARGET_DIR/finopsd-bench/` and reused while their row count matches.
