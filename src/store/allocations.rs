@@ -725,41 +725,30 @@ fn fact_key(row: &sqlx::any::AnyRow, publisher: usize) -> Result<FactKey, StoreE
 /// account id and name, sub-account id and name, service name and category, region, charge
 /// category, currency, tags, marketplace publisher.
 fn key_from_texts(texts: [String; 15]) -> Result<FactKey, StoreError> {
-    let [
-        source,
-        period,
-        date,
-        provider,
-        billing_account_id,
-        billing_account_name,
-        sub_account_id,
-        sub_account_name,
-        service_name,
-        service_category,
-        region,
-        charge_category,
-        currency,
-        tags,
-        marketplace_publisher,
-    ] = texts;
-    let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} `{value}`"));
+    // A struct's fields are evaluated in the order written: each takes the next text.
+    let mut texts = texts.into_iter();
+    let mut next = || texts.next().expect("fifteen texts");
     Ok(FactKey {
-        source,
-        billing_period: period.parse().map_err(|_| corrupt("billing period", &period))?,
-        charge_date: date.parse().map_err(|_| corrupt("charge date", &date))?,
-        provider,
-        billing_account_id,
-        billing_account_name,
-        sub_account_id,
-        sub_account_name,
-        service_name,
-        service_category,
-        region,
-        charge_category,
-        currency,
-        tags,
-        marketplace_publisher,
+        source: next(),
+        billing_period: parsed("billing period", next())?,
+        charge_date: parsed("charge date", next())?,
+        provider: next(),
+        billing_account_id: next(),
+        billing_account_name: next(),
+        sub_account_id: next(),
+        sub_account_name: next(),
+        service_name: next(),
+        service_category: next(),
+        region: next(),
+        charge_category: next(),
+        currency: next(),
+        tags: next(),
+        marketplace_publisher: next(),
     })
+}
+
+fn parsed<T: std::str::FromStr>(what: &str, text: String) -> Result<T, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{text}`")))
 }
 
 /// The facts one source holds for a billing period, in no particular order (allocation does
