@@ -248,18 +248,26 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             normal: seasonless.expected * season,
             noise: (seasonless.high - seasonless.expected) * season,
         }));
-        let monthly = monthly_charge(days, &baselines, t);
+        // A charge that recurs at this point of the month: a fixed one is added to the day,
+        // a share multiplies it (and its noise).
+        let normal = seasonless.expected * season;
+        let monthly = nearest(&monthly_charges(days, &baselines, t), normal, actual);
+        let with_charge = |value: f64| monthly.map_or(value, |charge| charge.add(value));
         let in_place = |band: Expectation| Expectation {
-            expected: band.expected * season + monthly,
-            low: band.low * season + monthly,
-            high: band.high * season + monthly,
+            expected: with_charge(band.expected * season),
+            low: with_charge(band.low * season),
+            high: with_charge(band.high * season),
         };
-        let usual = actual - monthly;
+        let usual = monthly.map_or(actual, |charge| charge.remove(actual));
         // An on/off series is judged by its on-level and on-runs; any other by the model.
         let on_off = OnOff::learn(&days[t.saturating_sub(model::CALIBRATION_DAYS)..t]);
         let (expectation, alert_band, surprise) = match &on_off {
             Some(on_off) => on_off.judge(days, t, settings),
-            None => (in_place(seasonless), in_place(calibrated), spread.surprise(usual / season, seasonless.expected)),
+            None => (
+                in_place(seasonless),
+                in_place(calibrated),
+                spread.surprise(actual / season, with_charge(normal) / season),
+            ),
         };
         // A day at zero where the same weekday was zero in at least two of the last four
         // weeks (an account that stops at the weekend, also after a week that ran on) is
@@ -314,7 +322,13 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         }
         let beyond = (actual - alert_band.high).max(alert_band.low - actual).max(0.0);
         beyond_band += beyond;
-        surprise_sum += surprise;
+        // A month-edge day before the series has had two months to learn its charges is
+        // neither news of its own (a first fee, a first month-end batch) nor evidence for
+        // the days around it: it neither alerts nor counts in the run's surprise.
+        let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
+        if !unlearned_edge {
+            surprise_sum += surprise;
+        }
         let start = *open.get_or_insert_with(|| {
             anomalies.push(Anomaly {
                 start: date,
@@ -342,7 +356,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // the model's band but within the noise keep the anomaly open without alerting on it.
         let run = spread.run_surprise(surprise_sum, t + 1 - start);
         let surprise = surprise.abs().max(run.abs());
-        if beyond > 0.0 && surprising_enough(date, t, surprise, actual / expectation.expected) {
+        if beyond > 0.0 && !unlearned_edge && surprising_enough(t, surprise, actual / expectation.expected) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
@@ -371,20 +385,18 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
 /// At a 99% band, one clean day in a hundred is out of it, three or four a year per series:
 /// too many pages. Out by this much, noise alone alerts about once in a few decades.
 const ALERT_SURPRISE: f64 = 4.5;
-/// A series younger than this many days knows too little of its noise: only extreme
-/// departures alert.
+/// A series younger than this many days knows too little of its noise (its band rests on two
+/// or three weeks): only extreme departures alert, far out of that noise and far from normal.
 const NEW_SERIES_DAYS: usize = 28;
 const NEW_SERIES_SURPRISE: f64 = 7.0;
+const NEW_SERIES_EXTREME: f64 = 3.0;
 /// Until a series has this many days, its band rests on few weeks of residuals and its
 /// weekly shape on few weeks: a higher bar.
 const YOUNG_SERIES_DAYS: usize = 56;
 const YOUNG_SERIES_SURPRISE: f64 = 5.5;
 /// A month-end job needs two months to be expected (a fee on the 1st one): until a series has
-/// two months, its first two and last three days of the month alert only when extreme, five
-/// times the day's normal or a fifth of it (a first month-end batch at three times the day's
-/// cost is not news; ten times is).
+/// two months, its first two and last three days of the month do not alert.
 const TWO_MONTHS: usize = 62;
-const MONTH_EDGE_EXTREME: f64 = 5.0;
 
 /// The first two and last three days of a month, where monthly charges land.
 fn month_edge(date: NaiveDate) -> bool {
@@ -527,8 +539,10 @@ const RESOLVE_DAYS: usize = 3;
 /// one-off spike is not expected again.
 ///
 /// A charge is a fixed amount (a fee is a price) or a share of the day's cost (a batch job
-/// over the day's usage, smaller on a Sunday): whichever the past months agree on better.
-fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: usize) -> f64 {
+/// over the day's usage, smaller on a Sunday). Past months on weekdays alike cannot tell the
+/// two apart, so both are returned when both recur, with those of the day of the month and
+/// of the days to its end: the day is judged against the one it is nearest (see [`nearest`]).
+fn monthly_charges(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: usize) -> Vec<MonthlyCharge> {
     let date = days[t].0;
     let baseline = baselines[t].map_or(0.0, |b| b.normal);
     let over_baseline = |i: usize| Some(days[i].1 - baselines[i]?.normal);
@@ -551,17 +565,14 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: 
         let normal = baselines[i]?.normal + around;
         Some((excess, if normal > 0.0 { excess / normal } else { f64::NAN }))
     };
-    let charge = |excesses: Vec<(f64, f64)>, needed: usize, credits: bool| {
+    let charges = |excesses: Vec<(f64, f64)>, needed: usize, credits: bool| {
         let (money, shares): (Vec<f64>, Vec<f64>) = excesses.into_iter().unzip();
-        let fixed = recurring(&money, needed, credits);
-        let share = if shares.iter().all(|s| s.is_finite()) { recurring(&shares, needed, credits) } else { None };
-        match (fixed, share) {
-            // A fixed amount unless a share agrees clearly better (past months on weekdays
-            // alike cannot tell them apart, and a fee is the likelier).
-            (Some(fixed), Some(share)) if share.1 + 0.05 < fixed.1 => Some(share.0 * baseline),
-            (Some(fixed), _) => Some(fixed.0),
-            (None, share) => share.map(|share| share.0 * baseline),
-        }
+        let fixed = recurring(&money, needed, credits).map(|(amount, _)| MonthlyCharge::Fixed(amount));
+        // A share takes away at most most of the day: one that empties it is no share of it.
+        let share = if shares.iter().all(|s| s.is_finite()) { recurring(&shares, needed, credits) } else { None }
+            .filter(|(share, _)| *share > -0.9)
+            .map(|(share, _)| MonthlyCharge::Share(share));
+        [fixed, share]
     };
     let same_day: Vec<(f64, f64)> = (1..=3)
         .filter_map(|months| date.checked_sub_months(Months::new(months)).filter(|d| d.day() == date.day()))
@@ -579,20 +590,63 @@ fn monthly_charge(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: 
             .filter_map(excess_on)
             .collect();
     let needed = if date.day() == 1 { 1 } else { 2 };
-    // A charge under a tenth of the day's cost is lost in its noise: not worth expecting.
-    let material = |c: &f64| c.abs() >= 0.1 * baseline.abs();
     // Monthly credits (netted into usage, as Google Cloud bills them) land on the 1st only.
-    let by_day = charge(same_day, needed, date.day() == 1).filter(material);
-    let by_end = charge(same_end, 2, false).filter(material);
-    match (by_day, by_end) {
-        (Some(day), Some(end)) => {
-            if day.abs() >= end.abs() {
-                day
-            } else {
-                end
-            }
+    charges(same_day, needed, date.day() == 1)
+        .into_iter()
+        .chain(charges(same_end, 2, false))
+        .flatten()
+        // A charge under a tenth of the day's cost is lost in its noise: not worth expecting.
+        .filter(|charge| charge.money(baseline).abs() >= 0.1 * baseline.abs())
+        .collect()
+}
+
+/// Of no charge and `charges`, the one that puts a day of `normal` cost nearest to `actual`
+/// (in log terms, as noise scales): a charge the past months agreed on may not come this
+/// month (a fee dropped, a job that did not run, or months that agreed by chance), and a
+/// missing charge is no drop of its own, nor a batch job on a Sunday a spike because the
+/// months before saw it on weekdays.
+fn nearest(charges: &[MonthlyCharge], normal: f64, actual: f64) -> Option<MonthlyCharge> {
+    let log = |value: f64| value.max(0.0).ln_1p();
+    let distance = |charge: Option<MonthlyCharge>| (log(actual) - log(charge.map_or(normal, |c| c.add(normal)))).abs();
+    std::iter::once(None)
+        .chain(charges.iter().copied().map(Some))
+        .min_by(|a, b| distance(*a).total_cmp(&distance(*b)))
+        .flatten()
+}
+
+/// A charge that recurs at a point of the month, as the past months show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MonthlyCharge {
+    /// A fixed amount on top of the day (a fee is a price): it carries none of the day's noise.
+    Fixed(f64),
+    /// A share of the day's usual cost on top of it (a batch job over the day's usage): the
+    /// day's noise scales with it.
+    Share(f64),
+}
+
+impl MonthlyCharge {
+    /// The charge in money on a day whose usual cost is `normal`.
+    fn money(self, normal: f64) -> f64 {
+        match self {
+            MonthlyCharge::Fixed(amount) => amount,
+            MonthlyCharge::Share(share) => share * normal,
         }
-        (day, end) => day.or(end).unwrap_or(0.0),
+    }
+
+    /// What a day that cost `actual` with the charge costs without it.
+    fn remove(self, actual: f64) -> f64 {
+        match self {
+            MonthlyCharge::Fixed(amount) => actual - amount,
+            MonthlyCharge::Share(share) => actual / (1.0 + share),
+        }
+    }
+
+    /// A day's `value` without the charge (an expectation or a band's edge) with it again.
+    fn add(self, value: f64) -> f64 {
+        match self {
+            MonthlyCharge::Fixed(amount) => value + amount,
+            MonthlyCharge::Share(share) => value * (1.0 + share),
+        }
     }
 }
 
@@ -616,21 +670,14 @@ fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<(f64, f64
         .then(|| (typical, strays.iter().sum::<f64>() / strays.len() as f64))
 }
 
-/// Whether day `t` (on `date`) of a series, `surprise` standard deviations of its noise out
-/// and at `ratio` of its expectation, may alert: the bar rises while the series is young, and
-/// a month-edge day it has not had two months to learn must also be extreme, five times its
-/// normal or a fifth of it, beyond what a batch job or a fee does.
-fn surprising_enough(date: NaiveDate, t: usize, surprise: f64, ratio: f64) -> bool {
-    let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
-    let needed = if t < NEW_SERIES_DAYS || unlearned_edge {
-        NEW_SERIES_SURPRISE
-    } else if t < YOUNG_SERIES_DAYS {
-        YOUNG_SERIES_SURPRISE
-    } else {
-        ALERT_SURPRISE
-    };
-    let extreme = !(1.0 / MONTH_EDGE_EXTREME..=MONTH_EDGE_EXTREME).contains(&ratio);
-    surprise >= needed && (!unlearned_edge || extreme)
+/// Whether day `t` of a series, `surprise` standard deviations of its noise out and at
+/// `ratio` of its expectation, may alert: the bar rises while the series is young, and in
+/// its first weeks the day must also be far from normal, three times it or a third of it.
+fn surprising_enough(t: usize, surprise: f64, ratio: f64) -> bool {
+    if t < NEW_SERIES_DAYS {
+        return surprise >= NEW_SERIES_SURPRISE && !(1.0 / NEW_SERIES_EXTREME..=NEW_SERIES_EXTREME).contains(&ratio);
+    }
+    surprise >= if t < YOUNG_SERIES_DAYS { YOUNG_SERIES_SURPRISE } else { ALERT_SURPRISE }
 }
 
 impl DetectorSettings {
