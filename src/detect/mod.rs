@@ -243,6 +243,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // own residuals, calibrated to its noise, which a day must leave to alert.
         let spread = calibration.spread(seasonless, settings.model.level);
         let calibrated = spread.band(seasonless, model::noise_floor(&learned[..t]));
+        if std::env::var("DBGT").map_or(false, |v| v == t.to_string()) { eprintln!("DBG t={t} {spread:?} seasonless={seasonless:?} cal={calibrated:?}"); }
         seasons.push(season);
         baselines.push((!quiet).then_some(Baseline {
             normal: seasonless.expected * season,
@@ -283,7 +284,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // as they were, and monthly charges not at all.
         usuals.push(usual);
         if !quiet && !accepted && on_off.is_none() {
-            calibration.observe(usual / season, seasonless.expected);
+            calibration.observe(actual / season, with_charge(normal) / season);
         }
         learned.push(if quiet {
             seasonless.expected

@@ -233,9 +233,11 @@ impl Calibration {
         let sigma = (MAD_TO_SIGMA * median(&deviations)).max(SIGMA_FLOOR);
         // Forecast errors have heavier tails than a normal law (autocorrelated noise, the
         // weekly shape's misses): the width is the larger of the normal quantile of the robust
-        // spread and the residuals' own quantile at the level.
-        let empirical = deviations[((deviations.len() - 1) as f64 * level).round() as usize];
-        let width = (quantile * sigma).max(empirical);
+        // spread and the residuals' own tail, read at the 90th percentile and carried out to
+        // the level as a normal tail would be. The 99th percentile of 91 residuals is their
+        // second largest: one past anomaly among them would set the band for three months.
+        let tail = deviations[((deviations.len() - 1) as f64 * TAIL_READ).round() as usize];
+        let width = (quantile * sigma).max(tail * quantile / normal_quantile(TAIL_READ));
         // Residuals clipped at three sigmas, so one anomaly does not pass for correlation.
         let clipped = |r: f64| ((r - center) / sigma).clamp(-3.0, 3.0);
         let (lagged, square) = recent.windows(2).fold((0.0, 0.0), |(lagged, square), pair| {
@@ -246,6 +248,9 @@ impl Calibration {
         Spread { center, sigma, width, carry }
     }
 }
+
+/// The share of residuals under the deviation a band's tail is read at.
+const TAIL_READ: f64 = 0.9;
 
 /// The recent days a band is drawn from: thirteen weeks, enough for the tail.
 pub const CALIBRATION_DAYS: usize = 91;
