@@ -207,6 +207,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
     let mut judged = Vec::with_capacity(days.len());
     let mut anomalies: Vec<Anomaly> = Vec::new();
     let mut forecaster = Forecaster::default();
+    let mut drift = Drift::default();
     let mut calibration = Calibration::default();
     // The open anomaly's first day, as an index into `days`.
     let mut open: Option<usize> = None;
@@ -243,7 +244,6 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // own residuals, calibrated to its noise, which a day must leave to alert.
         let spread = calibration.spread(seasonless, settings.model.level);
         let calibrated = spread.band(seasonless, model::noise_floor(&learned[..t]));
-        if std::env::var("DBGT").map_or(false, |v| v == t.to_string()) { eprintln!("DBG t={t} {spread:?} seasonless={seasonless:?} cal={calibrated:?}"); }
         seasons.push(season);
         baselines.push((!quiet).then_some(Baseline {
             normal: seasonless.expected * season,
@@ -276,7 +276,15 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let zero_weekday = actual == 0.0
             && (1..=4).filter(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0).count() >= 2;
         let accepted = settings.accepted_days.contains(&date);
-        let anomalous = !quiet && !accepted && !zero_weekday && (actual < expectation.low || actual > expectation.high);
+        // A month-edge day before the series has had two months to learn its charges is
+        // neither news of its own (a first fee, a first month-end batch) nor evidence for
+        // the days around it: it neither alerts nor counts in the run's surprise.
+        let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
+        let judgeable = !quiet && !accepted && !zero_weekday;
+        let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
+            .then(|| drift.step(spread.independent(surprise), expectation.expected, actual))
+            .flatten();
+        let anomalous = judgeable && (actual < expectation.low || actual > expectation.high || drifted.is_some());
         judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(alert_band), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
         // teach the model that bad days are normal, yet an expectation that was wrong moves
@@ -312,6 +320,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
                 learned[..t].iter_mut().for_each(|value| *value *= back);
                 learned[t] = usual / season;
                 forecaster.reset();
+                drift = Drift::default();
                 last_shift = None;
                 judged.last_mut().expect("today was judged").anomalous = false;
                 continue;
@@ -323,25 +332,27 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         }
         let beyond = (actual - alert_band.high).max(alert_band.low - actual).max(0.0);
         beyond_band += beyond;
-        // A month-edge day before the series has had two months to learn its charges is
-        // neither news of its own (a first fee, a first month-end batch) nor evidence for
-        // the days around it: it neither alerts nor counts in the run's surprise.
-        let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
         if !unlearned_edge {
             surprise_sum += surprise;
         }
         let start = *open.get_or_insert_with(|| {
+            // A drift began on the first day of its run: those days, within their bands one
+            // by one, are its start.
+            let (first, before) = match drifted {
+                Some(run) => (t + 1 - run.days, (run.expected - expectation.expected, run.actual - actual)),
+                None => (t, (0.0, 0.0)),
+            };
             anomalies.push(Anomaly {
-                start: date,
+                start: days[first].0,
                 end: date,
-                expected: 0.0,
-                actual: 0.0,
+                expected: before.0,
+                actual: before.1,
                 impact: 0.0,
                 impact_pct: 0.0,
                 severity: None,
                 status: AnomalyStatus::Open,
             });
-            t
+            first
         });
         let anomaly = anomalies.last_mut().expect("an open anomaly was pushed");
         if t > start {
@@ -362,6 +373,11 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
         }
+        if let Some(run) = drifted {
+            let impact = run.actual - run.expected;
+            let per_day = impact.abs() / run.days as f64;
+            anomaly.severity = anomaly.severity.max(settings.severity(impact, percent(impact, run.expected), per_day));
+        }
         if t + 1 - start >= settings.new_normal_days {
             // The shift lasted: the model learns the days as they were, and the history
             // before them at the new level (scaled by how far the level moved), so the
@@ -376,10 +392,70 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
                 learned[i] = usuals[i] / seasons[i];
             }
             forecaster.reset();
+            drift = Drift::default();
             open = None;
         }
     }
     (judged, anomalies)
+}
+
+/// A change too small to leave the band on any one day but kept up for days (a subtle change
+/// on a large series, a leak still growing): a two-sided CUSUM of the days' surprises, each
+/// in standard deviations of the series' noise with its day-to-day correlation taken out. Each
+/// day adds its surprise less an allowance; a side that falls to zero starts again, one that
+/// reaches the alarm level is a drift (and starts again).
+#[derive(Debug, Default)]
+struct Drift {
+    up: DriftSide,
+    down: DriftSide,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct DriftSide {
+    sum: f64,
+    /// The days since the side last stood at zero.
+    run: DriftRun,
+}
+
+/// The days a drift has run over, and their expected and actual cost.
+#[derive(Debug, Default, Clone, Copy)]
+struct DriftRun {
+    days: usize,
+    expected: f64,
+    actual: f64,
+}
+
+impl Drift {
+    /// Surprise a day's change must exceed to add to a drift, and the sum that alarms:
+    /// changes of about twice the noise are found within a few days, while noise alone (once
+    /// its day-to-day correlation is taken out) reaches the alarm about once in centuries.
+    const ALLOWANCE: f64 = 1.0;
+    const ALARM: f64 = 5.0;
+    /// A day's surprise counts at most this much: one far-out day is the day rule's to judge.
+    const DAY_CAP: f64 = 4.0;
+
+    /// Adds a day `surprise` standard deviations out (independent of the days before), and
+    /// returns the run if either side reached the alarm.
+    fn step(&mut self, surprise: f64, expected: f64, actual: f64) -> Option<DriftRun> {
+        let z = surprise.clamp(-Self::DAY_CAP, Self::DAY_CAP);
+        let up = self.up.add(z, expected, actual);
+        let down = self.down.add(-z, expected, actual);
+        up.or(down)
+    }
+}
+
+impl DriftSide {
+    fn add(&mut self, z: f64, expected: f64, actual: f64) -> Option<DriftRun> {
+        self.sum = (self.sum + z - Drift::ALLOWANCE).max(0.0);
+        if self.sum == 0.0 {
+            *self = DriftSide::default();
+            return None;
+        }
+        self.run.days += 1;
+        self.run.expected += expected;
+        self.run.actual += actual;
+        (self.sum >= Drift::ALARM).then(|| std::mem::take(self).run)
+    }
 }
 
 /// Standard deviations of its own noise a series' day (or run of days) must be out to alert.

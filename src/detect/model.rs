@@ -286,6 +286,12 @@ impl Spread {
         (actual.ln_1p() - expected.ln_1p() - self.center) / self.sigma
     }
 
+    /// A day's `surprise` as if the series' days were independent: a run of them then adds up
+    /// as independent days do.
+    pub fn independent(&self, surprise: f64) -> f64 {
+        surprise / ((1.0 + self.carry) / (1.0 - self.carry)).sqrt()
+    }
+
     /// How many standard deviations of a sum of `days` residuals `sum` is: the spread of a
     /// run of autocorrelated days grows by (1 + carry) / (1 − carry) over independent ones.
     pub fn run_surprise(&self, sum: f64, days: usize) -> f64 {
