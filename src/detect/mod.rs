@@ -379,17 +379,35 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             anomaly.severity = anomaly.severity.max(settings.severity(impact, percent(impact, run.expected), per_day));
         }
         if t + 1 - start >= settings.new_normal_days {
-            // The shift lasted: the model learns the days as they were, and the history
-            // before them at the new level (scaled by how far the level moved), so the
-            // weekly shape carries over and the next days are judged against the new level.
-            anomaly.status = AnomalyStatus::NewNormal;
-            let ratio = anomaly.actual / anomaly.expected;
-            if ratio.is_finite() && ratio >= 0.0 {
-                learned[..start].iter_mut().for_each(|value| *value *= ratio);
-                last_shift = Some((t, ratio));
-            }
-            for i in start..=t {
-                learned[i] = usuals[i] / seasons[i];
+            // The money the days from `from` to `to` moved from their expectations.
+            let moved = |from: usize, to: usize| -> f64 {
+                (from..=to).filter_map(|i| Some(days[i].1 - judged[i].expectation?.expected)).sum()
+            };
+            let (first_week, last_week) = (moved(start, start + model::WEEK - 1), moved(t + 1 - model::WEEK, t));
+            if first_week * last_week < 0.0 {
+                // It went one way and came back past its expectation: an event (a runaway,
+                // an outage) that the level line half followed, and its echo. It is over,
+                // and its days are learned as the weeks before it were.
+                anomaly.status = AnomalyStatus::Resolved;
+                for i in start..=t {
+                    let weeks_back = (i - start) / model::WEEK + 1;
+                    if let Some(before) = i.checked_sub(weeks_back * model::WEEK) {
+                        learned[i] = learned[before];
+                    }
+                }
+            } else {
+                // The shift lasted: the model learns the days as they were, and the history
+                // before them at the new level (scaled by how far the level moved), so the
+                // weekly shape carries over and the next days are judged against the new level.
+                anomaly.status = AnomalyStatus::NewNormal;
+                let ratio = anomaly.actual / anomaly.expected;
+                if ratio.is_finite() && ratio >= 0.0 {
+                    learned[..start].iter_mut().for_each(|value| *value *= ratio);
+                    last_shift = Some((t, ratio));
+                }
+                for i in start..=t {
+                    learned[i] = usuals[i] / seasons[i];
+                }
             }
             forecaster.reset();
             drift = Drift::default();
