@@ -276,10 +276,10 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let zero_weekday = actual == 0.0
             && (1..=4).filter(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0).count() >= 2;
         let accepted = settings.accepted_days.contains(&date);
-        // A month-edge day before the series has had two months to learn its charges is
+        // A month-edge day before the series has had the months to learn its charges is
         // neither news of its own (a first fee, a first month-end batch) nor evidence for
         // the days around it: it neither alerts nor counts in the run's surprise.
-        let unlearned_edge = month_edge(date) && t < TWO_MONTHS;
+        let unlearned_edge = unlearned_month_edge(date, t);
         let judgeable = !quiet && !accepted && !zero_weekday;
         let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
             .then(|| drift.step(spread.independent(surprise), expectation.expected, actual))
@@ -383,11 +383,12 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             let moved = |from: usize, to: usize| -> f64 {
                 (from..=to).filter_map(|i| Some(days[i].1 - judged[i].expectation?.expected)).sum()
             };
-            let (first_week, last_week) = (moved(start, start + model::WEEK - 1), moved(t + 1 - model::WEEK, t));
-            if first_week * last_week < 0.0 {
-                // It went one way and came back past its expectation: an event (a runaway,
-                // an outage) that the level line half followed, and its echo. It is over,
-                // and its days are learned as the weeks before it were.
+            let first_week = moved(start, start + model::WEEK - 1);
+            let reversed = (t + 1 - RESOLVE_DAYS..=t).filter(|&i| moved(i, i) * first_week < 0.0).count();
+            if 2 * reversed > RESOLVE_DAYS {
+                // It went one way and its last days came back past their expectations: an
+                // event (a runaway, an outage) that the level line half followed, and its
+                // echo. It is over, and its days are learned as the weeks before it were.
                 anomaly.status = AnomalyStatus::Resolved;
                 for i in start..=t {
                     let weeks_back = (i - start) / model::WEEK + 1;
@@ -489,13 +490,18 @@ const NEW_SERIES_EXTREME: f64 = 3.0;
 /// weekly shape on few weeks: a higher bar.
 const YOUNG_SERIES_DAYS: usize = 56;
 const YOUNG_SERIES_SURPRISE: f64 = 5.5;
-/// A month-end job needs two months to be expected (a fee on the 1st one): until a series has
-/// two months, its first two and last three days of the month do not alert.
+/// A charge at the start of the month needs one past month to be expected (a fee on the 1st)
+/// or two (the day after); one at its end needs two month-ends seen by the model, and a
+/// series' first month-end falls in its first weeks, before the model knows the series
+/// (the charge it shows is measured against a rough normal). Until then, a series' first two
+/// and last three days of the month do not alert.
 const TWO_MONTHS: usize = 62;
+const THREE_MONTHS: usize = 92;
 
-/// The first two and last three days of a month, where monthly charges land.
-fn month_edge(date: NaiveDate) -> bool {
-    date.day() <= 2 || days_to_month_end(date) < 3
+/// Whether `date`, day `t` of its series, is a month-edge day the series has not had the
+/// months to learn the charges of.
+fn unlearned_month_edge(date: NaiveDate, t: usize) -> bool {
+    (date.day() <= 2 && t < TWO_MONTHS) || (days_to_month_end(date) < 3 && t < THREE_MONTHS)
 }
 
 /// A sparse on/off service (a batch cluster, a test environment): zero on many days, and on
