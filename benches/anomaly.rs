@@ -140,7 +140,7 @@ fn timed_scan(
     series: &BTreeMap<String, Vec<(NaiveDate, f64)>>,
     holidays: &[NaiveDate],
 ) -> (Vec<Event>, DetectorSettings, f64) {
-    let settings = DetectorSettings { quiet_days: holidays.iter().copied().collect(), ..DetectorSettings::default() };
+    let settings = DetectorSettings { holidays: holidays.iter().copied().collect(), ..DetectorSettings::default() };
     let started = Instant::now();
     let alerts = scan(series, &settings);
     let seconds = started.elapsed().as_secs_f64();

@@ -73,10 +73,11 @@ struct ScanArgs {
     /// A lasting shift is the new normal after this many days.
     #[arg(long, default_value_t = DetectorSettings::default().new_normal_days)]
     new_normal_days: usize,
-    /// Days neither judged nor learned as they are (holidays, planned events), comma separated.
+    /// Days neither judged nor learned as they are (planned events, company days off), comma
+    /// separated.
     #[arg(long, value_delimiter = ',', value_name = "YYYY-MM-DD")]
     quiet_days: Vec<NaiveDate>,
-    /// …and the public holidays of this country (ISO 3166-1 alpha-2); "" for none.
+    /// Public holidays of this country (ISO 3166-1 alpha-2), judged for a rise only; "" for none.
     #[arg(long, default_value = "US", value_name = "CODE")]
     holiday_country: String,
 }
@@ -217,21 +218,22 @@ pub(super) fn anomaly_table(anomalies: &[StoredAnomaly]) -> Tabular {
 
 fn scan(args: ScanArgs) -> anyhow::Result<()> {
     let series = read_series_csv(&args.series)?;
-    let mut quiet_days: std::collections::BTreeSet<NaiveDate> = args.quiet_days.into_iter().collect();
     let dates = series.values().flatten().map(|(date, _)| *date);
-    if let (Some(from), Some(to)) = (dates.clone().min(), dates.max())
-        && !args.holiday_country.trim().is_empty()
-    {
-        let holidays = public_holidays(&args.holiday_country, from, to);
-        quiet_days.extend(holidays.map_err(|problem| UsageError(format!("--holiday-country: {problem}")))?);
-    }
+    let holidays = match (dates.clone().min(), dates.max()) {
+        (Some(from), Some(to)) if !args.holiday_country.trim().is_empty() => {
+            public_holidays(&args.holiday_country, from, to)
+                .map_err(|problem| UsageError(format!("--holiday-country: {problem}")))?
+        }
+        _ => Default::default(),
+    };
     let settings = DetectorSettings {
         min_impact: args.min_impact,
         min_impact_pct: args.min_impact_pct,
         major_impact: args.major_impact,
         min_history_days: args.min_history_days,
         new_normal_days: args.new_normal_days.max(1),
-        quiet_days,
+        quiet_days: args.quiet_days.into_iter().collect(),
+        holidays,
         ..DetectorSettings::default()
     };
     let alerts = scan_series(&series, &settings);

@@ -40,9 +40,12 @@ pub struct DetectorSettings {
     /// Impact from which an alert is `medium` and `high`.
     pub medium_impact: f64,
     pub high_impact: f64,
-    /// Days that are neither judged nor learned from as they are (public holidays, planned
-    /// events): the model learns its expectation in their place.
+    /// Days that are neither judged nor learned from as they are (planned events, company
+    /// days off): the model learns its expectation in their place.
     pub quiet_days: BTreeSet<NaiveDate>,
+    /// Public holidays: spend dips on them by an amount two days a year cannot teach, so they
+    /// are learned as expected and judged for a rise only (a spike on a holiday is news).
+    pub holidays: BTreeSet<NaiveDate>,
     /// Days feedback called expected or planned: never anomalous, learned as they were.
     pub accepted_days: BTreeSet<NaiveDate>,
 }
@@ -61,6 +64,7 @@ impl Default for DetectorSettings {
             medium_impact: 1_000.0,
             high_impact: 10_000.0,
             quiet_days: BTreeSet::new(),
+            holidays: BTreeSet::new(),
             accepted_days: BTreeSet::new(),
         }
     }
@@ -220,7 +224,9 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
     // The day the last shift became the new normal, and by how much the level moved.
     let mut last_shift: Option<(usize, f64)> = None;
     for (t, &(date, actual)) in days.iter().enumerate() {
-        let quiet = settings.quiet_days.contains(&date);
+        let listed_quiet = settings.quiet_days.contains(&date);
+        let holiday = settings.holidays.contains(&date);
+        let quiet = listed_quiet || holiday;
         if t < settings.min_history_days {
             learned.push(actual);
             usuals.push(actual);
@@ -284,7 +290,9 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
             .then(|| drift.step(spread.independent(surprise), expectation.expected, actual))
             .flatten();
-        let anomalous = judgeable && (actual < expectation.low || actual > expectation.high || drifted.is_some());
+        let rise_on_holiday = holiday && !listed_quiet && !accepted && actual > expectation.high;
+        let anomalous = rise_on_holiday
+            || (judgeable && (actual < expectation.low || actual > expectation.high || drifted.is_some()));
         judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(alert_band), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
         // teach the model that bad days are normal, yet an expectation that was wrong moves

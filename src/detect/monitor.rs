@@ -70,10 +70,10 @@ pub struct MonitorConfig {
     pub alert_max_age_days: u64,
     /// Days of history read.
     pub history_days: u64,
-    /// Days not to judge: listed dates (planned events, company holidays)…
+    /// Days not to judge: listed dates (planned events, company holidays).
     pub holidays: Vec<NaiveDate>,
-    /// …and the public holidays of a country (ISO 3166-1 alpha-2, e.g. `US`, `DE`, `GB`;
-    /// `US` unless set, none with `holiday_country = ""`).
+    /// The public holidays of a country (ISO 3166-1 alpha-2, e.g. `US`, `DE`, `GB`; `US` unless
+    /// set, none with `holiday_country = ""`): judged for a rise only, as spend dips on them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holiday_country: Option<String>,
 }
@@ -121,14 +121,13 @@ impl MonitorConfig {
         self.by.strip_prefix("allocation:").unwrap_or(&self.by).trim()
     }
 
-    /// The listed holidays and the country's public holidays of the years `from..=to` span.
-    fn quiet_days(&self, from: NaiveDate, to: NaiveDate) -> Result<BTreeSet<NaiveDate>, MonitorError> {
-        let mut days: BTreeSet<NaiveDate> = self.holidays.iter().copied().collect();
-        if let Some(code) = self.holiday_country.as_deref().filter(|c| !c.trim().is_empty()) {
-            let invalid = |problem: String| MonitorError::Invalid { monitor: self.name.clone(), problem };
-            days.extend(public_holidays(code, from, to).map_err(invalid)?);
+    /// The country's public holidays of the years `from..=to` span.
+    fn public_holidays(&self, from: NaiveDate, to: NaiveDate) -> Result<BTreeSet<NaiveDate>, MonitorError> {
+        match self.holiday_country.as_deref().filter(|c| !c.trim().is_empty()) {
+            Some(code) => public_holidays(code, from, to)
+                .map_err(|problem| MonitorError::Invalid { monitor: self.name.clone(), problem }),
+            None => Ok(BTreeSet::new()),
         }
-        Ok(days)
     }
 
     fn settings(&self) -> DetectorSettings {
@@ -263,7 +262,7 @@ pub async fn detect_store(
         }
         let lagging = deliveries.lagging(monitor.max_source_lag_days);
         let delivered_through = deliveries.series_delivered_through(store, &source, &lagging).await?;
-        let quiet_days = monitor.quiet_days(from, to)?;
+        let holidays = monitor.public_holidays(from, to)?;
         let mut series: BTreeMap<(String, String), BTreeMap<NaiveDate, f64>> = BTreeMap::new();
         for day in store.daily_series(&source, monitor.cost, from, to).await? {
             series.entry((day.key, day.currency)).or_default().insert(day.date, to_units(day.cost));
@@ -290,7 +289,8 @@ pub async fn detect_store(
             }
             let series_json = serde_json::json!({ monitor.dimension_name(): key }).to_string();
             let mut settings = monitor.settings();
-            settings.quiet_days = quiet_days.clone();
+            settings.quiet_days = monitor.holidays.iter().copied().collect();
+            settings.holidays = holidays.clone();
             settings.accepted_days = feedback
                 .iter()
                 .filter(|a| a.monitor == monitor.name && a.series == series_json && &a.currency == currency)
@@ -546,20 +546,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_country_calendar_adds_its_public_holidays_to_the_listed_days() {
+    fn a_country_calendar_gives_its_public_holidays() {
         let day = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let monitor = MonitorConfig {
-            holidays: vec![day("2025-03-14")],
-            holiday_country: Some("us".into()),
-            ..MonitorConfig::default()
-        };
-        let quiet = monitor.quiet_days(day("2025-01-01"), day("2025-12-31")).unwrap();
-        for holiday in ["2025-01-01", "2025-07-04", "2025-11-27", "2025-12-25", "2025-03-14"] {
-            assert!(quiet.contains(&day(holiday)), "{holiday}: {quiet:?}");
+        let monitor = MonitorConfig { holiday_country: Some("us".into()), ..MonitorConfig::default() };
+        let holidays = monitor.public_holidays(day("2025-01-01"), day("2025-12-31")).unwrap();
+        for holiday in ["2025-01-01", "2025-07-04", "2025-11-27", "2025-12-25"] {
+            assert!(holidays.contains(&day(holiday)), "{holiday}: {holidays:?}");
         }
-        assert!(!quiet.contains(&day("2025-07-07")));
+        assert!(!holidays.contains(&day("2025-07-07")));
+        let none = MonitorConfig { holiday_country: Some(String::new()), ..MonitorConfig::default() };
+        assert_eq!(none.public_holidays(day("2025-01-01"), day("2025-12-31")).unwrap(), BTreeSet::new());
         let unknown = MonitorConfig { holiday_country: Some("XX".into()), ..MonitorConfig::default() };
-        let err = unknown.quiet_days(day("2025-01-01"), day("2025-12-31")).unwrap_err().to_string();
+        let err = unknown.public_holidays(day("2025-01-01"), day("2025-12-31")).unwrap_err().to_string();
         assert!(err.contains("`services`") && err.contains("XX") && err.contains("DE"), "{err}");
     }
 
