@@ -288,7 +288,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let unlearned_edge = unlearned_month_edge(date, t);
         let judgeable = !quiet && !accepted && !zero_weekday;
         let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
-            .then(|| drift.step(spread.independent(surprise), expectation.expected, actual))
+            .then(|| drift.step(t, spread.independent(surprise), expectation.expected, actual))
             .flatten();
         let rise_on_holiday = holiday && !listed_quiet && !accepted && actual > expectation.high;
         let anomalous = rise_on_holiday
@@ -435,6 +435,9 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
 struct Drift {
     up: DriftSide,
     down: DriftSide,
+    /// The last alarm's day and direction (up): the level line follows a drift, so when it
+    /// ends the days drift the other way against it for a while — its echo, not a drift.
+    last_alarm: Option<(usize, bool)>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -461,13 +464,21 @@ impl Drift {
     /// A day's surprise counts at most this much: one far-out day is the day rule's to judge.
     const DAY_CAP: f64 = 4.0;
 
-    /// Adds a day `surprise` standard deviations out (independent of the days before), and
+    /// Days after an alarm in which the other side does not alarm.
+    const ECHO_DAYS: usize = 14;
+
+    /// Adds day `t`, `surprise` standard deviations out (independent of the days before), and
     /// returns the run if either side reached the alarm.
-    fn step(&mut self, surprise: f64, expected: f64, actual: f64) -> Option<DriftRun> {
+    fn step(&mut self, t: usize, surprise: f64, expected: f64, actual: f64) -> Option<DriftRun> {
         let z = surprise.clamp(-Self::DAY_CAP, Self::DAY_CAP);
-        let up = self.up.add(z, expected, actual);
-        let down = self.down.add(-z, expected, actual);
-        up.or(down)
+        let up = self.up.add(z, expected, actual).map(|run| (run, true));
+        let down = self.down.add(-z, expected, actual).map(|run| (run, false));
+        let (run, rising) = up.or(down)?;
+        let echo = self.last_alarm.is_some_and(|(at, was_rising)| was_rising != rising && t <= at + Self::ECHO_DAYS);
+        if !echo {
+            self.last_alarm = Some((t, rising));
+        }
+        (!echo).then_some(run)
     }
 }
 
@@ -1077,6 +1088,98 @@ mod tests {
         assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
         assert!(judged[..214].iter().all(|d| d.expectation.is_none()), "its first two weeks are history");
         assert!(judged[214..].iter().all(|d| d.expectation.is_some()));
+    }
+
+    /// `weekly(days)` from 2025-01-25 (a Saturday), so that month edges fall on all weekdays.
+    fn weekly_from_late_january(days: usize) -> Vec<(NaiveDate, f64)> {
+        let start: NaiveDate = "2025-01-25".parse().unwrap();
+        weekly(days).into_iter().enumerate().map(|(d, (_, cost))| (start + chrono::Days::new(d as u64), cost)).collect()
+    }
+
+    #[test]
+    fn a_fee_that_does_not_come_one_month_is_no_drop() {
+        let mut series = weekly_from_late_january(200);
+        for day in &mut series {
+            if day.0.day() == 1 && day.0.month() != 6 {
+                day.1 += 3_000.0;
+            }
+        }
+        let (judged, anomalies) = detect(&series, &DetectorSettings::default());
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+        // June's 1st is judged as a day without the fee, and July's expects it again.
+        let on = |date: &str| judged.iter().find(|d| d.date.to_string() == date).unwrap().expectation.unwrap().expected;
+        assert!(on("2025-06-01") < 1_500.0, "{}", on("2025-06-01"));
+        assert!(on("2025-07-01") > 3_000.0, "{}", on("2025-07-01"));
+    }
+
+    #[test]
+    fn a_first_fee_and_a_first_month_end_batch_do_not_alert() {
+        // A new series: a fee of six days' cost on the 1st, the last two days of the month
+        // at three times the day, from its first month on.
+        let mut series = weekly_from_late_january(150);
+        for day in &mut series {
+            if day.0.day() == 1 {
+                day.1 += 6_000.0;
+            } else if days_to_month_end(day.0) < 2 {
+                day.1 *= 3.0;
+            }
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_change_kept_up_for_days_inside_the_band_alerts_as_a_drift() {
+        // A large series with a few percent of noise; +12% for eight days leaves the band
+        // (±5% at least) on no day or one, and is 2,400 a day.
+        let large: Vec<(NaiveDate, f64)> = weekly(160).into_iter().map(|(d, v)| (d, v * 20.0)).collect();
+        let mut changed = large.clone();
+        for day in &mut changed[120..128] {
+            day.1 *= 1.12;
+        }
+        assert_eq!(alerts(&detect(&large, &DetectorSettings::default()).1), Vec::<&Anomaly>::new());
+        let (_, anomalies) = detect(&changed, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        // It starts where the drift began, and alerts within the change.
+        assert!(alerts[0].start >= changed[119].0 && alerts[0].start <= changed[122].0, "{:?}", alerts[0]);
+        assert!(alerts[0].end <= changed[127].0, "{:?}", alerts[0]);
+        assert!(alerts[0].impact > 0.0 && alerts[0].impact_pct < 30.0, "{:?}", alerts[0]);
+    }
+
+    #[test]
+    fn a_public_holiday_may_dip_but_not_spike() {
+        let mut series = weekly(200);
+        let (dip, spike) = (series[150].0, series[160].0);
+        series[150].1 *= 0.3;
+        series[160].1 *= 4.0;
+        let settings = DetectorSettings { holidays: [dip, spike].into(), ..DetectorSettings::default() };
+        let (judged, anomalies) = detect(&series, &settings);
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!(alerts[0].start, spike);
+        // Neither is learned as it was: the next week's same day is expected as usual.
+        let later = judged[167].expectation.unwrap().expected;
+        assert!((later / series[167].1 - 1.0).abs() < 0.1, "{later} against {}", series[167].1);
+        // Listed quiet days are not judged at all.
+        let quiet = DetectorSettings { quiet_days: [dip, spike].into(), ..DetectorSettings::default() };
+        assert_eq!(detect(&series, &quiet).1.iter().filter(|a| a.alerts()).count(), 0);
+    }
+
+    #[test]
+    fn a_runaway_of_ten_days_and_its_echo_are_one_alert() {
+        let mut series = weekly(220);
+        for day in &mut series[120..130] {
+            day.1 *= 2.0;
+        }
+        let (judged, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!(alerts[0].start, series[120].0);
+        assert!(anomalies.iter().all(|a| a.status != AnomalyStatus::NewNormal), "{anomalies:?}");
+        // Three weeks on, the days are expected at their old level.
+        let later = judged[151].expectation.unwrap().expected;
+        assert!((later / series[151].1 - 1.0).abs() < 0.1, "{later} against {}", series[151].1);
     }
 
     /// Clean series with AR(1) log-normal noise of scale `sigma` (φ 0.3) around a weekly
