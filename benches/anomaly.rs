@@ -134,7 +134,7 @@ fn main() {
     independent::report(env_or("BENCH_SERIES", 240), env_or("BENCH_DAYS", 420), env_or("BENCH_SEED", 2026));
 }
 
-/// The detector's alerts on `series` with `holidays` as quiet days, as `anomalies scan` runs
+/// The detector's alerts on `series` with `holidays` as public holidays, as `anomalies scan` runs
 /// it, with its settings and the seconds the scan took.
 fn timed_scan(
     series: &BTreeMap<String, Vec<(NaiveDate, f64)>>,
@@ -353,7 +353,7 @@ mod independent {
         let (clean, clean_by_bucket) = clean_years(&set);
         let neutral = set.labels.iter().filter(|l| l.excess.abs() < NEUTRAL_EXCESS).count();
         println!(
-            "independent set (cost_series): {count} series × {days} days (seed {seed}), {} labels ({neutral} neutral, under ${NEUTRAL_EXCESS:.0}), {:.1} clean series-years, {} holidays as quiet days",
+            "independent set (cost_series): {count} series × {days} days (seed {seed}), {} labels ({neutral} neutral, under ${NEUTRAL_EXCESS:.0}), {:.1} clean series-years, {} public holidays (judged for a rise only)",
             set.labels.len(),
             clean,
             set.holidays.len(),

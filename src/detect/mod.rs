@@ -406,10 +406,17 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
                 }
             } else {
                 // The shift lasted: the model learns the days as they were, and the history
-                // before them at the new level (scaled by how far the level moved), so the
-                // weekly shape carries over and the next days are judged against the new level.
+                // before them at the new level (scaled by how far the level moved: its last
+                // week over the week before it began, as a leak ends higher than it averaged),
+                // so the weekly shape carries over and the next days are judged against it.
                 anomaly.status = AnomalyStatus::NewNormal;
-                let ratio = anomaly.actual / anomaly.expected;
+                let ratio = match start.checked_sub(model::WEEK) {
+                    Some(week_before) => {
+                        (t + 1 - model::WEEK..=t).map(|i| usuals[i] / seasons[i]).sum::<f64>()
+                            / learned[week_before..start].iter().sum::<f64>()
+                    }
+                    None => anomaly.actual / anomaly.expected,
+                };
                 if ratio.is_finite() && ratio >= 0.0 {
                     learned[..start].iter_mut().for_each(|value| *value *= ratio);
                     last_shift = Some((t, ratio));
@@ -1180,6 +1187,23 @@ mod tests {
         // Three weeks on, the days are expected at their old level.
         let later = judged[151].expectation.unwrap().expected;
         assert!((later / series[151].1 - 1.0).abs() < 0.1, "{later} against {}", series[151].1);
+    }
+
+    #[test]
+    fn a_compounding_leak_alerts_before_it_doubles() {
+        // +5% a day for 16 days, then fixed: the day it is 30% over is day 6, double day 15.
+        let mut series = weekly(200);
+        for (d, day) in series.iter_mut().enumerate().skip(120).take(16) {
+            day.1 *= 1.05f64.powi((d - 119) as i32);
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert!(alerts[0].start >= series[120].0 && alerts[0].start <= series[134].0, "{:?}", alerts[0]);
+        assert!(alerts[0].impact > 0.0, "{:?}", alerts[0]);
+        // The leak ran its new-normal length; its fix is the return to the level before it,
+        // which ends it quietly.
+        assert!(anomalies.iter().filter(|a| a.start > series[135].0).all(|a| !a.alerts()), "{anomalies:?}");
     }
 
     /// Clean series with AR(1) log-normal noise of scale `sigma` (φ 0.3) around a weekly
