@@ -97,7 +97,7 @@ pub enum AnomalyStatus {
     Open,
     /// It has gone on for more than a day and may go on.
     Ongoing,
-    /// A normal day followed it.
+    /// Normal days followed it, or it went back the other way (an event and its echo).
     Resolved,
     /// It lasted `new_normal_days`: the model took it as the new level.
     NewNormal,
@@ -178,7 +178,7 @@ pub fn scan(series: &BTreeMap<String, Vec<(NaiveDate, f64)>>, settings: &Detecto
 pub struct DayJudgement {
     pub date: NaiveDate,
     pub actual: f64,
-    /// `None` before `min_history_days` and on quiet days.
+    /// `None` before `min_history_days` and on listed quiet days.
     pub expectation: Option<Expectation>,
     pub anomalous: bool,
 }
@@ -258,7 +258,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // A charge that recurs at this point of the month: a fixed one is added to the day,
         // a share multiplies it (and its noise).
         let normal = seasonless.expected * season;
-        let monthly = nearest(&monthly_charges(days, &baselines, t), normal, actual);
+        let monthly = nearest(&monthly_charges(days, &baselines, t, normal), normal, actual);
         let with_charge = |value: f64| monthly.map_or(value, |charge| charge.add(value));
         let in_place = |band: Expectation| Expectation {
             expected: with_charge(band.expected * season),
@@ -284,16 +284,15 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let accepted = settings.accepted_days.contains(&date);
         // A month-edge day before the series has had the months to learn its charges is
         // neither news of its own (a first fee, a first month-end batch) nor evidence for
-        // the days around it: it neither alerts nor counts in the run's surprise.
-        let unlearned_edge = unlearned_month_edge(date, t);
-        let judgeable = !quiet && !accepted && !zero_weekday;
-        let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
+        // the days around it: it is not judged.
+        let judgeable = !quiet && !accepted && !zero_weekday && !unlearned_month_edge(date, t);
+        let drifted = (judgeable && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
             .then(|| drift.step(t, spread.independent(surprise), expectation.expected, actual))
             .flatten();
         let rise_on_holiday = holiday && !listed_quiet && !accepted && actual > expectation.high;
         let anomalous = rise_on_holiday
             || (judgeable && (actual < expectation.low || actual > expectation.high || drifted.is_some()));
-        judged.push(DayJudgement { date, actual, expectation: (!quiet).then_some(alert_band), anomalous });
+        judged.push(DayJudgement { date, actual, expectation: (!listed_quiet).then_some(alert_band), anomalous });
         // An anomalous day is learned at the edge of its interval, so one bad day does not
         // teach the model that bad days are normal, yet an expectation that was wrong moves
         // towards what the days really are; quiet days are learned as expected, accepted days
@@ -340,16 +339,15 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         }
         let beyond = (actual - alert_band.high).max(alert_band.low - actual).max(0.0);
         beyond_band += beyond;
-        if !unlearned_edge {
-            surprise_sum += surprise;
-        }
+        surprise_sum += surprise;
         let start = *open.get_or_insert_with(|| {
-            // A drift began on the first day of its run: those days, within their bands one
-            // by one, are its start.
-            let (first, before) = match drifted {
-                Some(run) => (t + 1 - run.days, (run.expected - expectation.expected, run.actual - actual)),
-                None => (t, (0.0, 0.0)),
-            };
+            // A drift began on the first day of its run (after the last anomaly's days): those
+            // days, within their bands one by one, are its start.
+            let after_last = anomalies.last().map_or(0, |last| (last.end - days[0].0).num_days() as usize + 1);
+            let first = drifted.map_or(t, |run| run.first.max(after_last));
+            let before = (first..t)
+                .filter_map(|i| Some((judged[i].expectation?.expected, days[i].1)))
+                .fold((0.0, 0.0), |(expected, actual), (e, a)| (expected + e, actual + a));
             anomalies.push(Anomaly {
                 start: days[first].0,
                 end: date,
@@ -376,7 +374,11 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // the model's band but within the noise keep the anomaly open without alerting on it.
         let run = spread.run_surprise(surprise_sum, t + 1 - start);
         let surprise = surprise.abs().max(run.abs());
-        if beyond > 0.0 && !unlearned_edge && surprising_enough(t, surprise, actual / expectation.expected) {
+        // After a drift the level line followed, its end looks like a move the other way: only
+        // an extreme one alerts then.
+        let ratio = actual / expectation.expected;
+        let echo = drift.echoes(t, ratio > 1.0) && (1.0 / NEW_SERIES_EXTREME..=NEW_SERIES_EXTREME).contains(&ratio);
+        if beyond > 0.0 && !echo && surprising_enough(t, surprise, ratio) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
@@ -391,11 +393,14 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             let moved = |from: usize, to: usize| -> f64 {
                 (from..=to).filter_map(|i| Some(days[i].1 - judged[i].expectation?.expected)).sum()
             };
-            let first_week = moved(start, start + model::WEEK - 1);
-            let reversed = (t + 1 - RESOLVE_DAYS..=t).filter(|&i| moved(i, i) * first_week < 0.0).count();
-            if 2 * reversed > RESOLVE_DAYS {
-                // It went one way and its last days came back past their expectations: an
-                // event (a runaway, an outage) that the level line half followed, and its
+            let first_week = moved(start, (start + model::WEEK - 1).min(t));
+            // Its last days, each out of its band the other way (one day the shift's way, a
+            // working day of a shift on working days only, and it is not over).
+            let last_days = (t + 1).saturating_sub(RESOLVE_DAYS).max(start)..=t;
+            let reversed = last_days.clone().all(|i| judged[i].anomalous && moved(i, i) * first_week < 0.0);
+            if reversed {
+                // It went one way and its last days came back out of their band the other way:
+                // an event (a runaway, an outage) that the level line half followed, and its
                 // echo. It is over, and its days are learned as the weeks before it were.
                 anomaly.status = AnomalyStatus::Resolved;
                 for i in start..=t {
@@ -410,19 +415,20 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
                 // week over the week before it began, as a leak ends higher than it averaged),
                 // so the weekly shape carries over and the next days are judged against it.
                 anomaly.status = AnomalyStatus::NewNormal;
+                // Quiet days and holidays keep what they were learned as (their expectation).
+                let as_it_was = |i: usize| if baselines[i].is_some() { usuals[i] / seasons[i] } else { learned[i] };
                 let ratio = match start.checked_sub(model::WEEK) {
                     Some(week_before) => {
-                        (t + 1 - model::WEEK..=t).map(|i| usuals[i] / seasons[i]).sum::<f64>()
+                        (t + 1 - model::WEEK..=t).map(as_it_was).sum::<f64>()
                             / learned[week_before..start].iter().sum::<f64>()
                     }
                     None => anomaly.actual / anomaly.expected,
                 };
+                let relearned: Vec<f64> = (start..=t).map(as_it_was).collect();
+                learned[start..=t].copy_from_slice(&relearned);
                 if ratio.is_finite() && ratio >= 0.0 {
                     learned[..start].iter_mut().for_each(|value| *value *= ratio);
                     last_shift = Some((t, ratio));
-                }
-                for i in start..=t {
-                    learned[i] = usuals[i] / seasons[i];
                 }
             }
             forecaster.reset();
@@ -450,13 +456,15 @@ struct Drift {
 #[derive(Debug, Default, Clone, Copy)]
 struct DriftSide {
     sum: f64,
-    /// The days since the side last stood at zero.
+    /// The days judged since the side last stood at zero.
     run: DriftRun,
 }
 
-/// The days a drift has run over, and their expected and actual cost.
+/// The days a drift has run over: the first, how many were judged, and their expected and
+/// actual cost.
 #[derive(Debug, Default, Clone, Copy)]
 struct DriftRun {
+    first: usize,
     days: usize,
     expected: f64,
     actual: f64,
@@ -478,23 +486,32 @@ impl Drift {
     /// returns the run if either side reached the alarm.
     fn step(&mut self, t: usize, surprise: f64, expected: f64, actual: f64) -> Option<DriftRun> {
         let z = surprise.clamp(-Self::DAY_CAP, Self::DAY_CAP);
-        let up = self.up.add(z, expected, actual).map(|run| (run, true));
-        let down = self.down.add(-z, expected, actual).map(|run| (run, false));
+        let up = self.up.add(t, z, expected, actual).map(|run| (run, true));
+        let down = self.down.add(t, -z, expected, actual).map(|run| (run, false));
         let (run, rising) = up.or(down)?;
-        let echo = self.last_alarm.is_some_and(|(at, was_rising)| was_rising != rising && t <= at + Self::ECHO_DAYS);
+        let echo = self.echoes(t, rising);
         if !echo {
             self.last_alarm = Some((t, rising));
         }
         (!echo).then_some(run)
     }
+
+    /// Whether a move on day `t` (`rising` or not) is the other way from an alarm of the two
+    /// weeks before: the days a drift's end brings back against the level line that followed it.
+    fn echoes(&self, t: usize, rising: bool) -> bool {
+        self.last_alarm.is_some_and(|(at, was_rising)| was_rising != rising && t <= at + Self::ECHO_DAYS)
+    }
 }
 
 impl DriftSide {
-    fn add(&mut self, z: f64, expected: f64, actual: f64) -> Option<DriftRun> {
+    fn add(&mut self, t: usize, z: f64, expected: f64, actual: f64) -> Option<DriftRun> {
         self.sum = (self.sum + z - Drift::ALLOWANCE).max(0.0);
         if self.sum == 0.0 {
             *self = DriftSide::default();
             return None;
+        }
+        if self.run.days == 0 {
+            self.run.first = t;
         }
         self.run.days += 1;
         self.run.expected += expected;
@@ -658,7 +675,8 @@ const REVERT_TOLERANCE: f64 = 0.3;
 /// at the weekend, is one anomaly, not one a week.
 const RESOLVE_DAYS: usize = 3;
 
-/// A charge that recurs at this point of the month: on the same day of the month (a fee, a
+/// The charges that recur at day `t`'s point of the month (a day of usual cost `normal`): on
+/// the same day of the month (a fee, a
 /// subscription, a support plan billed on the 1st, a credit on the 1st) or the same number of
 /// days before its end (a month-end batch job, a billing run on the last day, whether the month
 /// has 28 or 31 days). The excess over normal the same day carried in the months before, when
@@ -669,9 +687,13 @@ const RESOLVE_DAYS: usize = 3;
 /// over the day's usage, smaller on a Sunday). Past months on weekdays alike cannot tell the
 /// two apart, so both are returned when both recur, with those of the day of the month and
 /// of the days to its end: the day is judged against the one it is nearest (see [`nearest`]).
-fn monthly_charges(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t: usize) -> Vec<MonthlyCharge> {
+fn monthly_charges(
+    days: &[(NaiveDate, f64)],
+    baselines: &[Option<Baseline>],
+    t: usize,
+    normal: f64,
+) -> Vec<MonthlyCharge> {
     let date = days[t].0;
-    let baseline = baselines[t].map_or(0.0, |b| b.normal);
     let over_baseline = |i: usize| Some(days[i].1 - baselines[i]?.normal);
     // A day's excess over the same weekday a week before and after (a model that lagged the
     // level for a while is no charge of that day's own), in money and as a share of normal.
@@ -694,11 +716,12 @@ fn monthly_charges(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t:
     };
     let charges = |excesses: Vec<(f64, f64)>, needed: usize, credits: bool| {
         let (money, shares): (Vec<f64>, Vec<f64>) = excesses.into_iter().unzip();
-        let fixed = recurring(&money, needed, credits).map(|(amount, _)| MonthlyCharge::Fixed(amount));
-        // A share takes away at most most of the day: one that empties it is no share of it.
+        let fixed = recurring(&money, needed, credits).map(MonthlyCharge::Fixed);
+        // A share may take away most of the day, not all of it: one that empties the day is a
+        // fixed credit, not a share of it.
         let share = if shares.iter().all(|s| s.is_finite()) { recurring(&shares, needed, credits) } else { None }
-            .filter(|(share, _)| *share > -0.9)
-            .map(|(share, _)| MonthlyCharge::Share(share));
+            .filter(|share| *share > -0.9)
+            .map(MonthlyCharge::Share);
         [fixed, share]
     };
     let same_day: Vec<(f64, f64)> = (1..=3)
@@ -723,7 +746,7 @@ fn monthly_charges(days: &[(NaiveDate, f64)], baselines: &[Option<Baseline>], t:
         .chain(charges(same_end, 2, false))
         .flatten()
         // A charge under a tenth of the day's cost is lost in its noise: not worth expecting.
-        .filter(|charge| charge.money(baseline).abs() >= 0.1 * baseline.abs())
+        .filter(|charge| charge.money(normal).abs() >= 0.1 * normal.abs())
         .collect()
 }
 
@@ -782,19 +805,17 @@ fn days_to_month_end(date: NaiveDate) -> u64 {
     (BillingPeriod::containing(date).end() - date).num_days() as u64 - 1
 }
 
-/// The typical excess of the same point in past months and how far they stray from it
-/// (relative, on average: the odd month counts), when at least `needed` of them agree
+/// The typical excess of the same point in past months, when at least `needed` of them agree
 /// (within half of it) and they are most of them: one odd month, an outage on the 1st say,
 /// does not stop a fee being expected. Only excess charges recur, unless `credits` may too.
-fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<(f64, f64)> {
+fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<f64> {
     let typical = model::median(excesses);
     let strays: Vec<f64> = excesses.iter().map(|e| (e - typical).abs() / typical.abs()).collect();
     let agreeing = strays.iter().filter(|stray| **stray <= 0.5).count();
     // A credit, rarer than a fee, needs two months.
     let direction = typical > 0.0 || (typical < 0.0 && credits);
     let needed = if typical < 0.0 { needed.max(2) } else { needed };
-    (direction && agreeing >= needed && 2 * agreeing > excesses.len())
-        .then(|| (typical, strays.iter().sum::<f64>() / strays.len() as f64))
+    (direction && agreeing >= needed && 2 * agreeing > excesses.len()).then_some(typical)
 }
 
 /// Whether day `t` of a series, `surprise` standard deviations of its noise out and at
@@ -1097,15 +1118,16 @@ mod tests {
         assert!(judged[214..].iter().all(|d| d.expectation.is_some()));
     }
 
-    /// `weekly(days)` from 2025-01-25 (a Saturday), so that month edges fall on all weekdays.
-    fn weekly_from_late_january(days: usize) -> Vec<(NaiveDate, f64)> {
-        let start: NaiveDate = "2025-01-25".parse().unwrap();
+    /// `weekly(days)` dated from `start` (its low days fall on other weekdays, which the
+    /// detector learns as it would a weekend).
+    fn weekly_from(start: &str, days: usize) -> Vec<(NaiveDate, f64)> {
+        let start: NaiveDate = start.parse().unwrap();
         weekly(days).into_iter().enumerate().map(|(d, (_, cost))| (start + chrono::Days::new(d as u64), cost)).collect()
     }
 
     #[test]
     fn a_fee_that_does_not_come_one_month_is_no_drop() {
-        let mut series = weekly_from_late_january(200);
+        let mut series = weekly_from("2025-01-25", 200);
         for day in &mut series {
             if day.0.day() == 1 && day.0.month() != 6 {
                 day.1 += 3_000.0;
@@ -1121,9 +1143,10 @@ mod tests {
 
     #[test]
     fn a_first_fee_and_a_first_month_end_batch_do_not_alert() {
-        // A new series: a fee of six days' cost on the 1st, the last two days of the month
-        // at three times the day, from its first month on.
-        let mut series = weekly_from_late_january(150);
+        // A new series from mid-January: a fee of six days' cost on the 1st, the last two days
+        // of the month at three times the day, from its first month on. Its first fee (day 17)
+        // and its first two month-ends are judged before it has had the months to learn them.
+        let mut series = weekly_from("2025-01-15", 150);
         for day in &mut series {
             if day.0.day() == 1 {
                 day.1 += 6_000.0;
@@ -1137,20 +1160,35 @@ mod tests {
 
     #[test]
     fn a_change_kept_up_for_days_inside_the_band_alerts_as_a_drift() {
-        // A large series with a few percent of noise; +12% for eight days leaves the band
-        // (±5% at least) on no day or one, and is 2,400 a day.
-        let large: Vec<(NaiveDate, f64)> = weekly(160).into_iter().map(|(d, v)| (d, v * 20.0)).collect();
+        use rand::{Rng, SeedableRng};
+        // A large series (100,000 a weekday) with 2% of independent noise; +8% for ten days
+        // stays inside the band (about ±8%) on most days, and is about 8,000 a day. The level
+        // line follows such a change within days: the drift has its first days to find it.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let large: Vec<(NaiveDate, f64)> = weekly(160)
+            .into_iter()
+            .map(|(d, v)| {
+                let (u, w): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+                let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * w).cos();
+                (d, v * 100.0 * (0.02 * z).exp())
+            })
+            .collect();
         let mut changed = large.clone();
-        for day in &mut changed[120..128] {
-            day.1 *= 1.12;
+        for day in &mut changed[120..130] {
+            day.1 *= 1.08;
         }
         assert_eq!(alerts(&detect(&large, &DetectorSettings::default()).1), Vec::<&Anomaly>::new());
-        let (_, anomalies) = detect(&changed, &DetectorSettings::default());
+        let (judged, anomalies) = detect(&changed, &DetectorSettings::default());
+        let inside = judged[120..130]
+            .iter()
+            .filter(|d| d.expectation.is_some_and(|band| (band.low..=band.high).contains(&d.actual)))
+            .count();
+        assert!(inside >= 5, "the change leaves the band on {} of its 10 days", 10 - inside);
         let alerts = alerts(&anomalies);
         assert_eq!(alerts.len(), 1, "{anomalies:?}");
         // It starts where the drift began, and alerts within the change.
         assert!(alerts[0].start >= changed[119].0 && alerts[0].start <= changed[122].0, "{:?}", alerts[0]);
-        assert!(alerts[0].end <= changed[127].0, "{:?}", alerts[0]);
+        assert!(alerts[0].end <= changed[129].0, "{:?}", alerts[0]);
         assert!(alerts[0].impact > 0.0 && alerts[0].impact_pct < 30.0, "{:?}", alerts[0]);
     }
 
@@ -1165,11 +1203,13 @@ mod tests {
         let alerts = alerts(&anomalies);
         assert_eq!(alerts.len(), 1, "{anomalies:?}");
         assert_eq!(alerts[0].start, spike);
-        // Neither is learned as it was: the next week's same day is expected as usual.
-        let later = judged[167].expectation.unwrap().expected;
-        assert!((later / series[167].1 - 1.0).abs() < 0.1, "{later} against {}", series[167].1);
-        // Listed quiet days are not judged at all.
-        let quiet = DetectorSettings { quiet_days: [dip, spike].into(), ..DetectorSettings::default() };
+        // Neither is learned as it was: the next week's same days are expected as usual.
+        for next_week in [157, 167] {
+            let later = judged[next_week].expectation.unwrap().expected;
+            assert!((later / series[next_week].1 - 1.0).abs() < 0.1, "{later} against {}", series[next_week].1);
+        }
+        // Listed quiet days are not judged at all, also when they are holidays too.
+        let quiet = DetectorSettings { quiet_days: [dip, spike].into(), ..settings };
         assert_eq!(detect(&series, &quiet).1.iter().filter(|a| a.alerts()).count(), 0);
     }
 
@@ -1199,11 +1239,47 @@ mod tests {
         let (_, anomalies) = detect(&series, &DetectorSettings::default());
         let alerts = alerts(&anomalies);
         assert_eq!(alerts.len(), 1, "{anomalies:?}");
-        assert!(alerts[0].start >= series[120].0 && alerts[0].start <= series[134].0, "{:?}", alerts[0]);
-        assert!(alerts[0].impact > 0.0, "{:?}", alerts[0]);
+        assert!(alerts[0].start >= series[120].0 && alerts[0].impact > 0.0, "{:?}", alerts[0]);
+        // It has alerted by the day it doubles (day 15 of the leak).
+        let (_, so_far) = detect(&series[..135], &DetectorSettings::default());
+        assert_eq!(so_far.iter().filter(|a| a.alerts()).count(), 1, "{so_far:?}");
         // The leak ran its new-normal length; its fix is the return to the level before it,
         // which ends it quietly.
         assert!(anomalies.iter().filter(|a| a.start > series[135].0).all(|a| !a.alerts()), "{anomalies:?}");
+    }
+
+    #[test]
+    #[ignore = "issue #22, open: a shift on working days only becomes a new normal that rescales the whole week, so it alerts again every two or three weeks (as it did before this session's changes)"]
+    fn a_shift_on_working_days_only_alerts_once() {
+        // From a Monday, weekdays cost 60% more; weekends stay as they were.
+        let mut series = weekly(220);
+        for (d, day) in series.iter_mut().enumerate().skip(98) {
+            if d % 7 < 5 {
+                day.1 *= 1.6;
+            }
+        }
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!(alerts[0].start, series[98].0);
+    }
+
+    #[test]
+    fn a_short_new_normal_and_no_history_do_not_break_the_detector() {
+        let mut series = weekly(120);
+        for day in &mut series[80..] {
+            day.1 *= 2.0;
+        }
+        for new_normal_days in 1..=8 {
+            let settings = DetectorSettings { new_normal_days, ..DetectorSettings::default() };
+            let (_, anomalies) = detect(&series, &settings);
+            assert!(
+                anomalies.iter().any(|a| a.start == series[80].0 && a.alerts()),
+                "{new_normal_days}: {anomalies:?}"
+            );
+            let from_the_first_day = DetectorSettings { min_history_days: 0, ..settings };
+            assert_eq!(detect(&series, &from_the_first_day).0.len(), series.len());
+        }
     }
 
     /// Clean series with AR(1) log-normal noise of scale `sigma` (φ 0.3) around a weekly

@@ -286,16 +286,15 @@ impl Spread {
         (actual.ln_1p() - expected.ln_1p() - self.center) / self.sigma
     }
 
-    /// A day's `surprise` as if the series' days were independent: a run of them then adds up
-    /// as independent days do.
+    /// A day's `surprise` as if the series' days were independent: the spread of a run of
+    /// autocorrelated days grows by (1 + carry) / (1 − carry) over independent ones.
     pub fn independent(&self, surprise: f64) -> f64 {
         surprise / ((1.0 + self.carry) / (1.0 - self.carry)).sqrt()
     }
 
-    /// How many standard deviations of a sum of `days` residuals `sum` is: the spread of a
-    /// run of autocorrelated days grows by (1 + carry) / (1 − carry) over independent ones.
+    /// How many standard deviations of a sum of `days` residuals `sum` is.
     pub fn run_surprise(&self, sum: f64, days: usize) -> f64 {
-        sum / (days as f64 * (1.0 + self.carry) / (1.0 - self.carry)).sqrt()
+        self.independent(sum) / (days as f64).sqrt()
     }
 }
 
