@@ -284,9 +284,11 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let accepted = settings.accepted_days.contains(&date);
         // A month-edge day before the series has had the months to learn its charges is
         // neither news of its own (a first fee, a first month-end batch) nor evidence for
-        // the days around it: it is not judged.
-        let judgeable = !quiet && !accepted && !zero_weekday && !unlearned_month_edge(date, t);
-        let drifted = (judgeable && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
+        // the days around it: it keeps an anomaly open, but neither alerts nor counts in the
+        // run's surprise or its money beyond the band.
+        let unlearned_edge = unlearned_month_edge(date, t);
+        let judgeable = !quiet && !accepted && !zero_weekday;
+        let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
             .then(|| drift.step(t, spread.independent(surprise), expectation.expected, actual))
             .flatten();
         let rise_on_holiday = holiday && !listed_quiet && !accepted && actual > expectation.high;
@@ -338,8 +340,10 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
             surprise_sum = 0.0;
         }
         let beyond = (actual - alert_band.high).max(alert_band.low - actual).max(0.0);
-        beyond_band += beyond;
-        surprise_sum += surprise;
+        if !unlearned_edge {
+            beyond_band += beyond;
+            surprise_sum += surprise;
+        }
         let start = *open.get_or_insert_with(|| {
             // A drift began on the first day of its run (after the last anomaly's days): those
             // days, within their bands one by one, are its start.
@@ -378,7 +382,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // an extreme one alerts then.
         let ratio = actual / expectation.expected;
         let echo = drift.echoes(t, ratio > 1.0) && (1.0 / NEW_SERIES_EXTREME..=NEW_SERIES_EXTREME).contains(&ratio);
-        if beyond > 0.0 && !echo && surprising_enough(t, surprise, ratio) {
+        if beyond > 0.0 && !echo && !unlearned_edge && surprising_enough(t, surprise, ratio) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
