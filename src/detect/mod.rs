@@ -33,9 +33,10 @@ pub struct DetectorSettings {
     pub min_impact: f64,
     /// …and of at least this percentage of the expected cost…
     pub min_impact_pct: f64,
-    /// …unless it moves at least this much money a day beyond the band of normal days: a
-    /// change small against a large series can still be money worth an alert, where noise
-    /// of the same size is not.
+    /// …unless it moves at least this much money a day beyond the band of normal days (a
+    /// drift, inside the band by nature: this much a day over its run): a change small
+    /// against a large series can still be money worth an alert, where noise of the same size
+    /// is not.
     pub major_impact: f64,
     /// Impact from which an alert is `medium` and `high`.
     pub medium_impact: f64,
