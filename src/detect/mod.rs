@@ -283,10 +283,10 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let zero_weekday = actual == 0.0
             && (1..=4).filter(|weeks| t >= weeks * model::WEEK && days[t - weeks * model::WEEK].1 == 0.0).count() >= 2;
         let accepted = settings.accepted_days.contains(&date);
-        // A month-edge day before the series has had the months to learn its charges is
-        // neither news of its own (a first fee, a first month-end batch) nor evidence for
-        // the days around it: it keeps an anomaly open, but neither alerts nor counts in the
-        // run's surprise or its money beyond the band.
+        // A month-edge day before the series has had the months to learn its charges is no
+        // news of its own (a first fee, a first month-end batch) unless extreme, nor evidence
+        // for the days around it: it keeps an anomaly open, but does not count in the run's
+        // surprise or its money beyond the band.
         let unlearned_edge = unlearned_month_edge(date, t);
         let judgeable = !quiet && !accepted && !zero_weekday;
         let drifted = (judgeable && !unlearned_edge && on_off.is_none() && t >= YOUNG_SERIES_DAYS)
@@ -383,7 +383,9 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // an extreme one alerts then.
         let ratio = actual / expectation.expected;
         let echo = drift.echoes(t, ratio > 1.0) && (1.0 / NEW_SERIES_EXTREME..=NEW_SERIES_EXTREME).contains(&ratio);
-        if beyond > 0.0 && !echo && !unlearned_edge && surprising_enough(t, surprise, ratio) {
+        let unlearned_and_tame = unlearned_edge
+            && (surprise < NEW_SERIES_SURPRISE || (1.0 / MONTH_EDGE_EXTREME..=MONTH_EDGE_EXTREME).contains(&ratio));
+        if beyond > 0.0 && !echo && !unlearned_and_tame && surprising_enough(t, surprise, ratio) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
                 anomaly.severity.max(settings.severity(anomaly.impact, anomaly.impact_pct, beyond_per_day));
@@ -542,9 +544,12 @@ const YOUNG_SERIES_SURPRISE: f64 = 5.5;
 /// or two (the day after); one at its end needs two month-ends seen by the model, and a
 /// series' first month-end falls in its first weeks, before the model knows the series
 /// (the charge it shows is measured against a rough normal). Until then, a series' first two
-/// and last three days of the month do not alert.
+/// and last three days of the month alert only when extreme: seven times the day's normal or
+/// a seventh of it, and seven of its standard deviations out (a first fee of five days' cost
+/// is not news; a 10x spike is).
 const TWO_MONTHS: usize = 62;
 const THREE_MONTHS: usize = 92;
+const MONTH_EDGE_EXTREME: f64 = 7.0;
 
 /// Whether `date`, day `t` of its series, is a month-edge day the series has not had the
 /// months to learn the charges of.
@@ -1148,19 +1153,32 @@ mod tests {
 
     #[test]
     fn a_first_fee_and_a_first_month_end_batch_do_not_alert() {
-        // A new series from mid-January: a fee of six days' cost on the 1st, the last two days
-        // of the month at three times the day, from its first month on. Its first fee (day 17)
-        // and its first two month-ends are judged before it has had the months to learn them.
+        // A new series from mid-January: a fee of two weekdays' cost on the 1st (five times a
+        // low day), the last two days of the month at three times the day, from its first
+        // month on. Its first fee (day 17) and its first two month-ends are judged before it
+        // has had the months to learn them.
         let mut series = weekly_from("2025-01-15", 150);
         for day in &mut series {
             if day.0.day() == 1 {
-                day.1 += 6_000.0;
+                day.1 += 2_000.0;
             } else if days_to_month_end(day.0) < 2 {
                 day.1 *= 3.0;
             }
         }
         let (_, anomalies) = detect(&series, &DetectorSettings::default());
         assert_eq!(alerts(&anomalies), Vec::<&Anomaly>::new(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn a_tenfold_spike_on_a_young_series_month_end_alerts() {
+        // 45 days from late September; the 30th of October is ten times the day.
+        let mut series = weekly_from("2026-09-20", 45);
+        series[40].1 *= 10.0;
+        assert_eq!(series[40].0.to_string(), "2026-10-30");
+        let (_, anomalies) = detect(&series, &DetectorSettings::default());
+        let alerts = alerts(&anomalies);
+        assert_eq!(alerts.len(), 1, "{anomalies:?}");
+        assert_eq!(alerts[0].start, series[40].0);
     }
 
     #[test]
