@@ -252,13 +252,12 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         let spread = calibration.spread(seasonless, settings.model.level);
         let calibrated = spread.band(seasonless, model::noise_floor(&learned[..t]));
         seasons.push(season);
-        baselines.push((!quiet).then_some(Baseline {
-            normal: seasonless.expected * season,
-            noise: (seasonless.high - seasonless.expected) * season,
-        }));
+        // The day's normal cost, without monthly charges.
+        let normal = seasonless.expected * season;
+        baselines
+            .push((!quiet).then_some(Baseline { normal, noise: (seasonless.high - seasonless.expected) * season }));
         // A charge that recurs at this point of the month: a fixed one is added to the day,
         // a share multiplies it (and its noise).
-        let normal = seasonless.expected * season;
         let monthly = nearest(&monthly_charges(days, &baselines, t, normal), normal, actual);
         let with_charge = |value: f64| monthly.map_or(value, |charge| charge.add(value));
         let in_place = |band: Expectation| Expectation {
@@ -322,7 +321,7 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         if open.is_none() {
             // Back at the level from before the last new normal (a runaway that ran long and
             // is now fixed): the shift is over, which is no anomaly of its own.
-            let back = usual / (seasonless.expected * season);
+            let back = usual / normal;
             if let Some((_, ratio)) = last_shift.filter(|(at, _)| t - at <= REVERT_DAYS)
                 && back.is_finite()
                 && (back * ratio - 1.0).abs() <= REVERT_TOLERANCE
@@ -382,9 +381,9 @@ fn detect_from_first_cost(days: &[(NaiveDate, f64)], settings: &DetectorSettings
         // After a drift the level line followed, its end looks like a move the other way: only
         // an extreme one alerts then.
         let ratio = actual / expectation.expected;
-        let echo = drift.echoes(t, ratio > 1.0) && (1.0 / NEW_SERIES_EXTREME..=NEW_SERIES_EXTREME).contains(&ratio);
-        let unlearned_and_tame = unlearned_edge
-            && (surprise < NEW_SERIES_SURPRISE || (1.0 / MONTH_EDGE_EXTREME..=MONTH_EDGE_EXTREME).contains(&ratio));
+        let echo = drift.echoes(t, ratio > 1.0) && !extreme(ratio, NEW_SERIES_EXTREME);
+        let unlearned_and_tame =
+            unlearned_edge && (surprise < NEW_SERIES_SURPRISE || !extreme(ratio, MONTH_EDGE_EXTREME));
         if beyond > 0.0 && !echo && !unlearned_and_tame && surprising_enough(t, surprise, ratio) {
             let beyond_per_day = beyond_band / (t + 1 - start) as f64;
             anomaly.severity =
@@ -833,9 +832,15 @@ fn recurring(excesses: &[f64], needed: usize, credits: bool) -> Option<f64> {
 /// its first weeks the day must also be far from normal, three times it or a third of it.
 fn surprising_enough(t: usize, surprise: f64, ratio: f64) -> bool {
     if t < NEW_SERIES_DAYS {
-        return surprise >= NEW_SERIES_SURPRISE && !(1.0 / NEW_SERIES_EXTREME..=NEW_SERIES_EXTREME).contains(&ratio);
+        return surprise >= NEW_SERIES_SURPRISE && extreme(ratio, NEW_SERIES_EXTREME);
     }
     surprise >= if t < YOUNG_SERIES_DAYS { YOUNG_SERIES_SURPRISE } else { ALERT_SURPRISE }
+}
+
+/// Whether a day at `ratio` of its expectation is more than `times` it or less than its
+/// `times`-th part.
+fn extreme(ratio: f64, times: f64) -> bool {
+    !(1.0 / times..=times).contains(&ratio)
 }
 
 impl DetectorSettings {
@@ -1025,10 +1030,8 @@ mod tests {
 
     #[test]
     fn a_fee_on_the_1st_of_every_month_does_not_alert() {
-        let start: NaiveDate = "2025-01-25".parse().unwrap();
-        let mut series = weekly(160);
-        for (d, day) in series.iter_mut().enumerate() {
-            day.0 = start + chrono::Days::new(d as u64);
+        let mut series = weekly_from("2025-01-25", 160);
+        for day in &mut series {
             if day.0.day() == 1 {
                 day.1 += 2_000.0;
             }

@@ -811,9 +811,7 @@ fn fact_from_json((texts, billed, effective, list, quantity, line_items): Stored
         key: key_from_texts(texts)?,
         amounts: FactAmounts {
             costs: CostTotals { billed_cost: nanos(billed), effective_cost: nanos(effective), list_cost: nanos(list) },
-            consumed_quantity: quantity
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("consumed quantity `{quantity}`")))?,
+            consumed_quantity: parsed("consumed quantity", quantity)?,
             line_items,
         },
     })
